@@ -1,0 +1,102 @@
+"""The command line: a thin layer that parses arguments, calls the core and sets the exit code.
+
+Each command lives in ``runner/commands/<name>.py`` as a click command named ``command``
+and is imported only when it runs, so ``runner --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from runner.errors import RunnerError
+from runner.output import echo_err
+from runner.secrets import scrub
+
+# name -> one-line help, shown by `runner --help` without importing the command.
+COMMANDS: dict[str, str] = {
+    "validate": "Check spec files; no network.",
+    "plan": "Show which runs would fire and what changed.",
+    "apply": "Fire the runs in batches, wait for them and record what happened.",
+    "status": "Show the last apply and the runs still in flight.",
+    "cancel": "Cancel runs in flight.",
+    "rerun": "Rerun failed runs, re-sending their parameters.",
+    "unlock": "Release an environment's lock left by a dead apply.",
+    "sim": "Serve the local Coalesce simulator.",
+    "schema": "Print the JSON Schema of a spec, for editors.",
+}
+
+EXIT_INTERRUPTED = 130
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"runner.commands.{cmd_name}")
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(list(COMMANDS.items()))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="runner")
+def cli() -> None:
+    """Declarative refresh runs for Coalesce: specs as code, reviewed plans, safe applies."""
+
+
+def _debug() -> bool:
+    return os.environ.get("RUNNER_DEBUG", "") not in ("", "0", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (the console script exits with it)."""
+    code = run_cli(argv)
+    sys.exit(code)
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    try:
+        result: Any = cli.main(args=argv, prog_name="runner", standalone_mode=False)
+    except RunnerError as error:
+        echo_err(f"error: {error}" if not _is_multiline(error) else str(error))
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return 1
+    except click.exceptions.Abort:
+        echo_err("Aborted.")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        echo_err("Interrupted.")
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: say so, scrubbed, and how to see more
+        if _debug():
+            echo_err(scrub("".join(traceback.format_exception(error))))
+        echo_err(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in runner. Run again with RUNNER_DEBUG=1 to see the traceback."
+        )
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _is_multiline(error: RunnerError) -> bool:
+    from runner.errors import SpecError
+
+    return isinstance(error, SpecError)

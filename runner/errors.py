@@ -1,0 +1,63 @@
+"""The one family of errors the program shows to a person.
+
+    RunnerError                  anything the user can act on; exit code 1 unless said otherwise
+    ├── SpecError                one or more problems in spec files, each with file:line:col
+    ├── StalePlanError           a plan file no longer matches the specs or the state
+    └── LockHeldError            another apply holds an environment's lock
+
+Everything else that escapes is a bug: the CLI prints it scrubbed, with a traceback only
+under RUNNER_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding in a spec file, printed as ``path:line:col: message``.
+
+    ``line`` and ``col`` are 1-based, as editors show them; 0 means "the whole file".
+    """
+
+    path: str
+    line: int
+    col: int
+    message: str
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
+        prefix = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{where}: {prefix}{self.message}"
+
+
+class RunnerError(Exception):
+    """An error meant for a person: what is wrong, where, and how to fix it."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class SpecError(RunnerError):
+    """Every problem found in the spec files, reported together."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StalePlanError(RunnerError):
+    """The plan file was made from specs or state that have changed since."""
+
+
+class LockHeldError(RunnerError):
+    """Another apply holds the lock of an environment."""
