@@ -1,0 +1,60 @@
+"""The state: the record of applies and fired runs, and the environment locks.
+
+``open_state(state_path(cli_value))`` gives a :class:`SqliteState`; plan code should
+depend on :class:`StateReader`, apply code on :class:`StateStore`. The state never holds
+a secret: requests are stored redacted, and every text is scrubbed on the way in.
+"""
+
+from __future__ import annotations
+
+from runner.state.interface import StateReader, StateStore
+from runner.state.location import DEFAULT_STATE_PATH, STATE_ENV_VAR, state_path
+from runner.state.locks import (
+    EnvironmentLocked,
+    LockLostError,
+    pid_alive,
+    wait_for_lock,
+    wait_for_lock_async,
+)
+from runner.state.records import (
+    IN_FLIGHT_STATUSES,
+    UNCERTAIN_STATUSES,
+    UNFIRED_STATUSES,
+    AppliedRun,
+    ApplyRecord,
+    LockInfo,
+    LockToken,
+    Outcome,
+    RunRecord,
+    RunStatus,
+    identity_of,
+)
+from runner.state.sanitize import SecretInStateError
+from runner.state.sqlite import SqliteState, open_state
+
+__all__ = [
+    "DEFAULT_STATE_PATH",
+    "IN_FLIGHT_STATUSES",
+    "STATE_ENV_VAR",
+    "UNCERTAIN_STATUSES",
+    "UNFIRED_STATUSES",
+    "AppliedRun",
+    "ApplyRecord",
+    "EnvironmentLocked",
+    "LockInfo",
+    "LockLostError",
+    "LockToken",
+    "Outcome",
+    "RunRecord",
+    "RunStatus",
+    "SecretInStateError",
+    "SqliteState",
+    "StateReader",
+    "StateStore",
+    "identity_of",
+    "open_state",
+    "pid_alive",
+    "state_path",
+    "wait_for_lock",
+    "wait_for_lock_async",
+]
