@@ -1,23 +1,12 @@
 """The state in an embedded SQLite database (the default, ``.runner/state.db``).
 
-Durability: WAL with ``synchronous=FULL``. Every journal write is its own transaction
-and is committed before the network call it announces. A commit reaches the WAL file
-with ``write()``, so it survives the process being SIGKILLed even with ``NORMAL``;
-``FULL`` adds an fsync per commit so that it also survives a power cut or a kernel
-crash, which would otherwise lose the last intents and let a resumed apply fire a run
-twice. An fsync costs milliseconds; each commit sits next to an HTTP round trip.
-
-Sharing: several processes may use one state file (WAL lets readers run alongside the
-writer). Writers take the write lock up front (``BEGIN IMMEDIATE``) and wait for
-each other up to :data:`BUSY_TIMEOUT_SECONDS`. WAL needs a local filesystem: a state
-file on NFS or SMB is not supported.
-
-Within a process, one connection is shared by all threads behind a mutex.
+Every journal write is its own committed transaction (see :mod:`runner.state.connect`
+for why a commit survives kill -9 and a power cut). Within a process, one connection is
+shared by all threads behind a mutex.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import sqlite3
 import threading
@@ -30,7 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from runner.errors import RunnerError
-from runner.state import schema
+from runner.state.connect import connect_readonly, connect_readwrite, sqlite_errors
 from runner.state.locks import EnvironmentLocked, LockLostError, pid_alive, stale_reason
 from runner.state.records import (
     IN_FLIGHT_STATUSES,
@@ -43,9 +32,8 @@ from runner.state.records import (
     RunRecord,
     RunStatus,
 )
+from runner.state.rows import apply_record, aware, from_text, last_id, run_record, to_text
 from runner.state.sanitize import scrubbed_text, to_json
-
-BUSY_TIMEOUT_SECONDS = 15.0
 
 Clock = Callable[[], datetime]
 
@@ -84,8 +72,8 @@ def open_state(
     pid can then be checked); ``is_alive`` checks a pid. Both are injectable for tests.
     """
     path = Path(path)
-    with _errors_as_runner_errors(path, "open"):
-        connection = _connect_readonly(path) if readonly else _connect_readwrite(path)
+    with sqlite_errors(path, "open"):
+        connection = connect_readonly(path) if readonly else connect_readwrite(path)
     return SqliteState(
         connection,
         path,
@@ -94,93 +82,6 @@ def open_state(
         hostname=hostname if hostname is not None else socket.gethostname(),
         is_alive=is_alive,
     )
-
-
-def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
-    connection = sqlite3.connect(
-        target,
-        timeout=BUSY_TIMEOUT_SECONDS,
-        isolation_level=None,  # we issue BEGIN / COMMIT ourselves
-        check_same_thread=False,  # guarded by SqliteState's mutex
-        uri=uri,
-    )
-    connection.row_factory = sqlite3.Row
-    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    return connection
-
-
-def _connect_readwrite(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = _connect(str(path))
-    try:
-        schema.check_ours(connection, path)  # before changing anything in a foreign file
-        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RunnerError(
-                f"cannot use write-ahead logging for the state at {path} (got {mode!r})",
-                hint="keep the state on a local filesystem",
-            )
-        connection.execute("PRAGMA synchronous = FULL")
-        connection.execute("PRAGMA foreign_keys = ON")
-        schema.migrate(connection, path)
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        return _in_memory_copy(None, path)
-    connection = _connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        version = schema.check_ours(connection, path)
-        if version < schema.LATEST_VERSION:
-            return _in_memory_copy(connection, path)
-        connection.execute("PRAGMA query_only = ON")
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def _in_memory_copy(source: sqlite3.Connection | None, path: Path) -> sqlite3.Connection:
-    """A private, migrated copy of ``source`` (or an empty state) that is never saved."""
-    memory = _connect(":memory:")
-    if source is not None:
-        source.backup(memory)
-        source.close()
-    schema.migrate(memory, path)
-    return memory
-
-
-@contextmanager
-def _errors_as_runner_errors(path: Path, doing: str) -> Iterator[None]:
-    """SQLite errors a user can act on (busy, unreadable, not a database, disk full)
-    become a RunnerError naming the state file."""
-    try:
-        yield
-    except sqlite3.OperationalError as error:
-        text = str(error)
-        if "locked" in text or "busy" in text:
-            raise RunnerError(
-                f"the state at {path} is busy: another runner process kept it locked "
-                f"for more than {BUSY_TIMEOUT_SECONDS:g}s",
-                hint="try again; if it persists, look for a hung runner process",
-            ) from error
-        raise RunnerError(
-            f"cannot {doing} the state at {path}: {text}",
-            hint="check the path given by --state or RUNNER_STATE, its permissions and "
-            "free disk space",
-        ) from error
-    except sqlite3.DatabaseError as error:
-        if isinstance(error, sqlite3.IntegrityError | sqlite3.ProgrammingError):
-            raise  # our bug, not the user's
-        raise RunnerError(
-            f"cannot {doing} the state at {path}: {error}",
-            hint="the file is damaged or is not a runner state; restore it from a backup "
-            "or point --state at a new path",
-        ) from error
 
 
 class SqliteState:
@@ -236,7 +137,7 @@ class SqliteState:
         """One committed write transaction, holding the write lock from the start."""
         if self._readonly:
             raise RuntimeError(f"cannot {doing}: the state at {self._path} is open read-only")
-        with self._mutex, _errors_as_runner_errors(self._path, doing):
+        with self._mutex, sqlite_errors(self._path, doing):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -255,11 +156,11 @@ class SqliteState:
             yield db, serial
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._mutex, _errors_as_runner_errors(self._path, "read"):
+        with self._mutex, sqlite_errors(self._path, "read"):
             return self._db.execute(sql, params).fetchall()
 
     def _now(self, now: datetime | None = None) -> datetime:
-        return _aware(now if now is not None else self._clock())
+        return aware(now if now is not None else self._clock())
 
     # -- serial -----------------------------------------------------------------------
 
@@ -308,10 +209,10 @@ class SqliteState:
                     to_json(envs, "environments"),
                     to_json(list(argv), "argv"),
                     plan_hash,
-                    _text(self._now()),
+                    to_text(self._now()),
                 ),
             )
-            apply_id = _last_id(cursor)
+            apply_id = last_id(cursor)
             db.executemany(
                 "INSERT INTO apply_environments (apply_id, environment) VALUES (?, ?)",
                 [(apply_id, env) for env in envs],
@@ -322,7 +223,7 @@ class SqliteState:
         """Reopen an interrupted (or never finished) apply, to continue it with
         ``apply --resume``: its journal keeps growing under the same id."""
         with self._journal_write("resume an apply") as (db, _):
-            record = _apply_record(self._require_apply(db, apply_id))
+            record = apply_record(self._require_apply(db, apply_id))
             if record.outcome not in (None, Outcome.INTERRUPTED):
                 raise RunnerError(
                     f"apply {apply_id} ended ({record.outcome}); there is nothing to resume",
@@ -333,7 +234,7 @@ class SqliteState:
                 " WHERE id = ?",
                 (apply_id,),
             )
-            return _apply_record(self._require_apply(db, apply_id))
+            return apply_record(self._require_apply(db, apply_id))
 
     def finish_apply(self, apply_id: int, outcome: Outcome | str) -> None:
         """Record how an apply ended."""
@@ -342,12 +243,12 @@ class SqliteState:
             self._require_apply(db, apply_id)
             db.execute(
                 "UPDATE applies SET outcome = ?, finished_at = ? WHERE id = ?",
-                (ended.value, _text(self._now()), apply_id),
+                (ended.value, to_text(self._now()), apply_id),
             )
 
     def get_apply(self, apply_id: int) -> ApplyRecord | None:
         rows = self._rows("SELECT * FROM applies WHERE id = ?", (apply_id,))
-        return _apply_record(rows[0]) if rows else None
+        return apply_record(rows[0]) if rows else None
 
     def last_apply(self, environment: str | None = None) -> ApplyRecord | None:
         """The latest apply (of ``environment``, if given), finished or not."""
@@ -379,7 +280,7 @@ class SqliteState:
             )
             params = (environment,)
         for row in self._rows(sql, params):
-            yield _apply_record(row)
+            yield apply_record(row)
 
     def _require_apply(self, db: sqlite3.Connection, apply_id: int) -> sqlite3.Row:
         row: sqlite3.Row | None = db.execute(
@@ -442,7 +343,7 @@ class SqliteState:
     ) -> int:
         body = to_json(request, f"request of {environment}/{name}")
         with self._journal_write("record a run") as (db, serial):
-            applied = _apply_record(self._require_apply(db, apply_id))
+            applied = apply_record(self._require_apply(db, apply_id))
             if environment not in applied.environments:
                 raise ValueError(
                     f"apply {apply_id} is over {', '.join(applied.environments)}, "
@@ -460,12 +361,12 @@ class SqliteState:
                     body,
                     request_hash,
                     status.value,
-                    _text(self._now()),
+                    to_text(self._now()),
                     scrubbed_text(message, "message"),
                     serial,
                 ),
             )
-            return _last_id(cursor)
+            return last_id(cursor)
 
     def record_fired(self, run_id: int, run_counter: int, run_link: str | None = None) -> None:
         """Write the runCounter the server gave (status becomes ``waitingToRun``).
@@ -490,7 +391,7 @@ class SqliteState:
                     run_counter,
                     scrubbed_text(run_link, "run_link"),
                     status.value,
-                    _text(self._now()),
+                    to_text(self._now()),
                     serial,
                     run_id,
                 ),
@@ -542,8 +443,8 @@ class SqliteState:
                 " message = coalesce(?, message), changed_serial = ? WHERE id = ?",
                 (
                     new.value,
-                    _text(started_at) if started_at else None,
-                    _text(ended_at) if ended_at else None,
+                    to_text(started_at) if started_at else None,
+                    to_text(ended_at) if ended_at else None,
                     to_json(list(failed_nodes), "failed_nodes")
                     if failed_nodes is not None
                     else None,
@@ -559,16 +460,16 @@ class SqliteState:
         ).fetchone()
         if row is None:
             raise LookupError(f"no run {run_id} in the state at {self._path}")
-        return _run_record(row)
+        return run_record(row)
 
     def get_run(self, run_id: int) -> RunRecord | None:
         rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return _run_record(rows[0]) if rows else None
+        return run_record(rows[0]) if rows else None
 
     def runs_of_apply(self, apply_id: int) -> list[RunRecord]:
         """Every run of an apply's journal, in the order they were recorded."""
         rows = self._rows("SELECT * FROM runs WHERE apply_id = ? ORDER BY id", (apply_id,))
-        return [_run_record(row) for row in rows]
+        return [run_record(row) for row in rows]
 
     def runs_in_flight(self, environment: str | None = None) -> list[RunRecord]:
         """Fired runs not known to have ended (``waitingToRun``, ``running``, and
@@ -580,7 +481,7 @@ class SqliteState:
         if environment is not None:
             sql += " AND environment = ?"
             params.append(environment)
-        return [_run_record(row) for row in self._rows(sql + " ORDER BY id", params)]
+        return [run_record(row) for row in self._rows(sql + " ORDER BY id", params)]
 
     def last_applied_runs(self, environments: Iterable[str] | None = None) -> dict[str, RunRecord]:
         """The plan baseline: for each identity ``env/name``, its latest run that may
@@ -597,7 +498,7 @@ class SqliteState:
             sql += f" AND environment IN ({','.join('?' * len(names))})"
             params.extend(names)
         sql += " GROUP BY environment, name) ORDER BY environment, name"
-        return {record.identity: record for record in map(_run_record, self._rows(sql, params))}
+        return {record.identity: record for record in map(run_record, self._rows(sql, params))}
 
     def find_run(self, identity: str) -> RunRecord | None:
         """The latest run recorded for ``env/name``, whatever its status."""
@@ -608,7 +509,7 @@ class SqliteState:
             "SELECT * FROM runs WHERE environment = ? AND name = ? ORDER BY id DESC LIMIT 1",
             (environment, name),
         )
-        return _run_record(rows[0]) if rows else None
+        return run_record(rows[0]) if rows else None
 
     # -- locks ------------------------------------------------------------------------
 
@@ -657,8 +558,8 @@ class SqliteState:
                     scrubbed_text(holder, "holder"),
                     scrubbed_text(host, "host"),
                     pid,
-                    _text(at),
-                    _text(at),
+                    to_text(at),
+                    to_text(at),
                     float(ttl_seconds),
                 ),
             )
@@ -671,7 +572,7 @@ class SqliteState:
         with self._transaction("renew a lock") as db:
             cursor = db.execute(
                 "UPDATE locks SET heartbeat_at = ? WHERE environment = ? AND token = ?",
-                (_text(at), token.environment, token.token),
+                (to_text(at), token.environment, token.token),
             )
             if cursor.rowcount == 1:
                 return
@@ -707,13 +608,13 @@ class SqliteState:
         return [self._lock_info(row, at) for row in rows]
 
     def _lock_info(self, row: sqlite3.Row, now: datetime) -> LockInfo:
-        heartbeat_at = _datetime(row["heartbeat_at"])
+        heartbeat_at = from_text(row["heartbeat_at"])
         return LockInfo(
             environment=row["environment"],
             holder=row["holder"],
             host=row["host"],
             pid=row["pid"],
-            acquired_at=_datetime(row["acquired_at"]),
+            acquired_at=from_text(row["acquired_at"]),
             heartbeat_at=heartbeat_at,
             ttl_seconds=row["ttl_seconds"],
             stale_reason=stale_reason(
@@ -726,67 +627,3 @@ class SqliteState:
                 is_alive=self._is_alive,
             ),
         )
-
-
-# -- rows to records ----------------------------------------------------------------------
-
-
-def _apply_record(row: sqlite3.Row) -> ApplyRecord:
-    return ApplyRecord(
-        apply_id=row["id"],
-        who=row["who"],
-        host=row["host"],
-        git_commit=row["git_commit"],
-        environments=tuple(json.loads(row["environments"])),
-        argv=tuple(json.loads(row["argv"])),
-        plan_hash=row["plan_hash"],
-        started_at=_datetime(row["started_at"]),
-        finished_at=_optional_datetime(row["finished_at"]),
-        outcome=Outcome(row["outcome"]) if row["outcome"] is not None else None,
-        resumed=row["resumed"],
-    )
-
-
-def _run_record(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        run_id=row["id"],
-        apply_id=row["apply_id"],
-        environment=row["environment"],
-        batch=row["batch"],
-        name=row["name"],
-        request=json.loads(row["request"]),
-        request_hash=row["request_hash"],
-        status=RunStatus(row["status"]),
-        run_counter=row["run_counter"],
-        run_link=row["run_link"],
-        intent_at=_datetime(row["intent_at"]),
-        fired_at=_optional_datetime(row["fired_at"]),
-        started_at=_optional_datetime(row["started_at"]),
-        ended_at=_optional_datetime(row["ended_at"]),
-        failed_nodes=tuple(json.loads(row["failed_nodes"])),
-        message=row["message"],
-    )
-
-
-def _last_id(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None  # set by every INSERT
-    return cursor.lastrowid
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError(f"a naive datetime ({moment}) is ambiguous; give it a timezone")
-    return moment.astimezone(UTC)
-
-
-def _text(moment: datetime) -> str:
-    """UTC ISO 8601 with microseconds: sorts as text in time order."""
-    return _aware(moment).isoformat(timespec="microseconds")
-
-
-def _datetime(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _optional_datetime(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)

@@ -1,0 +1,114 @@
+"""Opening the SQLite file: pragmas, migrations, read-only access, and SQLite errors
+turned into messages a person can act on.
+
+Durability: WAL with ``synchronous=FULL``. Every journal write is its own transaction
+and is committed before the network call it announces. A commit reaches the WAL file
+with ``write()``, so it survives the process being SIGKILLed even with ``NORMAL``;
+``FULL`` adds an fsync per commit so that it also survives a power cut or a kernel
+crash, which would otherwise lose the last intents and let a resumed apply fire a run
+twice. An fsync costs milliseconds; each commit sits next to an HTTP round trip.
+
+Sharing: several processes may use one state file (WAL lets readers run alongside the
+writer). Writers take the write lock up front (``BEGIN IMMEDIATE``) and wait for
+each other up to :data:`BUSY_TIMEOUT_SECONDS`. WAL needs a local filesystem: a state
+file on NFS or SMB is not supported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from runner.errors import RunnerError
+from runner.state import schema
+
+BUSY_TIMEOUT_SECONDS = 15.0
+
+
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        target,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,  # we issue BEGIN / COMMIT ourselves
+        check_same_thread=False,  # guarded by SqliteState's mutex
+        uri=uri,
+    )
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    return connection
+
+
+def connect_readwrite(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = _connect(str(path))
+    try:
+        schema.check_ours(connection, path)  # before changing anything in a foreign file
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RunnerError(
+                f"cannot use write-ahead logging for the state at {path} (got {mode!r})",
+                hint="keep the state on a local filesystem",
+            )
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        schema.migrate(connection, path)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        return _in_memory_copy(None, path)
+    connection = _connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        version = schema.check_ours(connection, path)
+        if version < schema.LATEST_VERSION:
+            return _in_memory_copy(connection, path)
+        connection.execute("PRAGMA query_only = ON")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _in_memory_copy(source: sqlite3.Connection | None, path: Path) -> sqlite3.Connection:
+    """A private, migrated copy of ``source`` (or an empty state) that is never saved."""
+    memory = _connect(":memory:")
+    if source is not None:
+        source.backup(memory)
+        source.close()
+    schema.migrate(memory, path)
+    return memory
+
+
+@contextmanager
+def sqlite_errors(path: Path, doing: str) -> Iterator[None]:
+    """SQLite errors a user can act on (busy, unreadable, not a database, disk full)
+    become a RunnerError naming the state file."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        text = str(error)
+        if "locked" in text or "busy" in text:
+            raise RunnerError(
+                f"the state at {path} is busy: another runner process kept it locked "
+                f"for more than {BUSY_TIMEOUT_SECONDS:g}s",
+                hint="try again; if it persists, look for a hung runner process",
+            ) from error
+        raise RunnerError(
+            f"cannot {doing} the state at {path}: {text}",
+            hint="check the path given by --state or RUNNER_STATE, its permissions and "
+            "free disk space",
+        ) from error
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+            raise  # our bug, not the user's
+        raise RunnerError(
+            f"cannot {doing} the state at {path}: {error}",
+            hint="the file is damaged or is not a runner state; restore it from a backup "
+            "or point --state at a new path",
+        ) from error
