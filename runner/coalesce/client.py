@@ -1,0 +1,687 @@
+"""The async Coalesce API client.
+
+One :class:`CoalesceClient` speaks for one base URL and one token. Connections are
+pooled per base URL: a :class:`ClientPool` hands out clients that share one
+``httpx.AsyncClient`` for each URL, whatever their token. Reads retry; writes follow the
+"never fire twice" rules of :mod:`runner.coalesce.retry` and report an
+:class:`~runner.coalesce.outcomes.Ambiguous` outcome instead of guessing.
+
+The token is revealed only while the ``Authorization`` header of a request is built,
+and request bodies (which carry Snowflake credentials) only while they are encoded.
+Neither appears in any error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+import pydantic
+
+from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable, api_error_from_response
+from runner.coalesce.models import (
+    Environment,
+    EnvironmentNode,
+    Page,
+    RunInfo,
+    RunResult,
+    RunStatusResponse,
+    RunSummary,
+    StartRunResponse,
+    WireModel,
+)
+from runner.coalesce.outcomes import Ambiguous, CancelAccepted, CancelOutcome, Started, StartOutcome
+from runner.coalesce.retry import (
+    READ_RETRY,
+    WRITE_RETRY,
+    RetryPolicy,
+    Verdict,
+    describe_exception,
+    parse_retry_after,
+    read_exception_verdict,
+    read_status_verdict,
+    write_exception_verdict,
+    write_status_verdict,
+)
+from runner.coalesce.urls import SIM_URL, check_url
+from runner.errors import RunnerError
+from runner.secrets import Secret, reveal_all, scrub
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "DETAIL_READ_TIMEOUT",
+    "MAX_PAGES",
+    "PAGE_SIZE",
+    "ClientPool",
+    "Clock",
+    "CoalesceClient",
+]
+
+log = logging.getLogger(__name__)
+
+#: Connect, read, write and wait-for-a-free-connection limits, in seconds.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=30.0)
+#: Listing nodes with ``detail=true`` is slow on large graphs.
+DETAIL_READ_TIMEOUT = 180.0
+DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+#: Items asked for per page (the API allows up to 1000).
+PAGE_SIZE = 200
+#: A list longer than this many pages is treated as a server fault, not read to the end.
+MAX_PAGES = 500
+
+_SIM_BASE = "http://sim"
+_TOKEN_SOURCE = "the configured Coalesce token"
+
+ItemT = TypeVar("ItemT")
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+Body = Mapping[str, Any] | WireModel
+Params = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time, chance and waiting, as the client uses them; tests replace them so that
+    nothing really sleeps."""
+
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    random: Callable[[], float] = random.random
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class _Policies:
+    read: RetryPolicy = READ_RETRY
+    write: RetryPolicy = WRITE_RETRY
+    clock: Clock = field(default_factory=Clock)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A 2xx answer, how many tries it took, and when the last try was sent."""
+
+    response: httpx.Response
+    attempts: int
+    sent_at: float
+
+
+class _AmbiguousWrite(Exception):
+    """Internal: a write failed in a way that may have left it carried out."""
+
+    def __init__(self, outcome: Ambiguous) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
+class CoalesceClient:
+    """Calls the Coalesce API at one base URL with one token.
+
+    ``url`` is checked against the allow-list (:func:`runner.coalesce.urls.check_url`)
+    before anything is sent; ``sim://`` talks to the embedded simulator in-process.
+    ``token_source`` says in words where the token came from (e.g. "the environment
+    variable COALESCE_TOKEN"), for the hint of a 401. ``transport`` replaces the network
+    (tests pass ``httpx.MockTransport``). ``http`` shares an existing pooled client
+    (see :class:`ClientPool`); it is then not closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: Secret,
+        *,
+        token_source: str = _TOKEN_SOURCE,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        read_retry: RetryPolicy = READ_RETRY,
+        write_retry: RetryPolicy = WRITE_RETRY,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = check_url(url, environ)
+        self._token = token
+        self._token_source = token_source
+        self._timeout = timeout
+        self._policies = _Policies(read_retry, write_retry, clock or Clock())
+        self._owns_http = http is None
+        self._http = http or _new_http_client(self.base_url, transport, timeout, limits)
+
+    @property
+    def host(self) -> str:
+        """The host requests go to, for messages."""
+        return "sim" if self.base_url == SIM_URL else httpx.URL(self.base_url).host
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ scheduler (writes)
+
+    async def start_run(self, body: Body) -> StartOutcome:
+        """``POST /scheduler/startRun``. ``body`` may hold :class:`Secret` values.
+
+        Returns :class:`Started` with the run's id, or :class:`Ambiguous` when the run
+        may or may not have been created (it is then *not* sent again). Raises
+        :class:`CoalesceAPIError` when Coalesce refused the request, and
+        :class:`CoalesceUnreachable` when it never reached Coalesce.
+        """
+        return await self._start("/scheduler/startRun", body)
+
+    async def rerun(self, body: Body) -> StartOutcome:
+        """``POST /scheduler/rerun`` (re-runs the failed nodes of ``runDetails.runID``).
+        Same outcomes as :meth:`start_run`."""
+        return await self._start("/scheduler/rerun", body)
+
+    async def cancel_run(
+        self, run_id: int, environment_id: str, org_id: str | None = None
+    ) -> CancelOutcome:
+        """``POST /scheduler/cancelRun``; Coalesce answers 204 with no body."""
+        body: dict[str, Any] = {"runID": run_id, "environmentID": environment_id}
+        if org_id is not None:
+            body["orgID"] = org_id
+        path = "/scheduler/cancelRun"
+        try:
+            answer = await self._write(path, body)
+        except _AmbiguousWrite as ambiguous:
+            return ambiguous.outcome
+        return CancelAccepted(run_id=run_id, attempts=answer.attempts)
+
+    async def _start(self, path: str, body: Body) -> StartOutcome:
+        try:
+            answer = await self._write(path, body)
+        except _AmbiguousWrite as ambiguous:
+            return ambiguous.outcome
+        response = answer.response
+        try:
+            started = StartRunResponse.model_validate_json(response.content)
+        except pydantic.ValidationError:
+            # A 2xx means Coalesce accepted the request: the run most likely exists, but
+            # without its id we cannot follow it. Ask the caller to look for it.
+            return Ambiguous(
+                reason=f"Coalesce answered {response.status_code} without a runCounter",
+                method="POST",
+                path=path,
+                sent_at=answer.sent_at,
+                status=response.status_code,
+                attempts=answer.attempts,
+            )
+        return Started(run_counter=started.runCounter, attempts=answer.attempts)
+
+    # ------------------------------------------------------------------ scheduler (reads)
+
+    async def run_status(self, run_counter: int) -> RunStatusResponse:
+        """``GET /scheduler/runStatus?runCounter=N``."""
+        data = await self._get("/scheduler/runStatus", {"runCounter": str(run_counter)})
+        return self._parse(RunStatusResponse, data, "/scheduler/runStatus")
+
+    # ------------------------------------------------------------------ runs
+
+    async def list_runs(
+        self,
+        *,
+        environment_id: str | None = None,
+        run_status: str | None = None,
+        run_type: str | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+        order_by_direction: str | None = None,
+        starting_from: str | int | None = None,
+        detail: bool | None = None,
+    ) -> Page[RunSummary]:
+        """One page of ``GET /api/v1/runs``; pass its ``next`` as ``starting_from`` for
+        the following one (or use :meth:`iter_runs`)."""
+        params = _run_params(
+            environment_id, run_status, run_type, order_by, order_by_direction, detail
+        )
+        if limit is not None:
+            params["limit"] = str(limit)
+        if starting_from is not None:
+            params["startingFrom"] = str(starting_from)
+            params.setdefault("orderBy", "id")  # the API requires it with startingFrom
+        data = await self._get("/api/v1/runs", params)
+        return self._parse(Page[RunSummary], data, "/api/v1/runs")
+
+    async def iter_runs(
+        self,
+        *,
+        environment_id: str | None = None,
+        run_status: str | None = None,
+        run_type: str | None = None,
+        order_by: str | None = None,
+        order_by_direction: str | None = None,
+        starting_from: str | int | None = None,
+        detail: bool | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> AsyncIterator[RunSummary]:
+        """Every run matching the filters, page after page (newest first by default).
+        Stop iterating early to stop fetching."""
+        params = _run_params(
+            environment_id, run_status, run_type, order_by, order_by_direction, detail
+        )
+        params["limit"] = str(page_size)
+        if starting_from is not None:
+            params["startingFrom"] = str(starting_from)
+        async for page in self._pages("/api/v1/runs", Page[RunSummary], params):
+            for run in page.data:
+                yield run
+
+    async def get_run(self, run_id: int) -> RunInfo:
+        """``GET /api/v1/runs/{runID}``; ``run_id`` is the ``runCounter`` of startRun."""
+        path = f"/api/v1/runs/{int(run_id)}"
+        return self._parse(RunInfo, await self._get(path), path)
+
+    async def run_results(self, run_id: int) -> list[RunResult]:
+        """``GET /api/v1/runs/{runID}/results``: one result per node."""
+        path = f"/api/v1/runs/{int(run_id)}/results"
+        return await self._all_items(path, Page[RunResult], {})
+
+    # ------------------------------------------------------------------ environments
+
+    async def list_environments(self, *, detail: bool = False) -> list[Environment]:
+        """Every environment the token can see (``GET /api/v1/environments``)."""
+        params = {"detail": _bool(detail), "limit": str(PAGE_SIZE)}
+        return await self._all_items("/api/v1/environments", Page[Environment], params)
+
+    async def get_environment(self, environment_id: str) -> Environment:
+        """``GET /api/v1/environments/{id}``: status, runTimeParameters and more."""
+        path = f"/api/v1/environments/{_path_id(environment_id)}"
+        return self._parse(Environment, await self._get(path), path)
+
+    async def list_nodes(
+        self, environment_id: str, *, detail: bool = True
+    ) -> list[EnvironmentNode]:
+        """Every node deployed in an environment. With ``detail`` (the default) each
+        node carries its dependencies (see :func:`runner.coalesce.models.dependency_edges`)."""
+        path = f"/api/v1/environments/{_path_id(environment_id)}/nodes"
+        params = {"detail": _bool(detail), "limit": str(PAGE_SIZE)}
+        timeout = _with_read_timeout(self._timeout, DETAIL_READ_TIMEOUT) if detail else None
+        return await self._all_items(path, Page[EnvironmentNode], params, timeout=timeout)
+
+    # ------------------------------------------------------------------ paging
+
+    async def _all_items(
+        self,
+        path: str,
+        page_type: type[Page[ItemT]],
+        params: Params,
+        *,
+        timeout: httpx.Timeout | None = None,
+    ) -> list[ItemT]:
+        items: list[ItemT] = []
+        async for page in self._pages(path, page_type, params, timeout=timeout):
+            items.extend(page.data)
+        return items
+
+    async def _pages(
+        self,
+        path: str,
+        page_type: type[Page[ItemT]],
+        params: Params,
+        *,
+        timeout: httpx.Timeout | None = None,
+    ) -> AsyncIterator[Page[ItemT]]:
+        """Follow ``next`` cursors until there is none. A cursor seen before means the
+        server is going round in circles: stop there rather than loop forever."""
+        params = dict(params)
+        seen = {params["startingFrom"]} if "startingFrom" in params else set()
+        if seen:
+            params.setdefault("orderBy", "id")
+        for _ in range(MAX_PAGES):
+            page = self._parse(page_type, await self._get(path, params, timeout=timeout), path)
+            yield page
+            cursor = page.next
+            if not cursor:
+                return
+            if cursor in seen:
+                log.warning("GET %s returned the cursor %r again; stopped paging", path, cursor)
+                return
+            seen.add(cursor)
+            params["startingFrom"] = cursor
+            # The API requires orderBy whenever startingFrom is sent.
+            params.setdefault("orderBy", page.orderBy or "id")
+        raise CoalesceAPIError(
+            f"GET {path} at {self.host} returned more than {MAX_PAGES} pages; stopped reading.",
+            hint="This looks like a fault on Coalesce's side; try again later.",
+            method="GET",
+            path=path,
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    async def _get(
+        self, path: str, params: Params | None = None, *, timeout: httpx.Timeout | None = None
+    ) -> Any:
+        response = (await self._attempts("GET", path, params=params, timeout=timeout)).response
+        try:
+            return response.json()
+        except ValueError:
+            raise CoalesceAPIError(
+                f"Coalesce answered GET {path} at {self.host} with a body that is not JSON.",
+                hint="Check that coalesce.url is the Coalesce app URL of your region, "
+                "not a proxy or login page.",
+                status=response.status_code,
+                method="GET",
+                path=path,
+            ) from None
+
+    async def _write(self, path: str, body: Body) -> _Answer:
+        payload = body.to_wire() if isinstance(body, WireModel) else dict(body)
+        content = json.dumps(reveal_all(payload), separators=(",", ":")).encode()
+        return await self._attempts("POST", path, content=content)
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        content: bytes | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> _Answer:
+        """Send until a 2xx answer or until the rules say stop. A write that may have
+        been carried out raises :class:`_AmbiguousWrite`."""
+        is_write = content is not None
+        policy = self._policies.write if is_write else self._policies.read
+        clock = self._policies.clock
+        started = clock.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            sent_at = clock.wall()
+            retry_after: float | None = None
+            status: int | None = None
+            failure: httpx.Response | Exception
+            try:
+                response = await self._send(method, path, params, content, timeout)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                failure = exc
+                verdict = (write_exception_verdict if is_write else read_exception_verdict)(exc)
+            else:
+                if response.is_success:
+                    return _Answer(response, attempt, sent_at)
+                failure, status = response, response.status_code
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now=clock.wall)
+                verdict = (
+                    write_status_verdict(status, has_retry_after=retry_after is not None)
+                    if is_write
+                    else read_status_verdict(status)
+                )
+            if verdict is Verdict.AMBIGUOUS:
+                raise _AmbiguousWrite(
+                    Ambiguous(
+                        reason=scrub(_failure_text(failure)),
+                        method=method,
+                        path=path,
+                        sent_at=sent_at,
+                        status=status,
+                        attempts=attempt,
+                    )
+                )
+            elapsed = clock.monotonic() - started
+            delay = (
+                policy.next_delay(
+                    attempt, elapsed=elapsed, retry_after=retry_after, draw=clock.random()
+                )
+                if verdict is Verdict.RETRY
+                else None
+            )
+            if delay is None:
+                raise self._give_up(failure, method, path, attempt, elapsed, is_write)
+            log.info(
+                "%s %s at %s: %s; retrying in %.1f s (try %d of %d)",
+                method,
+                path,
+                self.host,
+                scrub(_failure_text(failure)),
+                delay,
+                attempt + 1,
+                policy.max_attempts,
+            )
+            await clock.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        content: bytes | None,
+        timeout: httpx.Timeout | None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        return await self._http.request(
+            method,
+            path,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+
+    def _give_up(
+        self,
+        failure: httpx.Response | Exception,
+        method: str,
+        path: str,
+        attempts: int,
+        elapsed: float,
+        is_write: bool,
+    ) -> CoalesceAPIError:
+        if isinstance(failure, httpx.Response):
+            return api_error_from_response(
+                failure,
+                method=method,
+                path=path,
+                token_source=self._token_source,
+                attempts=attempts,
+            )
+        tried = f"tried {attempts} time{'s' if attempts > 1 else ''} over {elapsed:.1f} s"
+        nothing_done = " Nothing was started or changed there." if is_write else ""
+        return CoalesceUnreachable(
+            f"Could not reach Coalesce at {self.host} for {method} {path}: "
+            f"{describe_exception(failure)} ({tried}).{nothing_done}",
+            hint="Check coalesce.url (the region's app URL), your network, VPN or proxy "
+            "(HTTPS_PROXY), then try again.",
+            method=method,
+            path=path,
+        )
+
+    def _parse(self, model: type[ModelT], data: Any, path: str) -> ModelT:
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+                for error in exc.errors(include_url=False, include_input=False)[:5]
+            )
+            raise CoalesceAPIError(
+                f"Coalesce's answer to GET {path} at {self.host} has an unexpected "
+                f"shape: {problems}",
+                hint="The Coalesce API may have changed; please report this with the "
+                "runner version.",
+                method="GET",
+                path=path,
+            ) from None
+
+
+class ClientPool:
+    """Hands out :class:`CoalesceClient` objects that share one connection pool per base
+    URL. Close the pool (``async with`` or :meth:`aclose`) when done."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        read_retry: RetryPolicy = READ_RETRY,
+        write_retry: RetryPolicy = WRITE_RETRY,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._transport = transport
+        self._timeout = timeout
+        self._limits = limits
+        self._read_retry = read_retry
+        self._write_retry = write_retry
+        self._clock = clock or Clock()
+        self._environ = environ
+        self._http: dict[str, httpx.AsyncClient] = {}
+
+    def client(
+        self, url: str, token: Secret, *, token_source: str = _TOKEN_SOURCE
+    ) -> CoalesceClient:
+        """A client for ``url`` (checked against the allow-list) and ``token``."""
+        base_url = check_url(url, self._environ)
+        http = self._http.get(base_url)
+        if http is None:
+            http = _new_http_client(base_url, self._transport, self._timeout, self._limits)
+            self._http[base_url] = http
+        return CoalesceClient(
+            base_url,
+            token,
+            token_source=token_source,
+            timeout=self._timeout,
+            read_retry=self._read_retry,
+            write_retry=self._write_retry,
+            clock=self._clock,
+            environ=self._environ,
+            http=http,
+        )
+
+    async def aclose(self) -> None:
+        clients, self._http = list(self._http.values()), {}
+        for http in clients:
+            await http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _new_http_client(
+    base_url: str,
+    transport: httpx.AsyncBaseTransport | None,
+    timeout: httpx.Timeout,
+    limits: httpx.Limits,
+) -> httpx.AsyncClient:
+    if base_url == SIM_URL:
+        base_url = _SIM_BASE
+        transport = transport or _sim_transport()
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=timeout,
+        limits=limits,
+        verify=True,
+        follow_redirects=False,  # a redirect could carry the token to another host
+        headers={"accept": "application/json", "user-agent": _user_agent()},
+    )
+
+
+def _sim_transport() -> httpx.AsyncBaseTransport:
+    try:
+        # Imported here: the simulator is only loaded when a spec asks for sim://.
+        sim: Any = importlib.import_module("runner.sim")
+        app = sim.embedded_app()
+    except (ImportError, AttributeError):
+        raise RunnerError(
+            "The embedded simulator (sim://) is not available in this installation.",
+            hint="Use the URL of a running simulator (runner sim) or of Coalesce instead.",
+        ) from None
+    return httpx.ASGITransport(app=app)
+
+
+def _user_agent() -> str:
+    try:
+        return f"runner/{metadata.version('runner')}"
+    except metadata.PackageNotFoundError:
+        return "runner"
+
+
+def _run_params(
+    environment_id: str | None,
+    run_status: str | None,
+    run_type: str | None,
+    order_by: str | None,
+    order_by_direction: str | None,
+    detail: bool | None,
+) -> Params:
+    params: Params = {}
+    if environment_id is not None:
+        params["environmentID"] = str(environment_id)
+    if run_status is not None:
+        params["runStatus"] = run_status
+    if run_type is not None:
+        params["runType"] = run_type
+    if order_by is not None:
+        params["orderBy"] = order_by
+    if order_by_direction is not None:
+        params["orderByDirection"] = order_by_direction
+    if detail is not None:
+        params["detail"] = _bool(detail)
+    return params
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _path_id(value: str | int) -> str:
+    text = str(value)
+    if not text.isdigit():
+        # An id goes into the URL path; anything but digits could change the path.
+        raise RunnerError(
+            f'{text!r} is not a Coalesce id: ids are digits, like "12".',
+            hint="Check the environmentID in the spec.",
+        )
+    return text
+
+
+def _with_read_timeout(timeout: httpx.Timeout, read: float) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=timeout.connect,
+        read=max(timeout.read or 0.0, read),
+        write=timeout.write,
+        pool=timeout.pool,
+    )
+
+
+def _failure_text(failure: httpx.Response | Exception) -> str:
+    if isinstance(failure, httpx.Response):
+        return f"Coalesce answered {failure.status_code} {failure.reason_phrase}".rstrip()
+    return describe_exception(failure)
