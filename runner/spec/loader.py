@@ -1,0 +1,378 @@
+"""Loading specs: files -> located trees -> extends -> rendered leaves -> models -> runs.
+
+Every problem in every file is collected, then raised together as one SpecError, so
+``runner validate`` shows them all in one pass, each as ``path:line:col: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runner.errors import Problem, SpecError
+from runner.secrets import Secret
+from runner.spec.errors import describe_validation_error
+from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, Batch, Run, RunSettings, Spec
+from runner.spec.request import build_request
+from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
+from runner.spec.templates import Renderer, RenderOptions
+from runner.spec.yaml_source import Pos, YamlLoadError, YNode, read_yaml_file
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+DEFAULT_PATHS = ("specs",)
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class _Located:
+    """A spec's plain data plus where each key and value was written."""
+
+    data: Any
+    values: dict[Path_, Pos] = field(default_factory=dict)
+    keys: dict[Path_, Pos] = field(default_factory=dict)
+    templated: set[Path_] = field(default_factory=set)
+
+    def value_pos(self, path: Path_) -> Pos:
+        for cut in range(len(path), -1, -1):
+            found = self.values.get(path[:cut])
+            if found is not None:
+                return found
+        return next(iter(self.values.values()))
+
+    def key_pos(self, path: Path_) -> Pos:
+        return self.keys.get(path) or self.value_pos(path)
+
+
+def shown_path(path: Path) -> str:
+    """How a file is named in messages: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """The spec files named by ``paths`` (files, or folders of ``*.yaml``/``*.yml``)."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            if not found:
+                problems.append(
+                    Problem(str(raw), 0, 0, "no *.yaml or *.yml spec files in this folder")
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(raw), 0, 0, "no such file or folder"))
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique, problems
+
+
+def is_base(path: Path) -> bool:
+    """Files whose name starts with ``_`` are bases for ``extends``, not environments."""
+    return path.name.startswith("_")
+
+
+class _Loader:
+    def __init__(self, options: RenderOptions, environ: Mapping[str, str]) -> None:
+        self.renderer = Renderer(options)
+        self.environ = environ
+        self.problems: list[Problem] = []
+        self.file_hashes: dict[str, str] = {}
+        self._trees: dict[Path, YNode | None] = {}
+
+    def read(self, path: Path) -> YNode | None:
+        if path not in self._trees:
+            shown = shown_path(path)
+            try:
+                self.file_hashes[shown] = hashlib.sha256(path.read_bytes()).hexdigest()
+                self._trees[path] = read_yaml_file(path, shown)
+            except (YamlLoadError, OSError) as error:
+                if isinstance(error, YamlLoadError):
+                    self.problems.append(error.problem)
+                else:
+                    self.problems.append(Problem(shown, 0, 0, f"cannot read file: {error}"))
+                self._trees[path] = None
+        return self._trees[path]
+
+    def load_environment(self, path: Path) -> tuple[Spec, _Located] | None:
+        shown = shown_path(path)
+        tree = self.read(path)
+        if tree is None:
+            if shown in self.file_hashes and not any(p.path == shown for p in self.problems):
+                self.problems.append(
+                    Problem(
+                        shown,
+                        1,
+                        1,
+                        "the file is empty; a spec needs version: 1, environmentID and runs",
+                    )
+                )
+            return None
+        if not tree.is_map:
+            self.problems.append(
+                tree.pos.problem(
+                    "a spec must be a mapping of keys (version, environmentID, runs, ...), "
+                    f"not {_kind(tree)}"
+                )
+            )
+            return None
+        merged = self._extend(path, tree, chain=[path.resolve()])
+        if merged is None:
+            return None
+        _default_token(merged)
+        spec_problems: list[Problem] = []
+        located = _Located(data=None)
+        located.data = self._render(merged, (), path.parent, located, spec_problems)
+        self.problems.extend(spec_problems)
+        if any(p.severity == "error" for p in spec_problems):
+            return None
+        try:
+            spec = Spec.model_validate(located.data)
+        except ValidationError as error:
+            self.problems.extend(describe_validation_error(error, located, shown))
+            return None
+        return spec, located
+
+    def _extend(self, path: Path, tree: YNode, chain: list[Path]) -> YNode | None:
+        """Deep-merge the bases named by ``extends`` (maps merge, lists and values replace)."""
+        assert tree.entries is not None
+        entry = tree.entries.get("extends")
+        if entry is None:
+            return tree
+        value = entry[1]
+        if not isinstance(value.value, str) or not value.value:
+            self.problems.append(
+                value.pos.problem("extends must be the path of a base file, such as _base.yaml")
+            )
+            return None
+        base_path = (path.parent / value.value).resolve()
+        if base_path in chain:
+            cycle = " -> ".join(shown_path(p) for p in [*chain, base_path])
+            self.problems.append(value.pos.problem(f"extends makes a cycle: {cycle}"))
+            return None
+        if not base_path.is_file():
+            self.problems.append(
+                value.pos.problem(
+                    f"extends: base file '{value.value}' not found "
+                    f"(looked for {shown_path(base_path)})"
+                )
+            )
+            return None
+        base = self.read(base_path)
+        if base is None:
+            return None
+        if not base.is_map:
+            self.problems.append(
+                base.pos.problem(f"a base file must be a mapping of keys, not {_kind(base)}")
+            )
+            return None
+        base = self._extend(base_path, base, [*chain, base_path])
+        if base is None:
+            return None
+        own = {k: v for k, v in tree.entries.items() if k != "extends"}
+        return _merge(base, YNode(None, tree.pos, entries=own))
+
+    def _render(
+        self, node: YNode, path: Path_, spec_dir: Path, located: _Located, problems: list[Problem]
+    ) -> Any:
+        located.values[path] = node.pos
+        if node.entries is not None:
+            result: dict[str, Any] = {}
+            for key, (key_pos, child) in node.entries.items():
+                located.keys[(*path, key)] = key_pos
+                result[key] = self._render(child, (*path, key), spec_dir, located, problems)
+            return result
+        if node.items is not None:
+            return [
+                self._render(child, (*path, index), spec_dir, located, problems)
+                for index, child in enumerate(node.items)
+            ]
+        value = node.value
+        if isinstance(value, str) and Renderer.is_template(value) and path != ("extends",):
+            located.templated.add(path)
+            return self.renderer.render(
+                value,
+                node.pos,
+                spec_dir=spec_dir,
+                secrets_allowed=_secrets_allowed(path),
+                where=dotted(path),
+                problems=problems,
+            )
+        return value
+
+
+def _secrets_allowed(path: Path_) -> bool:
+    return path == ("coalesce", "token") or (len(path) == 2 and path[0] == "userCredentials")
+
+
+def _default_token(tree: YNode) -> None:
+    """A spec without ``coalesce.token`` reads it from COALESCE_TOKEN (DESIGN §2)."""
+    assert tree.entries is not None
+    coalesce = tree.entries.get("coalesce")
+    if coalesce is None:
+        pos = tree.pos
+        token = YNode(DEFAULT_TOKEN_TEMPLATE, pos)
+        tree.entries["coalesce"] = (pos, YNode(None, pos, entries={"token": (pos, token)}))
+        return
+    node = coalesce[1]
+    if node.entries is not None and "token" not in node.entries:
+        node.entries["token"] = (coalesce[0], YNode(DEFAULT_TOKEN_TEMPLATE, coalesce[0]))
+
+
+def _merge(base: YNode, over: YNode) -> YNode:
+    if base.entries is None or over.entries is None:
+        return over
+    entries = dict(base.entries)
+    for key, (key_pos, value) in over.entries.items():
+        if key in entries:
+            entries[key] = (key_pos, _merge(entries[key][1], value))
+        else:
+            entries[key] = (key_pos, value)
+    return YNode(None, over.pos, entries=entries)
+
+
+def _kind(node: YNode) -> str:
+    if node.is_list:
+        return "a list"
+    return "a single value" if node.value is not None else "empty"
+
+
+def dotted(path: Path_) -> str:
+    """``('batches', 0, 'runs', 1, 'name')`` -> ``batches[0].runs[1].name``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def load_specs(
+    paths: Sequence[str | Path] = DEFAULT_PATHS,
+    *,
+    options: RenderOptions | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SpecSet:
+    """Load, render and validate specs; raise :class:`SpecError` with every problem found."""
+    environ = os.environ if environ is None else environ
+    options = options or RenderOptions(environ=environ)
+    loader = _Loader(options, environ)
+    files, problems = discover(paths)
+    loader.problems.extend(problems)
+    environments: list[EnvironmentSpec] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        if is_base(path):
+            loader.read(path)  # bases are checked for YAML errors and hashed for plan files
+            continue
+        loaded = loader.load_environment(path)
+        if loaded is None:
+            continue
+        spec, located = loaded
+        shown = shown_path(path)
+        checks = check_spec(spec, located, environ)
+        loader.problems.extend(checks)
+        if any(p.severity == "error" for p in checks):
+            continue
+        environment = resolve_environment(spec, located, path)
+        if environment.name in seen:
+            loader.problems.append(
+                located.value_pos(("name",) if spec.name else ()).problem(
+                    f"environment name '{environment.name}' is also used by "
+                    f"{seen[environment.name]}; names must be unique (set name: in one of them)"
+                )
+            )
+            continue
+        seen[environment.name] = shown
+        environments.append(environment)
+    errors = [p for p in loader.problems if p.severity == "error"]
+    if errors:
+        raise SpecError(sorted(set(loader.problems)))
+    warnings = tuple(sorted({p for p in loader.problems if p.severity != "error"}))
+    return SpecSet(tuple(environments), dict(loader.file_hashes), warnings)
+
+
+def check_spec(spec: Spec, located: _Located, environ: Mapping[str, str]) -> list[Problem]:
+    """Rules that span several fields, each reported where it can be fixed."""
+    from runner.spec.checks import run_checks
+
+    return run_checks(spec, located, environ)
+
+
+def resolve_environment(spec: Spec, located: _Located, path: Path) -> EnvironmentSpec:
+    """The runs of a validated spec, with ``defaults`` merged and requests built."""
+    name = spec.name or path.stem
+    defaults = spec.defaults or RunSettings()
+    written: list[tuple[Batch, Path_]]
+    if spec.runs is not None:  # `runs:` is one batch named "default"
+        written = [(Batch(name="default", runs=spec.runs), ("runs",))]
+    else:
+        written = [(b, ("batches", i, "runs")) for i, b in enumerate(spec.batches or [])]
+    batches = [
+        BatchSpec(
+            batch.name,
+            batch.maxConcurrent,
+            batch.onFailure,
+            tuple(
+                _resolve_run(name, batch.name, spec, defaults, run, located.value_pos((*at, i)))
+                for i, run in enumerate(batch.runs)
+            ),
+        )
+        for batch, at in written
+    ]
+    token = spec.coalesce.token
+    return EnvironmentSpec(
+        name=name,
+        environment_id=spec.environmentID,
+        url=spec.coalesce.url,
+        token=token if isinstance(token, Secret) else None,
+        token_source=_token_source(located),
+        path=shown_path(path),
+        batches=tuple(batches),
+    )
+
+
+def merge_run(defaults: RunSettings, run: Run) -> RunSettings:
+    """A run's own keys win over ``defaults``; parameters merge key by key."""
+    merged = defaults.model_dump(exclude_none=True)
+    own = run.model_dump(exclude_none=True, exclude={"name"})
+    parameters = {**(defaults.parameters or {}), **(run.parameters or {})}
+    merged.update(own)
+    if parameters:
+        merged["parameters"] = parameters
+    return RunSettings.model_construct(**merged)
+
+
+def _resolve_run(
+    environment: str, batch: str, spec: Spec, defaults: RunSettings, run: Run, pos: Pos
+) -> RunSpec:
+    settings = merge_run(defaults, run)
+    return RunSpec(
+        environment=environment,
+        batch=batch,
+        name=run.name,
+        request=build_request(spec.environmentID, settings, spec.userCredentials),
+        timeout=settings.timeout,
+        allow_empty=bool(settings.allowEmpty),
+        path=pos.path,
+        line=pos.line,
+    )
+
+
+def _token_source(located: _Located) -> str:
+    """Which secret the token comes from, for a 401 hint (never the value)."""
+    data = located.data.get("coalesce", {}) if isinstance(located.data, dict) else {}
+    pos = located.value_pos(("coalesce", "token"))
+    if ("coalesce", "token") in located.templated or isinstance(data.get("token"), Secret):
+        return f"the template for coalesce.token at {pos.path}:{pos.line}"
+    return "COALESCE_TOKEN"

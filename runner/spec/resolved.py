@@ -1,0 +1,76 @@
+"""The result of loading specs: environments, their batches and runs, ready to plan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import Problem
+from runner.secrets import Secret, redact_all
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One startRun call as the specs describe it."""
+
+    environment: str
+    batch: str
+    name: str
+    request: Mapping[str, Any]  # the startRun body; secrets are Secret objects
+    timeout: float | None
+    allow_empty: bool
+    path: str
+    line: int
+
+    @property
+    def identity(self) -> str:
+        return f"{self.environment}/{self.name}"
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        details: Mapping[str, Any] = self.request["runDetails"]
+        return details
+
+    def redacted_request(self) -> dict[str, Any]:
+        """The request with every secret shown as ``(secret)``: what plans and state keep."""
+        redacted: dict[str, Any] = redact_all(dict(self.request))
+        return redacted
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    name: str
+    max_concurrent: int | None
+    on_failure: str  # "stop" | "continue"
+    runs: tuple[RunSpec, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """One spec file: a Coalesce environment and the runs to fire in it."""
+
+    name: str
+    environment_id: str
+    url: str
+    token: Secret | None
+    token_source: str
+    path: str
+    batches: tuple[BatchSpec, ...]
+
+    def runs(self) -> Iterator[RunSpec]:
+        for batch in self.batches:
+            yield from batch.runs
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """Everything one load produced."""
+
+    environments: tuple[EnvironmentSpec, ...]
+    files: Mapping[str, str]  # every file read (specs and bases) -> sha256 of its bytes
+    warnings: tuple[Problem, ...]
+
+    def runs(self) -> Iterator[RunSpec]:
+        for environment in self.environments:
+            yield from environment.runs()

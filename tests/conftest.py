@@ -1,0 +1,61 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from runner.secrets import SCRUBBER
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``runner ARGS`` in this process; returns exit code, stdout and stderr."""
+    from runner.cli import run_cli as _run
+
+    def call(*args: str) -> CliResult:
+        code = _run(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return call
+
+
+@pytest.fixture
+def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write ``{relative path: text}`` under tmp_path; returns tmp_path."""
+
+    def files(tree: dict[str, str]) -> Path:
+        for name, text in tree.items():
+            target = tmp_path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        return tmp_path
+
+    return files
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test runs in its own folder, with no runner variables or tokens from outside."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("RUNNER_", "COALESCE_", "SNOWFLAKE_")):
+            monkeypatch.delenv(name)
+    yield
+    SCRUBBER.clear()
