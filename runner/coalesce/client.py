@@ -30,6 +30,8 @@ import pydantic
 
 from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable, api_error_from_response
 from runner.coalesce.models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
     Environment,
     EnvironmentNode,
     Page,
@@ -235,7 +237,9 @@ class CoalesceClient:
     async def run_status(self, run_counter: int) -> RunStatusResponse:
         """``GET /scheduler/runStatus?runCounter=N``."""
         data = await self._get("/scheduler/runStatus", {"runCounter": str(run_counter)})
-        return self._parse(RunStatusResponse, data, "/scheduler/runStatus")
+        status = self._parse(RunStatusResponse, data, "/scheduler/runStatus")
+        _note_unknown_status(status.runStatus)
+        return status
 
     # ------------------------------------------------------------------ runs
 
@@ -655,6 +659,19 @@ def _run_params(
     if detail is not None:
         params["detail"] = _bool(detail)
     return params
+
+
+_UNKNOWN_STATUSES_SEEN: set[str] = set()
+
+
+def _note_unknown_status(status: str) -> None:
+    # An unknown status is treated as "still running"; say so once, so that a new
+    # Coalesce status that should have ended a wait does not go unnoticed.
+    if status in TERMINAL_STATUSES or status in ACTIVE_STATUSES:
+        return
+    if status not in _UNKNOWN_STATUSES_SEEN:
+        _UNKNOWN_STATUSES_SEEN.add(status)
+        log.warning("Coalesce reported the unknown run status %r; treating it as running", status)
 
 
 def _bool(value: bool) -> str:

@@ -138,8 +138,9 @@ def _hint(status: int, response: httpx.Response, text: str, token_source: str) -
         )
     if status == 400:
         field = _field_named_in(text)
-        where = f"the field {field}" if field else "the request"
-        return f"Coalesce rejected {where}: fix it in the spec (see the message above)."
+        if field:
+            return f"Coalesce rejected the field {field}; check that field in the spec."
+        return "Coalesce rejected the request as invalid; its message above says why."
     if status == 404:
         return (
             "The environment or run may not exist, or the token's user cannot see it. "

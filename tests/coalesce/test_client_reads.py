@@ -172,3 +172,14 @@ async def test_listing_detailed_nodes_waits_longer_for_the_answer() -> None:
         await client.list_nodes("4", detail=True)
         await client.list_nodes("4", detail=False)
     assert seen == [180.0, 60.0]
+
+
+async def test_an_unknown_status_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    server = FakeCoalesce([answer(200, {"runStatus": "hibernating"}) for _ in range(2)])
+    async with make_client(server) as client:
+        await client.run_status(1)
+        await client.run_status(1)
+    notes = [r.getMessage() for r in caplog.records if "hibernating" in r.getMessage()]
+    assert notes == [
+        "Coalesce reported the unknown run status 'hibernating'; treating it as running"
+    ]
