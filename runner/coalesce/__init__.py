@@ -1,5 +1,19 @@
 """The Coalesce API: wire models, the URL allow-list, the retry rules and the async
-client that talks to Coalesce (or to the embedded simulator at ``sim://``)."""
+client that talks to Coalesce (or to the embedded simulator at ``sim://``).
+
+Typical use::
+
+    async with ClientPool() as pool:
+        client = pool.client(url, token, token_source="the environment variable COALESCE_TOKEN")
+        match await client.start_run(body):
+            case Started(run_counter=run_id):
+                ...  # record run_id, then poll client.run_status(run_id)
+            case Ambiguous(sent_at=sent_at):
+                ...  # look for the run with client.iter_runs(environment_id=...) first
+
+Reads retry by themselves; ``start_run``, ``rerun`` and ``cancel_run`` never send twice
+unless the first request provably did not reach Coalesce (see :mod:`.retry`).
+"""
 
 from __future__ import annotations
 
