@@ -352,6 +352,8 @@ class _Parser:
     def _after_shorthand(self, shorthand: _Token, tok: _Token) -> SelectorError:
         if tok.kind is _Kind.AND:
             return self._and_in_term(tok)
+        if shorthand.kind is _Kind.WORD and attribute_named(shorthand.text):
+            return self._missing_colon(shorthand, tok.column)
         return self._error(
             f"unexpected '{tok.text}' after '{shorthand.text}': a bare name stands alone in its "
             "braces; quote a name that has spaces, or write 'attribute: value' pairs",
@@ -384,11 +386,7 @@ class _Parser:
         if name.kind is not _Kind.WORD:
             raise self._unexpected_in_term(name)
         if self._peek().kind is not _Kind.COLON:
-            raise self._error(
-                f"expected ':' after '{name.text}': write attributes as 'attribute: value', "
-                "and quote values that have spaces",
-                self._peek().column,
-            )
+            raise self._missing_colon(name, self._peek().column)
         attribute = self._attribute(name)
         self._advance()
         self._advance()
@@ -406,6 +404,13 @@ class _Parser:
             f"missing value after '{name.text}:': write {name.text}: VALUE "
             "(quoted if it has spaces)",
             value.column,
+        )
+
+    def _missing_colon(self, name: _Token, column: int) -> SelectorError:
+        return self._error(
+            f"expected ':' after '{name.text}': write attributes as 'attribute: value', "
+            "and quote values that have spaces",
+            column,
         )
 
     def _attribute(self, name: _Token) -> Attribute:
