@@ -1,0 +1,399 @@
+"""The Coalesce endpoints: scheduler (start, status, rerun, cancel) and the read API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runner.coalesce.models import StartRunResponse
+from runner.selectors import SelectorError
+from runner.sim import responses
+from runner.sim.clock import format_time, parse_time
+from runner.sim.engine import Simulator
+from runner.sim.observe import redact
+from runner.sim.paging import envelope, page_query, paginate
+from runner.sim.runs import Run, RunRequest
+from runner.sim.selection import parse
+from runner.sim.validation import (
+    ApiError,
+    bad_request,
+    check_environment_status,
+    digits,
+    force_flag,
+    json_object,
+    optional_selector_text,
+    parallelism,
+    parameters,
+    required_object,
+    user_credentials,
+)
+from runner.sim.world import EnvironmentSpec
+
+__all__ = ["AUTH_ERROR", "RUN_CREATED_KEY", "routes"]
+
+AUTH_ERROR = "401: Unable to authenticate, please ensure your token is valid."
+#: Where a handler leaves the number of the run it created, for the request log.
+RUN_CREATED_KEY = "runner.sim.runCounter"
+DEFAULT_PARALLELISM = 16
+_START_EXAMPLE = '{"runDetails": {"environmentID": "1"}}'
+
+
+def _simulator(request: Request) -> Simulator:
+    simulator: Simulator = request.app.state.simulator
+    return simulator
+
+
+def _authenticate(request: Request) -> Simulator:
+    simulator = _simulator(request)
+    header = request.headers.get("authorization")
+    if header is None:
+        raise ApiError(401, AUTH_ERROR, "The request has no Authorization header.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401, AUTH_ERROR, "Expected an Authorization header of the form: Bearer <token>."
+        )
+    if token.strip() not in simulator.world.tokens:
+        raise ApiError(401, AUTH_ERROR, "The token is not valid.")
+    return simulator
+
+
+def _created(request: Request, run: Run) -> JSONResponse:
+    request.scope[RUN_CREATED_KEY] = run.id
+    return JSONResponse(StartRunResponse(runCounter=run.id).to_wire())
+
+
+# ----------------------------------------------------------------------- scheduler
+
+
+async def start_run(request: Request) -> Response:
+    simulator = _authenticate(request)
+    body = json_object(await request.body(), example=_START_EXAMPLE)
+    details = required_object(body, "runDetails", example='"runDetails": {"environmentID": "1"}')
+    environment = _environment(simulator, details.get("environmentID"), "runDetails.environmentID")
+    job_id = digits(details.get("jobID"), "runDetails.jobID", required=False)
+    graph = simulator.graph(environment)
+    job = None
+    if job_id is not None:
+        job = graph.jobs.get(job_id)
+        if job is None:
+            raise bad_request(
+                f"Job {job_id} not found in environment {environment.id} ({environment.name})",
+                f"Jobs of this environment: {_listing(graph.jobs.items())}.",
+            )
+    include = _selector(details, "includeNodesSelector")
+    exclude = _selector(details, "excludeNodesSelector")
+    run_request = RunRequest(
+        environment_id=environment.id,
+        job=job,
+        include=include,
+        exclude=exclude,
+        parallelism=parallelism(details, DEFAULT_PARALLELISM),
+        force=force_flag(details),
+        credentials=user_credentials(body),
+        parameters=parameters(body),
+    )
+    check_environment_status(environment, run_request.force)
+    return _created(request, simulator.start_run(run_request, redact(body)))
+
+
+async def rerun(request: Request) -> Response:
+    simulator = _authenticate(request)
+    body = json_object(await request.body(), example='{"runDetails": {"runID": "12"}}')
+    details = required_object(body, "runDetails", example='"runDetails": {"runID": "12"}')
+    original = _run_or_400(simulator, details.get("runID"), "runDetails.runID")
+    now = simulator.clock.now()
+    if not original.is_terminal(now):
+        raise bad_request(
+            f"Run {original.id} is still {original.status(now)}; only a finished run can be rerun",
+            "Wait for the run to end (or cancel it), then rerun it.",
+        )
+    if not original.unfinished_nodes(now):
+        raise bad_request(
+            f"Run {original.id} completed every node; there is nothing to rerun",
+            "Rerun runs only the nodes that failed, were skipped or were canceled.",
+        )
+    environment = simulator.environments[original.environment_id]
+    run_request = RunRequest(
+        environment_id=environment.id,
+        job=original.request.job,
+        include=original.request.include,
+        exclude=original.request.exclude,
+        parallelism=parallelism(details, original.request.parallelism),
+        force=force_flag(details),
+        credentials=user_credentials(body),
+        parameters=parameters(body),
+        rerun_of=original.id,
+    )
+    check_environment_status(environment, run_request.force)
+    return _created(request, simulator.rerun(original, run_request, redact(body)))
+
+
+async def cancel_run(request: Request) -> Response:
+    simulator = _authenticate(request)
+    body = json_object(await request.body(), example='{"runID": 12, "environmentID": "1"}')
+    run = _run_or_400(simulator, body.get("runID"), "runID")
+    environment_id = digits(body.get("environmentID"), "environmentID", required=False)
+    if environment_id is not None and environment_id != run.environment_id:
+        raise bad_request(
+            f"Run {run.id} belongs to environment {run.environment_id}, not {id}",
+            "Send the environmentID of the run, or leave it out.",
+        )
+    now = simulator.clock.now()
+    if run.is_terminal(now):
+        raise bad_request(
+            f"Run {run.id} has already ended ({run.status(now)}); there is nothing to cancel"
+        )
+    simulator.cancel(run)
+    return Response(status_code=204)
+
+
+async def run_status(request: Request) -> Response:
+    simulator = _authenticate(request)
+    run = _run_or_400(simulator, request.query_params.get("runCounter"), "runCounter")
+    link = _run_link(request, simulator, run.id)
+    return JSONResponse(responses.run_status(run, simulator.clock.now(), link))
+
+
+def _run_link(request: Request, simulator: Simulator, run_id: int) -> str:
+    if simulator.world.host:
+        return f"{simulator.world.host.rstrip('/')}/runs/{id}"
+    return f"{str(request.base_url).rstrip('/')}/runs/{id}"
+
+
+# ----------------------------------------------------------------------- runs
+
+
+async def list_runs(request: Request) -> Response:
+    simulator = _authenticate(request)
+    params = request.query_params
+    query = page_query(params, fields=("id", "runStartTime", "runEndTime"), default_descending=True)
+    now = simulator.clock.now()
+    runs = [run for run in simulator.all_runs() if _run_matches(run, params, now)]
+    key, cursor_of, parse_cursor = _run_ordering(query.order_by, now)
+    page, next_cursor, total = paginate(
+        runs, query, key=key, cursor_of=cursor_of, parse_cursor=parse_cursor
+    )
+    view = responses.run_info if query.detail else responses.run_summary
+    return JSONResponse(envelope([view(run, now) for run in page], query, next_cursor, total))
+
+
+def _run_matches(run: Run, params: Any, now: float) -> bool:
+    environment_id = params.get("environmentID")
+    if environment_id is not None and run.environment_id != environment_id:
+        return False
+    status = params.get("runStatus")
+    if status is not None and run.status(now) != status:
+        return False
+    run_type = params.get("runType")
+    return run_type is None or run_type == responses.RUN_TYPE
+
+
+def _run_ordering(order_by: str, now: float) -> tuple[Any, Any, Any]:
+    def millis(value: float) -> int:
+        return round(value * 1000)
+
+    def time_cursor(text: str) -> int:
+        try:
+            return millis(parse_time(text))
+        except ValueError:
+            raise bad_request(
+                f"Invalid startingFrom: {text!r}",
+                f"With orderBy={order_by}, startingFrom is a time such as "
+                "2026-01-05T06:00:00.000Z (the next value of the previous page).",
+            ) from None
+
+    if order_by == "runStartTime":
+        return (
+            lambda run: (millis(run.created),),
+            lambda run: format_time(run.created),
+            lambda text: (time_cursor(text),),
+        )
+    if order_by == "runEndTime":
+        # Runs that have not ended sort after those that have (asc) and carry their id
+        # as cursor, since they have no end time.
+        def end_key(run: Run) -> tuple[int, int]:
+            return (0, millis(run.finished_at)) if run.is_terminal(now) else (1, run.id)
+
+        def end_cursor(run: Run) -> str:
+            return format_time(run.finished_at) if run.is_terminal(now) else str(run.id)
+
+        return (
+            end_key,
+            end_cursor,
+            lambda text: (1, int(text)) if text.isdigit() else (0, time_cursor(text)),
+        )
+    return (lambda run: (run.id,), lambda run: str(run.id), lambda text: (_int_cursor(text),))
+
+
+def _int_cursor(text: str) -> int:
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise bad_request(
+        f"Invalid startingFrom: {text!r}", "With orderBy=id, startingFrom is a run ID."
+    )
+
+
+async def get_run(request: Request) -> Response:
+    simulator = _authenticate(request)
+    run = _run_or_404(simulator, request.path_params["id"])
+    return JSONResponse(responses.run_info(run, simulator.clock.now()))
+
+
+async def get_run_results(request: Request) -> Response:
+    simulator = _authenticate(request)
+    run = _run_or_404(simulator, request.path_params["id"])
+    environment = simulator.environments[run.environment_id]
+    now = simulator.clock.now()
+    return JSONResponse(responses.run_results(run, now, environment, simulator.seed))
+
+
+def _run_or_400(simulator: Simulator, value: object, field: str) -> Run:
+    run_id = digits(value, field)
+    assert run_id is not None
+    run = simulator.run(int(run_id))
+    if run is None:
+        raise bad_request(f"Run {id} not found", _known_runs(simulator))
+    return run
+
+
+def _run_or_404(simulator: Simulator, text: str) -> Run:
+    if not (text.isascii() and text.isdigit()):
+        raise bad_request(f"Invalid run ID: {text!r}", "A run ID is the runCounter, a number.")
+    run = simulator.run(int(text))
+    if run is None:
+        raise ApiError(404, f"Run {text} not found", _known_runs(simulator))
+    return run
+
+
+def _known_runs(simulator: Simulator) -> str:
+    count = len(simulator.runs)
+    if not count:
+        return "No run has been started yet."
+    return f"Known runs are 1 to {count}."
+
+
+# ----------------------------------------------------------------------- environments
+
+
+def _environment(simulator: Simulator, value: object, field: str) -> EnvironmentSpec:
+    environment_id = digits(value, field)
+    assert environment_id is not None
+    environment = simulator.environments.get(environment_id)
+    if environment is None:
+        raise bad_request(
+            f"Environment {id} not found",
+            f"Known environments: {_listing((e.id, e) for e in simulator.environments.values())}.",
+        )
+    return environment
+
+
+def _listing(items: Any) -> str:
+    shown = [f"{item_id} ({item.name})" for item_id, item in items]
+    return ", ".join(shown) if shown else "none"
+
+
+def _selector(details: dict[str, Any], key: str) -> str | None:
+    text = optional_selector_text(details, key)
+    if text is None:
+        return None
+    try:
+        parse(text)
+    except SelectorError as error:
+        caret = " " * (max(error.column, 1) - 1) + "^"
+        raise bad_request(
+            f"Invalid {key}: {error.message} (column {error.column})",
+            f"{text}\n{caret}",
+        ) from None
+    return text
+
+
+async def list_environments(request: Request) -> Response:
+    simulator = _authenticate(request)
+    query = page_query(request.query_params, fields=("id", "name"), default_descending=False)
+    now = simulator.clock.now()
+    environments = list(simulator.environments.values())
+    if query.order_by == "name":
+        key, cursor_of, parse_cursor = (
+            lambda e: (e.name,),
+            lambda e: e.name,
+            lambda text: (text,),
+        )
+    else:
+        key, cursor_of, parse_cursor = (
+            lambda e: (int(e.id),),
+            lambda e: e.id,
+            lambda text: (_int_cursor(text),),
+        )
+    page, next_cursor, total = paginate(
+        environments, query, key=key, cursor_of=cursor_of, parse_cursor=parse_cursor
+    )
+    data = [_environment_view(simulator, e, now, query.detail) for e in page]
+    return JSONResponse(envelope(data, query, next_cursor, total))
+
+
+def _environment_view(
+    simulator: Simulator, environment: EnvironmentSpec, now: float, detail: bool
+) -> dict[str, Any]:
+    status = simulator.environment_status(environment, now)
+    if not detail:
+        return responses.environment_summary(environment, status)
+    graph = simulator.graph(environment)
+    locations = list(dict.fromkeys(node.location for node in graph.nodes.values()))
+    return responses.environment_detail(environment, status, locations)
+
+
+def _environment_or_404(simulator: Simulator, text: str) -> EnvironmentSpec:
+    environment = simulator.environments.get(text)
+    if environment is None:
+        raise ApiError(
+            404,
+            f"Environment {text} not found",
+            f"Known environments: {_listing((e.id, e) for e in simulator.environments.values())}.",
+        )
+    return environment
+
+
+async def get_environment(request: Request) -> Response:
+    simulator = _authenticate(request)
+    environment = _environment_or_404(simulator, request.path_params["id"])
+    view = _environment_view(simulator, environment, simulator.clock.now(), detail=True)
+    return JSONResponse(view)
+
+
+async def list_nodes(request: Request) -> Response:
+    simulator = _authenticate(request)
+    environment = _environment_or_404(simulator, request.path_params["id"])
+    query = page_query(request.query_params, fields=("id", "name"), default_descending=False)
+    graph = simulator.graph(environment)
+    if query.order_by == "name":
+        key, cursor_of = (lambda n: (n.name,)), (lambda n: n.name)
+    else:
+        key, cursor_of = (lambda n: (n.id,)), (lambda n: n.id)
+    page, next_cursor, total = paginate(
+        list(graph.nodes.values()),
+        query,
+        key=key,
+        cursor_of=cursor_of,
+        parse_cursor=lambda text: (text,),
+    )
+    data = [responses.node_view(node, environment, graph.nodes, query.detail) for node in page]
+    return JSONResponse(envelope(data, query, next_cursor, total))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/scheduler/startRun", start_run, methods=["POST"]),
+        Route("/scheduler/runStatus", run_status, methods=["GET"]),
+        Route("/scheduler/rerun", rerun, methods=["POST"]),
+        Route("/scheduler/cancelRun", cancel_run, methods=["POST"]),
+        Route("/api/v1/runs", list_runs, methods=["GET"]),
+        Route("/api/v1/runs/{id}", get_run, methods=["GET"]),
+        Route("/api/v1/runs/{id}/results", get_run_results, methods=["GET"]),
+        Route("/api/v1/environments", list_environments, methods=["GET"]),
+        Route("/api/v1/environments/{id}", get_environment, methods=["GET"]),
+        Route("/api/v1/environments/{id}/nodes", list_nodes, methods=["GET"]),
+    ]
