@@ -139,7 +139,7 @@ async def cancel_run(request: Request) -> Response:
     environment_id = digits(body.get("environmentID"), "environmentID", required=False)
     if environment_id is not None and environment_id != run.environment_id:
         raise bad_request(
-            f"Run {run.id} belongs to environment {run.environment_id}, not {id}",
+            f"Run {run.id} belongs to environment {run.environment_id}, not {environment_id}",
             "Send the environmentID of the run, or leave it out.",
         )
     now = simulator.clock.now()
@@ -160,8 +160,8 @@ async def run_status(request: Request) -> Response:
 
 def _run_link(request: Request, simulator: Simulator, run_id: int) -> str:
     if simulator.world.host:
-        return f"{simulator.world.host.rstrip('/')}/runs/{id}"
-    return f"{str(request.base_url).rstrip('/')}/runs/{id}"
+        return f"{simulator.world.host.rstrip('/')}/runs/{run_id}"
+    return f"{str(request.base_url).rstrip('/')}/runs/{run_id}"
 
 
 # ----------------------------------------------------------------------- runs
@@ -256,7 +256,7 @@ def _run_or_400(simulator: Simulator, value: object, field: str) -> Run:
     assert run_id is not None
     run = simulator.run(int(run_id))
     if run is None:
-        raise bad_request(f"Run {id} not found", _known_runs(simulator))
+        raise bad_request(f"Run {run_id} not found", _known_runs(simulator))
     return run
 
 
@@ -285,7 +285,7 @@ def _environment(simulator: Simulator, value: object, field: str) -> Environment
     environment = simulator.environments.get(environment_id)
     if environment is None:
         raise bad_request(
-            f"Environment {id} not found",
+            f"Environment {environment_id} not found",
             f"Known environments: {_listing((e.id, e) for e in simulator.environments.values())}.",
         )
     return environment

@@ -1,0 +1,50 @@
+"""Serving the simulator over a real socket with uvicorn."""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+
+from runner.sim.app import SimApp
+
+__all__ = ["bind", "serve", "url_of"]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0 picks a free one).
+
+    It listens before the server starts, so a client that connects as soon as the
+    address is printed waits in the backlog instead of being refused.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """The http URL of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve(app: SimApp, sock: socket.socket) -> None:
+    """Serve ``app`` on ``sock`` until interrupted (Ctrl-C or SIGTERM)."""
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        http="h11",  # dropping a connection relies on the h11 request cycle
+        ws="none",
+        lifespan="off",
+    )
+    uvicorn.Server(config).run(sockets=[sock])
