@@ -33,3 +33,28 @@ def var_option(func: F) -> F:
         metavar="NAME=VALUE",
         help="A value for var('NAME') in templates (also RUNNER_VAR_NAME).",
     )(func)
+
+
+def filter_options(func: F) -> F:
+    func = click.option(
+        "--run",
+        "runs",
+        multiple=True,
+        metavar="GLOB",
+        help="Only runs whose name (or ENV/NAME) matches; repeatable.",
+    )(func)
+    return click.option(
+        "--env",
+        "environments",
+        multiple=True,
+        metavar="NAME",
+        help="Only this environment; repeatable.",
+    )(func)
+
+
+def state_option(func: F) -> F:
+    return click.option(
+        "--state",
+        metavar="PATH",
+        help="The state database (default: $RUNNER_STATE or .runner/state.db).",
+    )(func)

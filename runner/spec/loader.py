@@ -106,7 +106,7 @@ class _Loader:
                 self._trees[path] = None
         return self._trees[path]
 
-    def load_environment(self, path: Path) -> tuple[Spec, _Located] | None:
+    def load_environment(self, path: Path) -> tuple[Spec, _Located, tuple[str, ...]] | None:
         shown = shown_path(path)
         tree = self.read(path)
         if tree is None:
@@ -128,7 +128,8 @@ class _Loader:
                 )
             )
             return None
-        merged = self._extend(path, tree, chain=[path.resolve()])
+        chain = [path.resolve()]
+        merged = self._extend(path, tree, chain=chain)
         if merged is None:
             return None
         _default_token(merged)
@@ -143,7 +144,7 @@ class _Loader:
         except ValidationError as error:
             self.problems.extend(describe_validation_error(error, located, shown))
             return None
-        return spec, located
+        return spec, located, tuple(shown_path(p) for p in chain)
 
     def _extend(self, path: Path, tree: YNode, chain: list[Path]) -> YNode | None:
         """Deep-merge the bases named by ``extends`` (maps merge, lists and values replace)."""
@@ -178,7 +179,8 @@ class _Loader:
                 base.pos.problem(f"a base file must be a mapping of keys, not {_kind(base)}")
             )
             return None
-        base = self._extend(base_path, base, [*chain, base_path])
+        chain.append(base_path)
+        base = self._extend(base_path, base, chain)
         if base is None:
             return None
         own = {k: v for k, v in tree.entries.items() if k != "extends"}
@@ -278,13 +280,13 @@ def load_specs(
         loaded = loader.load_environment(path)
         if loaded is None:
             continue
-        spec, located = loaded
+        spec, located, chain = loaded
         shown = shown_path(path)
         checks = check_spec(spec, located, environ)
         loader.problems.extend(checks)
         if any(p.severity == "error" for p in checks):
             continue
-        environment = resolve_environment(spec, located, path)
+        environment = resolve_environment(spec, located, path, chain)
         if environment.name in seen:
             loader.problems.append(
                 located.value_pos(("name",) if spec.name else ()).problem(
@@ -309,7 +311,9 @@ def check_spec(spec: Spec, located: _Located, environ: Mapping[str, str]) -> lis
     return run_checks(spec, located, environ)
 
 
-def resolve_environment(spec: Spec, located: _Located, path: Path) -> EnvironmentSpec:
+def resolve_environment(
+    spec: Spec, located: _Located, path: Path, files: tuple[str, ...] = ()
+) -> EnvironmentSpec:
     """The runs of a validated spec, with ``defaults`` merged and requests built."""
     name = spec.name or path.stem
     defaults = spec.defaults or RunSettings()
@@ -339,6 +343,7 @@ def resolve_environment(spec: Spec, located: _Located, path: Path) -> Environmen
         token_source=_token_source(located),
         path=shown_path(path),
         batches=tuple(batches),
+        files=files or (shown_path(path),),
     )
 
 

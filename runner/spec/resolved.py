@@ -57,6 +57,7 @@ class EnvironmentSpec:
     token_source: str
     path: str
     batches: tuple[BatchSpec, ...]
+    files: tuple[str, ...] = ()  # the spec file and the bases it extends
 
     def runs(self) -> Iterator[RunSpec]:
         for batch in self.batches:

@@ -1,0 +1,96 @@
+"""``runner plan``: show which runs would fire and what changed, for review."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from runner.commands._options import (
+    filter_options,
+    parse_vars,
+    spec_paths,
+    state_option,
+    var_option,
+)
+from runner.output import echo, echo_err
+
+EXIT_CHANGES = 2
+
+
+@click.command("plan")
+@spec_paths
+@filter_options
+@var_option
+@state_option
+@click.option("--against", metavar="GIT_REF", help="Compare with the specs at this git revision.")
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Write a plan file for apply.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--offline", is_flag=True, help="Read nothing from Coalesce.")
+@click.option("--show-nodes", is_flag=True, help="List the nodes each run selects (online).")
+def command(
+    paths: tuple[str, ...],
+    environments: tuple[str, ...],
+    runs: tuple[str, ...],
+    variables: tuple[str, ...],
+    state: str | None,
+    against: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    offline: bool,
+    show_nodes: bool,
+) -> int:
+    """Show which runs would fire (default: specs/) and how each differs from the last apply."""
+    from runner.plan import Filters, PlanRequest, plan_specs, write_plan_file
+    from runner.plan.service import open_state_reader
+    from runner.state import state_path
+
+    request = PlanRequest(
+        paths=paths or ("specs",),
+        variables=parse_vars(variables),
+        filters=Filters(environments, runs),
+        against=against,
+        offline=offline,
+    )
+    reader = open_state_reader(state_path(state))
+    try:
+        result = plan_specs(request, state=reader)
+    finally:
+        reader.close()
+    plan = result.plan
+    echo(_render(plan, fmt, show_nodes), end="")
+    if out is not None:
+        write_plan_file(plan, out)
+        echo_err(f"Plan written to {out}; apply it with: runner apply {out}")
+    if any(w.fails for w in plan.warnings()):
+        echo_err("error: some runs will be refused or fail as written (see above)")
+        return 1
+    if detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return 0
+
+
+def _render(plan: object, fmt: str, show_nodes: bool) -> str:
+    from runner.plan import Plan
+    from runner.render import (
+        render_plan_json,
+        render_plan_markdown,
+        render_plan_text,
+        use_color,
+    )
+
+    assert isinstance(plan, Plan)
+    if fmt == "json":
+        return render_plan_json(plan)
+    if fmt == "markdown":
+        return render_plan_markdown(plan)
+    return render_plan_text(plan, color=use_color(sys.stdout), show_nodes=show_nodes)

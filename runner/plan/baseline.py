@@ -1,0 +1,125 @@
+"""Baselines: what the specs are compared with.
+
+- the last applied state (the default): the latest fired request of each run;
+- ``--against GIT_REF``: the specs as they were at that revision, read through git and
+  rendered the same way (same variables, same frozen ``now()``), with no secrets.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RunnerError, SpecError
+from runner.spec import RenderOptions, load_specs
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    environment: str
+    batch: str
+    name: str
+    request: Mapping[str, Any]  # redacted
+
+    @property
+    def identity(self) -> str:
+        return f"{self.environment}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The runs a plan compares with, by identity, and a name for the reader."""
+
+    label: str
+    runs: Mapping[str, BaselineRun]
+
+
+def state_baseline(reader: Any, environments: Iterable[str] | None = None) -> Baseline:
+    """The latest fired request of each run recorded in the state."""
+    applied = reader.last_applied_runs(environments) if reader is not None else {}
+    runs = {
+        identity: BaselineRun(r.environment, r.batch, r.name, r.request)
+        for identity, r in applied.items()
+    }
+    return Baseline("state", runs)
+
+
+def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Baseline:
+    """The specs under ``paths`` as they were at git revision ``ref``, rendered alike."""
+    top = _git(["rev-parse", "--show-toplevel"], Path.cwd()).strip()
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], Path(top)).strip()
+    with tempfile.TemporaryDirectory(prefix="runner-against-") as scratch:
+        root = Path(scratch)
+        listed = _git(["ls-tree", "-r", "--name-only", commit], Path(top)).splitlines()
+        wanted = _relative_paths(paths, Path(top))
+        for name in listed:
+            if _wanted(name, wanted):
+                target = root / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(_git_bytes(["show", f"{commit}:{name}"], Path(top)))
+        old_paths = [str(root / w) for w in wanted if (root / w).exists()]
+        if not old_paths:
+            return Baseline(f"git:{ref}", {})
+        quiet = RenderOptions(
+            variables=options.variables,
+            environ=options.environ,
+            now=options.now,
+            require_secrets=False,
+        )
+        try:
+            specs = load_specs(old_paths, options=quiet, environ=options.environ)
+        except SpecError as error:
+            raise RunnerError(
+                f"the specs at {ref} do not load, so they cannot be a baseline:\n"
+                + str(error).replace(str(root) + "/", f"{ref}:"),
+                hint="compare with another revision, or plan against the state (no --against)",
+            ) from None
+    runs = {
+        run.identity: BaselineRun(run.environment, run.batch, run.name, run.redacted_request())
+        for run in specs.runs()
+    }
+    return Baseline(f"git:{ref}", runs)
+
+
+def _relative_paths(paths: Sequence[str], top: Path) -> list[str]:
+    """``paths`` relative to the repository's top folder ("" for the top itself)."""
+    root = top.resolve()
+    relative: list[str] = []
+    for raw in paths:
+        resolved = Path(raw).resolve()
+        if resolved == root:
+            relative.append("")
+            continue
+        try:
+            relative.append(resolved.relative_to(root).as_posix())
+        except ValueError:
+            raise RunnerError(
+                f"{raw} is outside the git repository at {top}; --against reads specs through git"
+            ) from None
+    return relative
+
+
+def _wanted(name: str, wanted: Sequence[str]) -> bool:
+    return any(w == "" or name == w or name.startswith(w + "/") for w in wanted)
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    return _git_bytes(args, cwd).decode()
+
+
+def _git_bytes(args: list[str], cwd: Path) -> bytes:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise RunnerError("--against needs git, and git is not installed") from None
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip() or "unknown revision"
+        raise RunnerError(
+            f"git {' '.join(args[:1])} failed: {detail}",
+            hint="--against takes a branch, tag or commit of this repository, e.g. origin/main",
+        )
+    return done.stdout

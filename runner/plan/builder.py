@@ -1,0 +1,232 @@
+"""Building a plan: desired runs (from the specs) against a baseline, plus online facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from runner.errors import Problem
+from runner.plan.baseline import Baseline, BaselineRun
+from runner.plan.diff import diff_requests
+from runner.plan.model import (
+    Action,
+    BatchPlan,
+    EnvironmentPlan,
+    FieldChange,
+    Plan,
+    PlannedRun,
+    PlanWarning,
+    Selection,
+)
+from runner.plan.online import EnvironmentFacts
+from runner.selectors import NodeGraph, SelectorError, parse_selector, resolve
+from runner.spec import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
+
+FAILED_DEPLOY = "Failed Deploy"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """``--env NAME`` (exact) and ``--run GLOB`` (a run name or ``env/run``)."""
+
+    environments: Sequence[str] = ()
+    runs: Sequence[str] = ()
+
+    def environment(self, name: str) -> bool:
+        return not self.environments or name in self.environments
+
+    def run(self, environment: str, name: str) -> bool:
+        if not self.runs:
+            return True
+        identity = f"{environment}/{name}"
+        return any(
+            fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(identity, g) for g in self.runs
+        )
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything a plan is made from."""
+
+    specs: SpecSet
+    baseline: Baseline
+    state_serial: int = 0
+    facts: Mapping[str, EnvironmentFacts] = field(default_factory=dict)
+    filters: Filters = field(default_factory=Filters)
+    variables: Mapping[str, str] = field(default_factory=dict)
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    tool_version: str = ""
+
+
+def make_plan(inputs: PlanInputs) -> Plan:
+    """The plan: one entry per run of the selected specs, and the baseline's removed runs."""
+    environments = tuple(
+        _plan_environment(env, inputs)
+        for env in inputs.specs.environments
+        if inputs.filters.environment(env.name)
+    )
+    planned_envs = {env.name for env in inputs.specs.environments}
+    orphans = _removed_environments(inputs, planned_envs)
+    return Plan(
+        environments=environments + orphans,
+        baseline=inputs.baseline.label,
+        created_at=inputs.now,
+        state_serial=inputs.state_serial,
+        spec_files=dict(inputs.specs.files),
+        variables=dict(inputs.variables),
+        tool_version=inputs.tool_version,
+    )
+
+
+def _plan_environment(env: EnvironmentSpec, inputs: PlanInputs) -> EnvironmentPlan:
+    facts = inputs.facts.get(env.name)
+    batches = tuple(_plan_batch(env, batch, inputs, facts) for batch in env.batches)
+    desired = {run.identity for batch in batches for run in batch.runs}
+    removed = tuple(
+        _removed(base)
+        for identity, base in sorted(inputs.baseline.runs.items())
+        if base.environment == env.name
+        and identity not in desired
+        and inputs.filters.run(base.environment, base.name)
+        and not _filtered_out(env, base, inputs.filters)
+    )
+    return EnvironmentPlan(
+        name=env.name,
+        environment_id=env.environment_id,
+        url=env.url,
+        path=env.path,
+        batches=tuple(b for b in batches if b.runs),
+        removed=removed,
+        warnings=_environment_warnings(env, inputs.specs.warnings),
+        status=facts.status if facts else None,
+        offline_reason=facts.offline_reason if facts else None,
+    )
+
+
+def _filtered_out(env: EnvironmentSpec, base: BaselineRun, filters: Filters) -> bool:
+    """A run still in the specs but left out by ``--run`` is not "removed"."""
+    return any(run.name == base.name for run in env.runs()) and not filters.run(env.name, base.name)
+
+
+def _plan_batch(
+    env: EnvironmentSpec, batch: BatchSpec, inputs: PlanInputs, facts: EnvironmentFacts | None
+) -> BatchPlan:
+    runs = tuple(
+        _plan_run(run, inputs.baseline.runs.get(run.identity), facts)
+        for run in batch.runs
+        if inputs.filters.run(env.name, run.name)
+    )
+    return BatchPlan(batch.name, batch.max_concurrent, batch.on_failure, runs)
+
+
+def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | None) -> PlannedRun:
+    request = run.redacted_request()
+    changes: tuple[FieldChange, ...] = ()
+    if base is None:
+        action = Action.NEW
+    else:
+        changes = diff_requests(base.request, request)
+        action = Action.CHANGED if changes else Action.UNCHANGED
+    selection = _selection(run, facts.graph) if facts and facts.graph else None
+    return PlannedRun(
+        environment=run.environment,
+        batch=run.batch,
+        name=run.name,
+        action=action,
+        request=request,
+        changes=changes,
+        warnings=_run_warnings(run, selection, facts),
+        selection=selection,
+        source=f"{run.path}:{run.line}",
+    )
+
+
+def _removed(base: BaselineRun) -> PlannedRun:
+    return PlannedRun(base.environment, base.batch, base.name, Action.REMOVED, base.request)
+
+
+def _removed_environments(inputs: PlanInputs, planned: set[str]) -> tuple[EnvironmentPlan, ...]:
+    """Environments in the baseline whose spec is gone: all their runs are removed."""
+    gone: dict[str, list[PlannedRun]] = {}
+    for _identity, base in sorted(inputs.baseline.runs.items()):
+        if base.environment in planned or not inputs.filters.environment(base.environment):
+            continue
+        if inputs.filters.run(base.environment, base.name):
+            gone.setdefault(base.environment, []).append(_removed(base))
+    return tuple(
+        EnvironmentPlan(
+            name=name,
+            environment_id=str(runs[0].request.get("runDetails", {}).get("environmentID", "")),
+            url="",
+            path="",
+            batches=(),
+            removed=tuple(runs),
+        )
+        for name, runs in gone.items()
+    )
+
+
+def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
+    details = run.details
+    include, exclude = details.get("includeNodesSelector"), details.get("excludeNodesSelector")
+    if details.get("jobID") is not None and include is None:
+        return None  # the job's own selectors decide, and the API does not list them
+    try:
+        ids = resolve(
+            parse_selector(include) if include else None,
+            parse_selector(exclude) if exclude else None,
+            graph,
+        )
+    except SelectorError:
+        return None  # validated already; a selector that fails here is reported by validate
+    names = tuple(graph.node(i).name for i in ids)
+    return Selection(tuple(ids), names)
+
+
+def _run_warnings(
+    run: RunSpec, selection: Selection | None, facts: EnvironmentFacts | None
+) -> tuple[PlanWarning, ...]:
+    details = run.details
+    warnings: list[PlanWarning] = []
+
+    def warn(code: str, message: str, *, fails: bool = False) -> None:
+        warnings.append(PlanWarning(code, message, run.environment, run.name, fails))
+
+    scoped = any(details.get(k) for k in ("jobID", "includeNodesSelector", "excludeNodesSelector"))
+    if not scoped:
+        count = f" ({selection.count} nodes)" if selection else ""
+        warn("whole-environment", f"refreshes the whole environment{count}: no jobID or selector")
+    forced = details.get("forceIgnoreEnvironmentStatus") is True
+    if forced:
+        warn("force", "forceIgnoreEnvironmentStatus is set: runs even if the last deploy failed")
+    if facts and facts.status == FAILED_DEPLOY and not forced:
+        warn(
+            "failed-deploy",
+            "the environment is in Failed Deploy: Coalesce will refuse this run; redeploy, "
+            "or set forceIgnoreEnvironmentStatus: true",
+            fails=True,
+        )
+    if selection is not None and selection.count == 0 and details.get("includeNodesSelector"):
+        if run.allow_empty:
+            warn("empty-selection", "the include selector matches no node (allowEmpty: true)")
+        else:
+            warn(
+                "empty-selection",
+                "the include selector matches no node: the run would refresh nothing. "
+                "Fix the selector, or set allowEmpty: true",
+                fails=True,
+            )
+    return tuple(warnings)
+
+
+def _environment_warnings(
+    env: EnvironmentSpec, problems: Sequence[Problem]
+) -> tuple[PlanWarning, ...]:
+    """Load-time warnings about this environment's files (e.g. a secret not set)."""
+    return tuple(
+        PlanWarning("missing-secret" if "secret" in p.message else "spec", str(p), env.name)
+        for p in problems
+        if p.path in env.files
+    )

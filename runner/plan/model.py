@@ -1,0 +1,159 @@
+"""The plan: an immutable value saying what apply would fire and how it differs from a baseline.
+
+Built by :func:`runner.plan.builder.make_plan`, shown by ``runner.render``, saved by
+``runner.plan.planfile`` and executed by ``runner.apply``. It holds no secret: every
+request in it is the redacted form, with ``"(secret)"`` where a credential goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    REMOVED = "removed"
+
+
+FIRES = (Action.NEW, Action.CHANGED, Action.UNCHANGED)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of the request that differs; ``None`` means the field is absent."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """Something a reviewer should look at. ``fails`` marks a run that will be refused."""
+
+    code: str
+    message: str
+    environment: str
+    run: str | None = None
+    fails: bool = False  # the run will be refused or fail as written
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a run's selectors resolve to in the environment's current nodes (online plans)."""
+
+    node_ids: tuple[str, ...]
+    node_names: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.node_ids)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    environment: str
+    batch: str
+    name: str
+    action: Action
+    request: Mapping[str, Any]  # redacted startRun body
+    changes: tuple[FieldChange, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
+    selection: Selection | None = None
+    source: str = ""  # file:line where the run is written
+
+    @property
+    def identity(self) -> str:
+        return f"{self.environment}/{self.name}"
+
+    @property
+    def request_hash(self) -> str:
+        return request_hash(self.request)
+
+    @property
+    def fires(self) -> bool:
+        return self.action in FIRES
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    name: str
+    max_concurrent: int | None
+    on_failure: str
+    runs: tuple[PlannedRun, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    name: str
+    environment_id: str
+    url: str
+    path: str
+    batches: tuple[BatchPlan, ...]
+    removed: tuple[PlannedRun, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()  # about the environment as a whole
+    status: str | None = None  # the environment's status in Coalesce, when read online
+    offline_reason: str | None = None  # why it was not read online
+
+    def runs(self) -> Iterator[PlannedRun]:
+        for batch in self.batches:
+            yield from batch.runs
+
+    def all_warnings(self) -> Iterator[PlanWarning]:
+        yield from self.warnings
+        for run in self.runs():
+            yield from run.warnings
+
+    def count(self, action: Action) -> int:
+        if action is Action.REMOVED:
+            return len(self.removed)
+        return sum(1 for run in self.runs() if run.action is action)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.removed) or any(r.action is not Action.UNCHANGED for r in self.runs())
+
+
+@dataclass(frozen=True)
+class Plan:
+    environments: tuple[EnvironmentPlan, ...]
+    baseline: str  # "state" or "git:<ref>"
+    created_at: datetime
+    state_serial: int
+    spec_files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256
+    variables: Mapping[str, str] = field(default_factory=dict)
+    tool_version: str = ""
+
+    def runs(self) -> Iterator[PlannedRun]:
+        for environment in self.environments:
+            yield from environment.runs()
+
+    def count(self, action: Action) -> int:
+        return sum(e.count(action) for e in self.environments)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(e.has_changes for e in self.environments)
+
+    def warnings(self) -> Iterator[PlanWarning]:
+        for environment in self.environments:
+            yield from environment.all_warnings()
+
+    def fingerprint(self) -> str:
+        """A hash of what would be fired, recorded with the apply that fires it."""
+        fired = [(r.identity, r.batch, r.request_hash) for r in self.runs()]
+        return hashlib.sha256(json.dumps(fired).encode()).hexdigest()
+
+
+def request_hash(request: Mapping[str, Any]) -> str:
+    """A stable hash of a redacted request."""
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

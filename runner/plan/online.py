@@ -1,0 +1,70 @@
+"""What plan reads from Coalesce: each environment's status and nodes, once per environment."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runner.coalesce import ClientPool, CoalesceUnreachable, EnvironmentNode
+from runner.selectors import Node, NodeGraph
+from runner.spec import EnvironmentSpec, MissingSecret
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    """An environment as Coalesce reports it, or why it could not be read."""
+
+    name: str
+    status: str | None = None
+    graph: NodeGraph | None = None
+    offline_reason: str | None = None
+
+
+def build_graph(nodes: Sequence[EnvironmentNode]) -> NodeGraph:
+    """The environment's nodes with their dependencies, for resolving selectors."""
+    ids = {node.key: node.id for node in nodes}
+    return NodeGraph(
+        [
+            Node(
+                id=node.id,
+                name=node.name,
+                location=node.locationName,
+                node_type=node.nodeType or "",
+                depends_on=tuple(ids[key] for key in node.dependencies if key in ids),
+            )
+            for node in nodes
+        ]
+    )
+
+
+async def read_environments(
+    environments: Sequence[EnvironmentSpec], pool: ClientPool
+) -> dict[str, EnvironmentFacts]:
+    """Read every environment concurrently; an unreachable one is planned offline."""
+    facts = await asyncio.gather(*(_read(env, pool) for env in environments))
+    return {fact.name: fact for fact in facts}
+
+
+async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFacts:
+    token = environment.token
+    if token is None or isinstance(token, MissingSecret):
+        return EnvironmentFacts(
+            environment.name, offline_reason=f"no token: {_token_hint(environment)}"
+        )
+    client = pool.client(environment.url, token, token_source=environment.token_source)
+    try:
+        info, nodes = await asyncio.gather(
+            client.get_environment(environment.environment_id),
+            client.list_nodes(environment.environment_id, detail=True),
+        )
+    except CoalesceUnreachable as error:
+        return EnvironmentFacts(environment.name, offline_reason=f"unreachable: {error.message}")
+    return EnvironmentFacts(environment.name, status=info.status, graph=build_graph(nodes))
+
+
+def _token_hint(environment: EnvironmentSpec) -> str:
+    token = environment.token
+    if isinstance(token, MissingSecret):
+        return token.source
+    return f"set the token ({environment.token_source})"

@@ -1,0 +1,112 @@
+"""Planning from paths to a Plan: load the specs, pick the baseline, read Coalesce, diff."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import httpx
+
+from runner.coalesce import ClientPool
+from runner.plan.baseline import Baseline, git_baseline, state_baseline
+from runner.plan.builder import Filters, PlanInputs, make_plan
+from runner.plan.model import Plan
+from runner.plan.online import EnvironmentFacts, read_environments
+from runner.spec import DEFAULT_PATHS, EnvironmentSpec, RenderOptions, SpecSet, load_specs
+from runner.state import StateReader, open_state
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What ``runner plan`` was asked for."""
+
+    paths: Sequence[str] = DEFAULT_PATHS
+    variables: Mapping[str, str] = field(default_factory=dict)
+    filters: Filters = field(default_factory=Filters)
+    against: str | None = None
+    offline: bool = False
+    require_secrets: bool = False
+    now: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    specs: SpecSet
+
+
+def tool_version() -> str:
+    try:
+        return version("runner")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def plan_specs(
+    request: PlanRequest,
+    *,
+    state: StateReader | None,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PlanResult:
+    """Load the specs and make the plan (online unless ``request.offline``)."""
+    environ = os.environ if environ is None else environ
+    now = request.now or dt.datetime.now(dt.UTC)
+    options = RenderOptions(
+        variables=dict(request.variables),
+        environ=environ,
+        now=now,
+        require_secrets=request.require_secrets,
+    )
+    specs = load_specs(request.paths or DEFAULT_PATHS, options=options, environ=environ)
+    selected = [e for e in specs.environments if request.filters.environment(e.name)]
+    baseline = _baseline(request, options, state, [e.name for e in selected])
+    facts = {} if request.offline else read_online(selected, environ, transport)
+    serial = state.serial([e.name for e in selected]) if state is not None else 0
+    plan = make_plan(
+        PlanInputs(
+            specs=specs,
+            baseline=baseline,
+            state_serial=serial,
+            facts=facts,
+            filters=request.filters,
+            variables=dict(request.variables),
+            now=now,
+            tool_version=tool_version(),
+        )
+    )
+    return PlanResult(plan, specs)
+
+
+def _baseline(
+    request: PlanRequest,
+    options: RenderOptions,
+    state: StateReader | None,
+    environments: Sequence[str],
+) -> Baseline:
+    if request.against:
+        return git_baseline(request.against, list(request.paths or DEFAULT_PATHS), options)
+    scope = None if not request.filters.environments else environments
+    return state_baseline(state, scope)
+
+
+def read_online(
+    environments: Sequence[EnvironmentSpec],
+    environ: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, EnvironmentFacts]:
+    async def read() -> dict[str, EnvironmentFacts]:
+        async with ClientPool(transport=transport, environ=environ) as pool:
+            return await read_environments(environments, pool)
+
+    return asyncio.run(read())
+
+
+def open_state_reader(path: Path) -> StateReader:
+    """The state for reading; a state that does not exist yet reads as empty."""
+    return open_state(path, readonly=True)
