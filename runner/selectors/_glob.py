@@ -18,9 +18,9 @@ class Glob:
     """A lowercased pattern and what an index needs to find its matches quickly."""
 
     pattern: str
-    regex: re.Pattern[str]
     prefix: str  # the literal text before the first wildcard
     suffix: str  # the literal text after the last wildcard
+    regex: re.Pattern[str] | None  # None when prefix or suffix alone decide a match
 
     @property
     def literal(self) -> bool:
@@ -46,6 +46,13 @@ class Glob:
 def compile_glob(pattern: str) -> Glob:
     """The glob of ``pattern`` (any letter case), compiled once per distinct pattern."""
     lowered = pattern.lower()
+    glob = Glob(lowered, _literal_prefix(lowered), _literal_prefix(lowered[::-1])[::-1], None)
+    if glob.literal or glob.prefix_only or glob.suffix_only:
+        return glob  # a dictionary look-up or a sorted range finds these; no regex needed
+    return Glob(glob.pattern, glob.prefix, glob.suffix, _regex(lowered))
+
+
+def _regex(lowered: str) -> re.Pattern[str]:
     parts: list[str] = []
     for char in lowered:
         if char == "*":
@@ -55,8 +62,7 @@ def compile_glob(pattern: str) -> Glob:
             parts.append(".")
         else:
             parts.append(re.escape(char))
-    regex = re.compile("".join(parts), re.DOTALL)
-    return Glob(lowered, regex, _literal_prefix(lowered), _literal_prefix(lowered[::-1])[::-1])
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def _literal_prefix(text: str) -> str:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, reduce
+from itertools import compress
 from operator import or_
+from typing import TypeVar
 
 from runner.selectors._errors import GraphError
 from runner.selectors._glob import Glob
@@ -110,7 +112,7 @@ class NodeGraph:
 
     def ids(self, bits: int) -> list[str]:
         """The ids of the nodes in ``bits``, in topological order."""
-        return [self.order[pos] for pos in _positions(bits)]
+        return list(_members(self.order, bits))
 
     def matching(self, attribute: Attribute, glob: Glob) -> int:
         """The nodes with a value of ``attribute`` that ``glob`` matches."""
@@ -132,7 +134,7 @@ class NodeGraph:
         """``bits`` plus all their upstream and/or downstream nodes."""
         result = bits
         if upstream or downstream:
-            for pos in _positions(bits):
+            for pos in _members(range(len(self.nodes)), bits):
                 if upstream:
                     result |= self._ancestors[pos]
                 if downstream:
@@ -177,12 +179,23 @@ def _reverse(parents: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     return [tuple(kids) for kids in children]
 
 
-def _positions(bits: int) -> Iterator[int]:
-    """The indexes of the set bits of ``bits``, lowest first."""
+_T = TypeVar("_T")
+_ZEROS_AND_ONES = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def _members(items: Sequence[_T], bits: int) -> Iterator[_T]:
+    """The items whose bit is set in ``bits``, lowest bit first."""
     digits = bin(bits)[:1:-1]  # least significant first, without "0b"
+    if bits.bit_count() * 16 > len(digits):
+        # Dense: let C walk every digit rather than Python every set bit.
+        return compress(items, digits.encode("ascii").translate(_ZEROS_AND_ONES))
+    return _sparse_members(items, digits)
+
+
+def _sparse_members(items: Sequence[_T], digits: str) -> Iterator[_T]:
     pos = digits.find("1")
     while pos >= 0:
-        yield pos
+        yield items[pos]
         pos = digits.find("1", pos + 1)
 
 
@@ -308,8 +321,8 @@ class _ValueIndex:
         if glob.matches_everything:
             return self._any
         candidates = self._candidates(glob)
-        if not (glob.prefix_only or glob.suffix_only):
-            candidates = [value for value in candidates if glob.regex.fullmatch(value)]
+        if glob.regex is not None:
+            candidates = list(filter(glob.regex.fullmatch, candidates))
         return reduce(or_, (self._exact[value] for value in candidates), 0)
 
     def _candidates(self, glob: Glob) -> list[str]:
