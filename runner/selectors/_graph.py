@@ -56,6 +56,9 @@ class NodeGraph:
     Ties in the order (nodes that could come in either order) are broken by name, then
     id, so the same nodes always give the same order. Dependencies on ids that are not
     among the nodes are left out and listed in ``unknown_dependencies``.
+
+    The methods under "bit sets" serve the resolver; other code calls ``resolve`` or
+    ``select``.
     """
 
     def __init__(self, nodes: Iterable[Node]) -> None:
@@ -163,12 +166,13 @@ _MEMO_LIMIT = 100_000
 def _reject_duplicate_ids(nodes: list[Node]) -> None:
     seen: dict[str, Node] = {}
     for node in nodes:
-        other = seen.setdefault(node.id, node)
-        if other is not node:
+        other = seen.get(node.id)
+        if other is not None:
             raise GraphError(
                 f"two nodes have the id '{node.id}' ('{other.name}' and '{node.name}'): "
                 "node ids must be unique within an environment"
             )
+        seen[node.id] = node
 
 
 def _reverse(parents: list[tuple[int, ...]]) -> list[tuple[int, ...]]:

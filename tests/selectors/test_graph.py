@@ -100,6 +100,12 @@ def test_duplicate_ids_are_refused() -> None:
     )
 
 
+def test_the_same_node_twice_is_a_duplicate_too() -> None:
+    same = node("7", name="A")
+    with pytest.raises(GraphError, match="two nodes have the id '7'"):
+        NodeGraph([same, same])
+
+
 def test_a_long_chain_does_not_exhaust_the_stack() -> None:
     count = 5_000
     graph = NodeGraph(
