@@ -17,6 +17,7 @@ file on NFS or SMB is not supported.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,12 +46,7 @@ def connect_readwrite(path: Path) -> sqlite3.Connection:
     connection = _connect(str(path))
     try:
         schema.check_ours(connection, path)  # before changing anything in a foreign file
-        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RunnerError(
-                f"cannot use write-ahead logging for the state at {path} (got {mode!r})",
-                hint="keep the state on a local filesystem",
-            )
+        _use_wal(connection, path)
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
         schema.migrate(connection, path)
@@ -58,6 +54,31 @@ def connect_readwrite(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _use_wal(connection: sqlite3.Connection, path: Path) -> None:
+    """Switch a new state file to WAL (a setting stored in the file, kept from then on).
+
+    The switch needs the file to itself, and SQLite reports a conflict at once instead
+    of waiting for the busy timeout: so when several processes create the same state
+    at the same moment, retry until it is done (by us or by another one).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            mode = str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+    if mode.lower() != "wal":
+        raise RunnerError(
+            f"cannot use write-ahead logging for the state at {path} (got {mode!r})",
+            hint="keep the state on a local filesystem",
+        )
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:

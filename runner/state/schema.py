@@ -102,6 +102,18 @@ def schema_version(connection: sqlite3.Connection) -> int:
 def check_ours(connection: sqlite3.Connection, path: Path) -> int:
     """The schema version of the state at ``path``, after checking it is ours and not
     newer than this runner knows."""
+    if connection.in_transaction:
+        return _check_ours(connection, path)
+    # One read transaction, so that all three reads see the same version of the file
+    # even while another process is creating it.
+    connection.execute("BEGIN")
+    try:
+        return _check_ours(connection, path)
+    finally:
+        connection.execute("COMMIT")
+
+
+def _check_ours(connection: sqlite3.Connection, path: Path) -> int:
     application_id: int = connection.execute("PRAGMA application_id").fetchone()[0]
     version = schema_version(connection)
     has_tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
