@@ -1,0 +1,475 @@
+"""The apply journal: applies, runs from intent to end, the baseline and resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from runner.errors import RunnerError
+from runner.state import Outcome, RunRecord, RunStatus, SqliteState
+
+from .conftest import FakeClock
+
+
+def _request(selector: str = "{ location: STAGING }", **parameters: str) -> dict[str, Any]:
+    return {
+        "runDetails": {"environmentID": "12", "includeNodesSelector": selector},
+        "parameters": parameters,
+        "userCredentials": {"snowflakeUsername": "loader", "snowflakePassword": "(secret)"},
+    }
+
+
+def _begin(store: SqliteState, *environments: str) -> int:
+    return store.begin_apply(
+        who="alice",
+        host="build-7",
+        git_commit="abc123",
+        environments=list(environments or ("prod",)),
+        argv=["apply", "--auto-approve"],
+        plan_hash="sha256:plan",
+    )
+
+
+def _fire(
+    store: SqliteState,
+    apply_id: int,
+    name: str,
+    *,
+    environment: str = "prod",
+    counter: int,
+    status: RunStatus = RunStatus.COMPLETED,
+    request: dict[str, Any] | None = None,
+) -> int:
+    run_id = store.record_intent(
+        apply_id, environment, "marts", name, request or _request(), f"hash-{name}-{counter}"
+    )
+    store.record_fired(run_id, counter, f"https://app.coalescesoftware.io/runs/{counter}")
+    if status is not RunStatus.WAITING_TO_RUN:
+        store.record_status(run_id, status)
+    return run_id
+
+
+# -- applies ----------------------------------------------------------------------------
+
+
+def test_an_apply_is_recorded_with_who_where_and_what(store: SqliteState, clock: FakeClock) -> None:
+    apply_id = _begin(store, "prod", "dev")
+
+    record = store.get_apply(apply_id)
+    assert record is not None
+    assert (record.who, record.host, record.git_commit) == ("alice", "build-7", "abc123")
+    assert record.environments == ("prod", "dev")
+    assert record.argv == ("apply", "--auto-approve")
+    assert record.plan_hash == "sha256:plan"
+    assert record.started_at == clock.now
+    assert not record.finished and record.finished_at is None
+
+
+def test_finishing_an_apply_records_its_outcome_and_time(
+    store: SqliteState, clock: FakeClock
+) -> None:
+    apply_id = _begin(store)
+    clock.advance(90)
+    store.finish_apply(apply_id, "failed")
+
+    record = store.get_apply(apply_id)
+    assert record is not None
+    assert record.outcome is Outcome.FAILED
+    assert record.finished_at == clock.now
+
+
+def test_an_unknown_outcome_is_refused(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    with pytest.raises(ValueError):
+        store.finish_apply(apply_id, "sort of worked")
+
+
+def test_last_apply_is_the_latest_overall_or_of_an_environment(store: SqliteState) -> None:
+    prod = _begin(store, "prod")
+    dev = _begin(store, "dev")
+
+    assert _id(store.last_apply()) == dev
+    assert _id(store.last_apply("prod")) == prod
+    assert store.last_apply("test") is None
+
+
+def _id(record: Any) -> int | None:
+    return None if record is None else int(record.apply_id)
+
+
+# -- the journal round trip -------------------------------------------------------------
+
+
+def test_a_run_goes_from_intent_to_fired_to_ended(store: SqliteState, clock: FakeClock) -> None:
+    apply_id = _begin(store)
+    intent_time = clock.now
+    run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "hash-1")
+
+    intent = store.get_run(run_id)
+    assert intent is not None
+    assert intent.status is RunStatus.INTENT
+    assert intent.run_counter is None
+    assert intent.intent_at == intent_time
+    assert intent.identity == "prod/orders"
+
+    clock.advance(1)
+    store.record_fired(run_id, 4711, "https://app.coalescesoftware.io/runs/4711")
+    fired = store.get_run(run_id)
+    assert fired is not None
+    assert (fired.status, fired.run_counter) == (RunStatus.WAITING_TO_RUN, 4711)
+    assert fired.run_link == "https://app.coalescesoftware.io/runs/4711"
+    assert fired.fired_at == clock.now
+    assert [r.run_id for r in store.runs_in_flight()] == [run_id]
+
+    started = datetime(2024, 5, 1, 12, 0, 5, tzinfo=UTC)
+    ended = datetime(2024, 5, 1, 12, 3, 0, tzinfo=UTC)
+    failed_nodes = [{"nodeName": "ORDERS", "error": "division by zero"}]
+    store.record_status(run_id, "running", started_at=started)
+    store.record_status(
+        run_id, "failed", ended_at=ended, failed_nodes=failed_nodes, message="1 node failed"
+    )
+
+    final = store.get_run(run_id)
+    assert final is not None
+    assert final.status is RunStatus.FAILED
+    assert (final.started_at, final.ended_at) == (started, ended)
+    assert final.failed_nodes == tuple(failed_nodes)
+    assert final.message == "1 node failed"
+    assert final.request == _request()
+    assert final.request_hash == "hash-1"
+    assert store.runs_in_flight() == []
+
+
+def test_the_request_is_stored_as_json_with_sorted_keys(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = store.record_intent(
+        apply_id, "prod", "marts", "orders", {"b": 1, "a": {"d": 2, "c": 3}}, "h"
+    )
+
+    stored = store._db.execute("SELECT request FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    assert stored == '{"a":{"c":3,"d":2},"b":1}'
+
+
+def test_runs_of_an_apply_come_in_the_order_they_were_recorded(store: SqliteState) -> None:
+    first = _begin(store)
+    other = _begin(store)
+    a = _fire(store, first, "stage-all", counter=1)
+    _fire(store, other, "customers", counter=2)
+    b = _fire(store, first, "orders", counter=3)
+
+    assert [r.run_id for r in store.runs_of_apply(first)] == [a, b]
+
+
+def test_a_run_cannot_be_recorded_for_an_environment_outside_its_apply(
+    store: SqliteState,
+) -> None:
+    apply_id = _begin(store, "dev")
+    with pytest.raises(ValueError, match="not 'prod'"):
+        store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
+
+
+def test_a_run_cannot_be_recorded_for_an_unknown_apply(store: SqliteState) -> None:
+    with pytest.raises(LookupError):
+        store.record_intent(99, "prod", "marts", "orders", _request(), "h")
+
+
+def test_a_second_run_counter_for_the_same_run_is_refused(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = _fire(store, apply_id, "orders", counter=10, status=RunStatus.WAITING_TO_RUN)
+
+    store.record_fired(run_id, 10)  # the same answer twice is harmless
+    with pytest.raises(ValueError, match="already fired as runCounter 10"):
+        store.record_fired(run_id, 11)
+    run = store.get_run(run_id)
+    assert run is not None and run.run_counter == 10
+
+
+def test_a_status_from_the_server_needs_a_run_counter(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
+
+    with pytest.raises(ValueError, match="no runCounter"):
+        store.record_status(run_id, "completed")
+
+
+def test_a_fired_run_cannot_be_marked_as_never_fired(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = _fire(store, apply_id, "orders", counter=10, status=RunStatus.RUNNING)
+
+    with pytest.raises(ValueError, match="was fired"):
+        store.record_status(run_id, "not-started")
+
+
+def test_an_intent_interrupted_before_sending_can_be_marked_not_started(
+    store: SqliteState,
+) -> None:
+    apply_id = _begin(store)
+    run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
+    store.record_status(run_id, "not-started", message="interrupted before startRun")
+
+    run = store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.NOT_STARTED
+
+
+def test_unknown_statuses_are_refused(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = _fire(store, apply_id, "orders", counter=10, status=RunStatus.WAITING_TO_RUN)
+    with pytest.raises(ValueError):
+        store.record_status(run_id, "exploded")
+
+
+def test_an_ambiguous_run_is_resolved_when_found_on_the_server(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
+    store.record_ambiguous(run_id, "read timeout after sending startRun")
+
+    run = store.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.AMBIGUOUS
+    assert run.message == "read timeout after sending startRun"
+
+    store.record_fired(run_id, 77)
+    found = store.get_run(run_id)
+    assert found is not None
+    assert (found.status, found.run_counter) == (RunStatus.WAITING_TO_RUN, 77)
+
+
+def test_a_fired_run_cannot_become_ambiguous(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = _fire(store, apply_id, "orders", counter=5, status=RunStatus.RUNNING)
+    with pytest.raises(ValueError):
+        store.record_ambiguous(run_id, "late timeout")
+
+
+def test_skipped_runs_are_recorded_without_being_fired(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = store.record_unfired(
+        apply_id, "prod", "marts", "orders", _request(), "h", "skipped", message="staging failed"
+    )
+
+    run = store.get_run(run_id)
+    assert run is not None
+    assert (run.status, run.run_counter, run.message) == (
+        RunStatus.SKIPPED,
+        None,
+        "staging failed",
+    )
+    with pytest.raises(ValueError):
+        store.record_unfired(apply_id, "prod", "marts", "x", _request(), "h", "completed")
+
+
+# -- in flight, find, baseline ----------------------------------------------------------
+
+
+def test_runs_in_flight_are_the_fired_runs_not_known_to_have_ended(store: SqliteState) -> None:
+    apply_id = _begin(store, "prod", "dev")
+    waiting = _fire(store, apply_id, "a", counter=1, status=RunStatus.WAITING_TO_RUN)
+    running = _fire(store, apply_id, "b", counter=2, status=RunStatus.RUNNING)
+    timed_out = _fire(store, apply_id, "c", counter=3, status=RunStatus.TIMEOUT)
+    _fire(store, apply_id, "d", counter=4, status=RunStatus.COMPLETED)
+    _fire(store, apply_id, "e", counter=5, status=RunStatus.CANCELED)
+    in_dev = _fire(store, apply_id, "f", environment="dev", counter=6, status=RunStatus.RUNNING)
+    store.record_intent(apply_id, "prod", "marts", "g", _request(), "h")
+
+    assert [r.run_id for r in store.runs_in_flight()] == [waiting, running, timed_out, in_dev]
+    assert [r.run_id for r in store.runs_in_flight("dev")] == [in_dev]
+    assert all(r.run_counter is not None for r in store.runs_in_flight())
+
+
+def test_find_run_returns_the_latest_run_of_an_identity(store: SqliteState) -> None:
+    first = _begin(store)
+    second = _begin(store)
+    _fire(store, first, "orders", counter=1)
+    latest = _fire(store, second, "orders", counter=2, status=RunStatus.FAILED)
+
+    found = store.find_run("prod/orders")
+    assert found is not None and found.run_id == latest
+    assert store.find_run("prod/unknown") is None
+    with pytest.raises(ValueError, match="ENVIRONMENT/RUN"):
+        store.find_run("orders")
+
+
+def test_the_baseline_holds_the_latest_fired_run_of_each_identity(store: SqliteState) -> None:
+    first = _begin(store, "prod", "dev")
+    _fire(store, first, "orders", counter=1, request=_request(load_date="2024-04-30"))
+    _fire(store, first, "customers", counter=2)
+    _fire(store, first, "orders", environment="dev", counter=3)
+    second = _begin(store, "prod")
+    newest = _fire(store, second, "orders", counter=4, request=_request(load_date="2024-05-01"))
+
+    baseline = store.last_applied_runs()
+    assert sorted(baseline) == ["dev/orders", "prod/customers", "prod/orders"]
+    orders = baseline["prod/orders"]
+    assert orders.run_id == newest
+    assert orders.apply_id == second
+    assert orders.request["parameters"] == {"load_date": "2024-05-01"}
+    assert orders.request_hash == "hash-orders-4"
+    assert orders.status is RunStatus.COMPLETED
+    assert sorted(store.last_applied_runs(["dev"])) == ["dev/orders"]
+    assert store.last_applied_runs([]) == {}
+
+
+def test_a_skipped_run_does_not_replace_the_last_fired_one_in_the_baseline(
+    store: SqliteState,
+) -> None:
+    first = _begin(store)
+    fired = _fire(store, first, "orders", counter=1)
+    second = _begin(store)
+    store.record_unfired(second, "prod", "marts", "orders", _request(), "h2", "skipped")
+
+    assert store.last_applied_runs()["prod/orders"].run_id == fired
+
+
+def test_a_run_whose_outcome_is_unknown_counts_as_applied(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    _fire(store, apply_id, "orders", counter=1)
+    maybe = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h2")
+    store.record_ambiguous(maybe, "connection reset after sending")
+
+    baseline: dict[str, RunRecord] = store.last_applied_runs()
+    assert baseline["prod/orders"].run_id == maybe
+    assert baseline["prod/orders"].status is RunStatus.AMBIGUOUS
+
+
+# -- resume -----------------------------------------------------------------------------
+
+
+def test_an_interrupted_apply_is_found_for_resume(store: SqliteState) -> None:
+    done = _begin(store, "dev")
+    store.finish_apply(done, "succeeded")
+    interrupted = _begin(store, "prod")
+    _fire(store, interrupted, "stage-all", counter=1)
+    store.finish_apply(interrupted, Outcome.INTERRUPTED)
+
+    found = store.interrupted_apply()
+    assert found is not None and found.apply_id == interrupted
+    assert _id(store.interrupted_apply("prod")) == interrupted
+    assert store.interrupted_apply("dev") is None
+
+
+def test_an_apply_that_never_finished_is_found_for_resume(store: SqliteState) -> None:
+    killed = _begin(store, "prod")  # its process died: no outcome was ever written
+    store.record_intent(killed, "prod", "marts", "orders", _request(), "h")
+
+    assert _id(store.interrupted_apply()) == killed
+
+
+def test_an_interrupted_apply_is_not_resumed_over_newer_work(store: SqliteState) -> None:
+    interrupted = _begin(store, "prod", "dev")
+    store.finish_apply(interrupted, "interrupted")
+    later = _begin(store, "dev")
+    store.finish_apply(later, "succeeded")
+
+    assert store.interrupted_apply() is None
+
+
+def test_an_interrupted_apply_is_still_found_after_an_apply_of_another_environment(
+    store: SqliteState,
+) -> None:
+    interrupted = _begin(store, "prod")
+    store.finish_apply(interrupted, "interrupted")
+    elsewhere = _begin(store, "dev")
+    store.finish_apply(elsewhere, "succeeded")
+
+    assert _id(store.interrupted_apply()) == interrupted
+
+
+def test_finished_applies_are_not_resumable(store: SqliteState) -> None:
+    for outcome in ("succeeded", "failed", "timeout", "errored"):
+        store.finish_apply(_begin(store), outcome)
+
+    assert store.interrupted_apply() is None
+
+
+def test_resuming_reopens_the_same_apply(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    first = _fire(store, apply_id, "stage-all", counter=1)
+    store.finish_apply(apply_id, "interrupted")
+
+    resumed = store.resume_apply(apply_id)
+    assert resumed.outcome is None and resumed.resumed == 1
+    second = _fire(store, apply_id, "orders", counter=2)
+    store.finish_apply(apply_id, "succeeded")
+
+    assert [r.run_id for r in store.runs_of_apply(apply_id)] == [first, second]
+    assert store.interrupted_apply() is None
+
+
+def test_a_finished_apply_cannot_be_resumed(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    store.finish_apply(apply_id, "succeeded")
+    with pytest.raises(RunnerError, match="nothing to resume"):
+        store.resume_apply(apply_id)
+
+
+# -- serial -----------------------------------------------------------------------------
+
+
+def test_the_serial_grows_with_every_journal_write(store: SqliteState) -> None:
+    seen = [store.serial()]
+    apply_id = _begin(store)
+    seen.append(store.serial())
+    run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
+    seen.append(store.serial())
+    store.record_fired(run_id, 1)
+    seen.append(store.serial())
+    store.record_status(run_id, "completed")
+    seen.append(store.serial())
+    store.finish_apply(apply_id, "succeeded")
+    seen.append(store.serial())
+
+    assert seen == sorted(set(seen)), seen
+
+
+def test_a_refused_write_does_not_move_the_serial(store: SqliteState) -> None:
+    apply_id = _begin(store)
+    run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
+    before = store.serial()
+
+    with pytest.raises(ValueError):
+        store.record_status(run_id, "completed")  # no runCounter yet
+    assert store.serial() == before
+
+
+def test_locks_do_not_move_the_serial(store: SqliteState) -> None:
+    """A plan saved before apply takes its lock must not look stale because of it."""
+    before = store.serial()
+    token = store.acquire_lock("prod", holder="alice", host="build-7", pid=1, ttl_seconds=60)
+    store.heartbeat(token)
+    store.release_lock(token)
+    assert store.serial() == before
+
+
+def test_the_serial_never_goes_back_across_reopen(
+    open_store: Callable[..., SqliteState],
+) -> None:
+    first = open_store()
+    _fire(first, _begin(first), "orders", counter=1)
+    serial = first.serial()
+    first.close()
+
+    again = open_store()
+    assert again.serial() == serial
+    _begin(again)
+    assert again.serial() > serial
+
+
+def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqliteState) -> None:
+    prod_apply = _begin(store, "prod")
+    _fire(store, prod_apply, "orders", counter=1)
+    prod_serial = store.serial(["prod"])
+    assert store.serial(["dev"]) == 0
+
+    dev_apply = _begin(store, "dev")
+    _fire(store, dev_apply, "orders", environment="dev", counter=2)
+
+    assert store.serial(["prod"]) == prod_serial
+    assert store.serial(["dev"]) > prod_serial
+    assert store.serial(["prod", "dev"]) == store.serial(["dev"])
+    assert store.serial([]) == 0
+
+    store.record_status(store.runs_of_apply(prod_apply)[0].run_id, "completed", message="seen")
+    assert store.serial(["prod"]) > prod_serial
