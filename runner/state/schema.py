@@ -43,6 +43,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 environments TEXT NOT NULL,
                 argv TEXT NOT NULL,
                 plan_hash TEXT,
+                plan TEXT,
                 started_at TEXT NOT NULL,
                 finished_at TEXT,
                 outcome TEXT,

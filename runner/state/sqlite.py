@@ -7,6 +7,7 @@ shared by all threads behind a mutex.
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import threading
@@ -193,15 +194,20 @@ class SqliteState:
         environments: Sequence[str],
         argv: Sequence[str],
         plan_hash: str | None = None,
+        plan: Mapping[str, Any] | None = None,
     ) -> int:
-        """Record the start of an apply over ``environments``; returns its id."""
+        """Record the start of an apply over ``environments``; returns its id.
+
+        ``plan`` is the secret-free plan document the apply executes: ``apply --resume``
+        continues exactly that plan.
+        """
         envs = list(dict.fromkeys(environments))
         if not envs:
             raise ValueError("an apply needs at least one environment")
         with self._journal_write("record an apply") as (db, _):
             cursor = db.execute(
                 "INSERT INTO applies (who, host, git_commit, environments, argv, plan_hash,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " plan, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     scrubbed_text(who, "who"),
                     scrubbed_text(host, "host"),
@@ -209,6 +215,7 @@ class SqliteState:
                     to_json(envs, "environments"),
                     to_json(list(argv), "argv"),
                     plan_hash,
+                    to_json(plan, "plan") if plan is not None else None,
                     to_text(self._now()),
                 ),
             )
@@ -245,6 +252,22 @@ class SqliteState:
                 "UPDATE applies SET outcome = ?, finished_at = ? WHERE id = ?",
                 (ended.value, to_text(self._now()), apply_id),
             )
+
+    def apply_plan(self, apply_id: int) -> dict[str, Any] | None:
+        """The plan document an apply was started with (``None`` if it kept none)."""
+        rows = self._rows("SELECT plan FROM applies WHERE id = ?", (apply_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        plan: dict[str, Any] = json.loads(rows[0][0])
+        return plan
+
+    def run_counters(self, environment: str) -> set[int]:
+        """Every runCounter the journal knows in ``environment``: runs apply fired."""
+        rows = self._rows(
+            "SELECT run_counter FROM runs WHERE environment = ? AND run_counter IS NOT NULL",
+            (environment,),
+        )
+        return {int(row[0]) for row in rows}
 
     def get_apply(self, apply_id: int) -> ApplyRecord | None:
         rows = self._rows("SELECT * FROM applies WHERE id = ?", (apply_id,))

@@ -473,3 +473,19 @@ def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqliteStat
 
     store.record_status(store.runs_of_apply(prod_apply)[0].run_id, "completed", message="seen")
     assert store.serial(["prod"]) > prod_serial
+
+
+def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from runner.state import open_state
+
+    store = open_state(tmp_path / "s.db")
+    plan = {"formatVersion": 1, "runs": [{"name": "a"}]}
+    apply_id = store.begin_apply(
+        who="w", host="h", git_commit=None, environments=["e"], argv=["apply"], plan=plan
+    )
+    run_id = store.record_intent(apply_id, "e", "b", "a", {"x": 1}, "h1")
+    store.record_fired(run_id, 41)
+    assert store.apply_plan(apply_id) == plan
+    assert store.run_counters("e") == {41}
+    assert store.run_counters("other") == set()
+    store.close()
