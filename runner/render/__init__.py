@@ -1,0 +1,34 @@
+"""Views of plans: text for a terminal, JSON for programs, markdown for pull requests.
+
+The core never imports this package; the command line calls it with a finished plan.
+Importing it is cheap: the plan package is only read when a function needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from runner.render.plan_json import render_plan_json
+from runner.render.plan_markdown import render_plan_markdown
+from runner.render.plan_text import render_plan_text
+
+__all__ = ["render_plan_json", "render_plan_markdown", "render_plan_text", "use_color"]
+
+
+def use_color(stream: Any, *, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour for ``stream``: on a terminal, unless ``NO_COLOR`` is set (https://no-color.org);
+    ``FORCE_COLOR`` turns it on anywhere, e.g. in a CI log that renders ANSI codes."""
+    environ = os.environ if environ is None else environ
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR", "") not in ("", "0", "false"):
+        return True
+    if environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
