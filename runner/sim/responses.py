@@ -105,9 +105,7 @@ def run_info(run: Run, now: float) -> dict[str, Any]:
         nodesForRefresh=len(run.nodes),
         nodesInRun=len(run.nodes),
     ).to_wire()
-    if job is not None:
-        details["jobID"] = int(job.id)  # the run-details schema types it as an integer
-    return RunInfo(
+    info = RunInfo(
         id=run.id,
         reRunID=request.rerun_of,
         runDetails=details,
@@ -124,6 +122,9 @@ def run_info(run: Run, now: float) -> dict[str, Any]:
         projectID=run.graph.project_id,
         runFailureReason=_failure_reason(run, now),
     ).to_wire()
+    if job is not None:
+        info["runDetails"]["jobID"] = int(job.id)  # the response schema types it as an integer
+    return info
 
 
 def _description(run: Run) -> str:

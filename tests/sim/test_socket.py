@@ -1,0 +1,188 @@
+"""``runner sim`` over a real socket, driven like a third-party client would drive Coalesce."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.sim.conftest import AUTH, SMALL_WORLD
+
+DOCUMENTED_STATUSES = {
+    "completed",
+    "initializing",
+    "rendering",
+    "canceled",
+    "failed",
+    "running",
+    "waitingToRun",
+}
+STARTUP_LIMIT = 30.0  # seconds before a silent server process is killed
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+    banner: list[str]
+
+
+def serve(*args: str) -> Served:
+    """Start ``runner sim --port 0 ARGS`` and wait for the line that gives its URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNER_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "sim", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    watchdog = threading.Timer(STARTUP_LIMIT, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        watchdog.cancel()
+    prefix = "runner sim listening on "
+    if not first.startswith(prefix):
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"runner sim did not start: {first!r}\n{err}")
+    banner = [process.stdout.readline().rstrip("\n") for _ in range(10)]
+    return Served(process, first[len(prefix) :].strip(), banner)
+
+
+def stop(served: Served, how: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
+    """Stop the server; its exit code and what it printed to stderr."""
+    served.process.send_signal(how)
+    try:
+        _, err = served.process.communicate(timeout=10)  # also closes the pipes
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        _, err = served.process.communicate()
+    return served.process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    world = tmp_path_factory.mktemp("world") / "world.yaml"
+    world.write_text(json.dumps(SMALL_WORLD))  # JSON is YAML
+    served = serve("--config", str(world), "--speed", "50", "--seed", "4")
+    yield served
+    stop(served)
+
+
+def test_a_plain_client_starts_a_run_and_polls_it_to_completion(server: Served) -> None:
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=5) as client:
+        client.post("/_sim/reset")
+        response = client.post(
+            "/scheduler/startRun",
+            json={
+                "runDetails": {"environmentID": "3", "parallelism": 4},
+                "userCredentials": {
+                    "snowflakeAuthType": "Basic",
+                    "snowflakeUsername": "u",
+                    "snowflakePassword": "p",
+                },
+                "parameters": {"load_date": "2026-01-05", "region": "emea"},
+            },
+        )
+        assert response.status_code == 200
+        run = response.json()["runCounter"]
+        assert isinstance(run, int)
+        seen = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            answer = client.get("/scheduler/runStatus", params={"runCounter": run}).json()
+            seen.append(answer["runStatus"])
+            if answer["runStatus"] in ("completed", "failed", "canceled"):
+                break
+            time.sleep(0.02)  # polling a real server
+        assert seen[-1] == "completed", seen
+        assert set(seen) <= DOCUMENTED_STATUSES
+        assert answer["runLink"] == f"{server.url}/runs/{run}"
+        info = client.get(f"/api/v1/runs/{run}").json()
+        assert info["runTimeParameters"] == {"load_date": "2026-01-05", "region": "emea"}
+        assert len(client.get(f"/api/v1/runs/{run}/results").json()["data"]) == 11
+
+
+def test_a_dropped_answer_closes_the_connection_after_creating_the_run(server: Served) -> None:
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        client.post("/_sim/reset")
+        client.post("/_sim/faults", json={"dropAfterCreate": {"probability": 1.0}})
+        try:
+            with pytest.raises(httpx.TransportError):
+                client.post(
+                    "/scheduler/startRun", json={"runDetails": {"environmentID": "1"}}, headers=AUTH
+                )
+            runs = client.get("/_sim/runs").json()["data"]
+            assert [run["runCounter"] for run in runs] == [1]
+            assert (
+                client.get(
+                    "/scheduler/runStatus", params={"runCounter": 1}, headers=AUTH
+                ).status_code
+                == 200
+            )
+        finally:
+            client.post("/_sim/faults", json={})
+
+
+def test_rate_limits_carry_retry_after_over_the_wire(server: Served) -> None:
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        client.post("/_sim/faults", json={"rateLimit": {"probability": 1.0, "retryAfter": 7}})
+        try:
+            response = client.get("/api/v1/environments", headers=AUTH)
+        finally:
+            client.post("/_sim/faults", json={})
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "7"
+        assert response.json()["error"]["errorString"] == "429: Too Many Requests"
+
+
+@pytest.mark.parametrize(
+    ("how", "exit_code"),
+    # After a graceful shutdown uvicorn re-raises the signal: SIGTERM ends the process
+    # as killed by it, Ctrl-C becomes the CLI's "interrupted" exit code.
+    [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)],
+)
+def test_the_demo_server_prints_its_token_and_how_to_use_it_and_stops_on_a_signal(
+    how: signal.Signals, exit_code: int
+) -> None:
+    served = serve()
+    try:
+        text = "\n".join(served.banner)
+        assert "token:  sim-demo-token" in text
+        assert f"url: {served.url}" in text
+        assert "1 dev (Waiting), 2 prod (Waiting), 3 qa (Failed Deploy)" in text
+        environments = httpx.get(
+            f"{served.url}/api/v1/environments", headers={"Authorization": "Bearer sim-demo-token"}
+        )
+        assert [env["name"] for env in environments.json()["data"]] == ["dev", "prod", "qa"]
+    finally:
+        code, err = stop(served, how)
+    assert code == exit_code
+    assert "Traceback" not in err
+
+
+def test_a_taken_port_is_a_clear_error(server: Served, tmp_path: Path) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "sim", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"runner sim cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
