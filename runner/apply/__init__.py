@@ -1,0 +1,37 @@
+"""Applying plans: firing runs in batches within limits, waiting, and recording it all."""
+
+from runner.apply.model import (
+    ApplyEvent,
+    ApplyOptions,
+    ApplyResult,
+    EnvironmentJob,
+    FailedNode,
+    RunReport,
+    RunState,
+)
+from runner.apply.service import (
+    Prepared,
+    Runtime,
+    apply_plan,
+    apply_prepared,
+    load_specs_for_plan,
+    prepare,
+    resume,
+)
+
+__all__ = [
+    "ApplyEvent",
+    "ApplyOptions",
+    "ApplyResult",
+    "EnvironmentJob",
+    "FailedNode",
+    "Prepared",
+    "RunReport",
+    "RunState",
+    "Runtime",
+    "apply_plan",
+    "apply_prepared",
+    "load_specs_for_plan",
+    "prepare",
+    "resume",
+]

@@ -1,0 +1,477 @@
+"""The executor: environments concurrently, batches in order, limits, waiting, the journal.
+
+Every step that touches Coalesce is framed by journal writes, committed before the
+request (the intent) and after the answer (the runCounter), so that an apply killed at
+any point can be resumed without firing a run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.apply.model import (
+    UNSUCCESSFUL,
+    ApplyEvent,
+    ApplyOptions,
+    ApplyResult,
+    BatchJob,
+    EnvironmentJob,
+    EventSink,
+    RunJob,
+    RunReport,
+    RunState,
+)
+from runner.apply.poller import StatusPoller
+from runner.apply.reconcile import find_created_run
+from runner.apply.results import failed_nodes
+from runner.coalesce import Ambiguous, ClientPool, CoalesceAPIError, CoalesceClient
+from runner.errors import LockHeldError, RunnerError
+from runner.state import (
+    LockLostError,
+    LockToken,
+    RunRecord,
+    RunStatus,
+    StateStore,
+    wait_for_lock_async,
+)
+
+FAILED_DEPLOY = "Failed Deploy"
+MAX_START_TRIES = 3
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class _Environment:
+    """What one environment's part of the apply works with."""
+
+    job: EnvironmentJob
+    client: CoalesceClient
+    poller: StatusPoller
+    floor: int = 0  # runs this apply creates have larger ids
+    claimed: set[int] = field(default_factory=set)
+    by_counter: dict[int, RunReport] = field(default_factory=dict)
+    reconciling: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Executor:
+    """Runs one apply. ``previous`` is the journal of an interrupted apply being resumed:
+    the latest record of each run identity."""
+
+    def __init__(
+        self,
+        jobs: Sequence[EnvironmentJob],
+        *,
+        store: StateStore,
+        pool: ClientPool,
+        apply_id: int,
+        options: ApplyOptions,
+        sink: EventSink,
+        previous: Mapping[str, RunRecord] | None = None,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self._jobs = list(jobs)
+        self._store = store
+        self._pool = pool
+        self._apply_id = apply_id
+        self._options = options
+        self._sink = sink
+        self._previous = dict(previous or {})
+        self._sleep = sleep
+        self._now = now
+        self._stop = asyncio.Event()
+        self._fire_slots = asyncio.Semaphore(options.max_concurrent)
+        self._errors: list[str] = []
+        self.reports = {
+            run.identity: RunReport(run.environment, run.batch, run.name)
+            for job in self._jobs
+            for run in job.runs()
+        }
+        self.status_requests = 0
+
+    # -- control ------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Stop firing and stop waiting; runs already fired keep running in Coalesce."""
+        self._stop.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> ApplyResult:
+        started = self._now()
+        await asyncio.gather(*(self._environment(job) for job in self._jobs))
+        return ApplyResult(
+            apply_id=self._apply_id,
+            runs=tuple(self.reports.values()),
+            interrupted=self._stop.is_set(),
+            errors=tuple(self._errors),
+            started_at=started,
+            finished_at=self._now(),
+        )
+
+    # -- one environment ---------------------------------------------------------------
+
+    async def _environment(self, job: EnvironmentJob) -> None:
+        try:
+            token = await wait_for_lock_async(
+                self._store,
+                job.name,
+                holder=self._options.holder,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                ttl_seconds=self._options.lock_ttl,
+                timeout=self._options.lock_timeout,
+                sleep=self._sleep,
+                on_wait=lambda lock: self._note(
+                    job.name, f"waiting for the lock held by {lock.describe()}"
+                ),
+            )
+        except LockHeldError as error:
+            self._refuse(job, str(error), journal=False)
+            return
+        if token.took_over is not None:
+            self._note(job.name, f"took over a stale lock: {token.took_over.stale_reason}")
+        heartbeat = asyncio.create_task(self._heartbeat(token, job))
+        client = self._pool.client(job.url, job.token, token_source=job.token_source)
+        env = _Environment(
+            job,
+            client,
+            StatusPoller(
+                client,
+                job.environment_id,
+                interval=self._options.poll_interval,
+                on_status=lambda counter, status: self._on_status(env, counter, status),
+                sleep=self._sleep,
+            ),
+        )
+        try:
+            refusal = await self._preflight(env)
+            if refusal is not None:
+                self._refuse(job, refusal, journal=True)
+                return
+            await self._batches(env)
+        except RunnerError as error:
+            self._errors.append(f"{job.name}: {error}")
+            self._note(job.name, f"error: {error}")
+            self._close_unfired(job, RunState.NOT_STARTED, f"not fired: {error.message}")
+        finally:
+            heartbeat.cancel()
+            self.status_requests += env.poller.requests
+            await env.poller.close()
+            with contextlib.suppress(RunnerError):
+                self._store.release_lock(token)
+
+    async def _heartbeat(self, token: LockToken, job: EnvironmentJob) -> None:
+        while True:
+            await self._sleep(max(self._options.lock_ttl / 3, 0.05))
+            try:
+                self._store.heartbeat(token)
+            except LockLostError as error:
+                self._errors.append(f"{job.name}: {error}")
+                self._note(job.name, f"error: {error}; stopping")
+                self.interrupt()
+                return
+
+    async def _preflight(self, env: _Environment) -> str | None:
+        """Why Coalesce would refuse this environment's runs, before any is fired."""
+        job = env.job
+        info = await env.client.get_environment(job.environment_id)
+        if info.status == FAILED_DEPLOY:
+            unforced = [r.name for r in job.runs() if not _forced(r.request)]
+            if unforced:
+                return (
+                    f"environment {job.environment_id} is in Failed Deploy, so Coalesce would "
+                    f"refuse {', '.join(unforced)} (no forceIgnoreEnvironmentStatus). Nothing "
+                    "was fired here: redeploy the environment, or set "
+                    "forceIgnoreEnvironmentStatus: true on those runs"
+                )
+        env.claimed = self._store.run_counters(job.name)
+        if not self._previous:
+            newest = await env.client.list_runs(
+                environment_id=job.environment_id, limit=1, order_by="id", order_by_direction="desc"
+            )
+            env.floor = max((run.id for run in newest.data), default=0)
+        return None
+
+    async def _batches(self, env: _Environment) -> None:
+        stop_reason: str | None = None
+        batches = env.job.batches
+        for index, batch in enumerate(batches):
+            if stop_reason is None and self._stop.is_set():
+                stop_reason = "not fired: apply was interrupted"
+            if stop_reason is not None:
+                state = RunState.NOT_STARTED if self._stop.is_set() else RunState.SKIPPED
+                for run in batch.runs:
+                    self._unfired(run, state, stop_reason)
+                continue
+            wait = not (self._options.no_wait and index == len(batches) - 1)
+            await self._batch(env, batch, wait)
+            failed = [r for r in batch.runs if self.reports[r.identity].state in UNSUCCESSFUL]
+            if failed and batch.on_failure == "stop":
+                stop_reason = (
+                    f"skipped: {failed[0].name} in batch {batch.name} did not complete "
+                    "(onFailure: stop)"
+                )
+
+    async def _batch(self, env: _Environment, batch: BatchJob, wait: bool) -> None:
+        slots = asyncio.Semaphore(batch.max_concurrent) if batch.max_concurrent else None
+        queued = [len(batch.runs)]
+
+        async def one(run: RunJob) -> None:
+            async with slots or contextlib.nullcontext():
+                queued[0] -= 1
+                fired = await self._start(env, run)
+                # Under --no-wait a run is still waited for while others of its batch
+                # queue behind maxConcurrent: the limit is about runs in flight.
+                if fired and (wait or (slots is not None and queued[0] > 0)):
+                    await self._wait(env, run)
+
+        await asyncio.gather(*(one(run) for run in batch.runs))
+
+    # -- one run -----------------------------------------------------------------------
+
+    async def _start(self, env: _Environment, run: RunJob) -> bool:
+        """Fire ``run`` (or pick it up where an interrupted apply left it); True if fired."""
+        report = self.reports[run.identity]
+        previous = self._previous.get(run.identity)
+        if previous is not None and self._adopt(env, report, previous):
+            return report.run_counter is not None and not report.ended
+        if previous is not None and previous.status in (RunStatus.INTENT, RunStatus.AMBIGUOUS):
+            # The interrupted apply may have fired it: look before firing again.
+            found = await self._find(env, run)
+            if found is not None:
+                self._note(
+                    run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
+                )
+                self._fired(env, report, found)
+                return True
+        if self._stop.is_set():
+            self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
+            return False
+        async with self._fire_slots:
+            if self._stop.is_set():
+                self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
+                return False
+            if report.journal_id is None:
+                report.journal_id = self._store.record_intent(
+                    self._apply_id,
+                    run.environment,
+                    run.batch,
+                    run.name,
+                    dict(run.redacted),
+                    run.request_hash,
+                )
+            self._set(report, RunState.FIRING)
+            counter = await self._fire(env, run, report)
+        if counter is None:
+            return False
+        self._fired(env, report, counter)
+        return True
+
+    async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:
+        assert report.journal_id is not None
+        for _attempt in range(MAX_START_TRIES):
+            try:
+                outcome = await env.client.start_run(dict(run.request))
+            except CoalesceAPIError as error:
+                self._store.record_status(
+                    report.journal_id, RunStatus.NOT_STARTED, message=error.message
+                )
+                report.message = str(error)
+                self._set(report, RunState.NOT_STARTED)
+                return None
+            if not isinstance(outcome, Ambiguous):
+                return outcome.run_counter
+            self._store.record_ambiguous(report.journal_id, outcome.reason)
+            self._note(
+                run.environment, f"{run.name}: {outcome.reason}; looking for the run in Coalesce"
+            )
+            found = await self._find(env, run)
+            if found is not None:
+                self._note(run.environment, f"{run.name}: found it as run {found}")
+                return found
+        report.message = (
+            f"startRun's outcome stayed unknown after {MAX_START_TRIES} tries; check the "
+            "environment's runs in Coalesce, then `runner apply --resume`"
+        )
+        self._set(report, RunState.NOT_STARTED)
+        return None
+
+    async def _find(self, env: _Environment, run: RunJob) -> int | None:
+        async with env.reconciling:  # two identical requests must not claim one run
+            found = await find_created_run(
+                env.client,
+                env.job.environment_id,
+                run.redacted,
+                newer_than=env.floor,
+                claimed=env.claimed,
+            )
+            if found is not None:
+                env.claimed.add(found)
+            return found
+
+    def _fired(self, env: _Environment, report: RunReport, counter: int) -> None:
+        assert report.journal_id is not None
+        self._store.record_fired(report.journal_id, counter)
+        env.claimed.add(counter)
+        env.by_counter[counter] = report
+        report.run_counter = counter
+        report.fired_at = self._now()
+        self._set(report, RunState.WAITING_TO_RUN)
+
+    def _adopt(self, env: _Environment, report: RunReport, previous: RunRecord) -> bool:
+        """Take over what an interrupted apply recorded; False if the run is still to fire."""
+        status = previous.status
+        if status in (RunStatus.SKIPPED, RunStatus.NOT_STARTED):
+            return False
+        report.journal_id = previous.run_id
+        if status in (RunStatus.INTENT, RunStatus.AMBIGUOUS):
+            return False  # _start looks for it in Coalesce before firing again
+        assert previous.run_counter is not None
+        report.run_counter = previous.run_counter
+        report.run_link = previous.run_link
+        report.fired_at = previous.fired_at
+        report.ended_at = previous.ended_at
+        env.by_counter[previous.run_counter] = report
+        if status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
+            report.state = RunState(status.value)
+            report.failed_nodes = [_node_from_record(n) for n in previous.failed_nodes]
+        else:
+            report.state = (
+                RunState.RUNNING if status is RunStatus.RUNNING else RunState.WAITING_TO_RUN
+            )
+        self._sink(ApplyEvent("run", report.environment, report, "resumed"))
+        return True
+
+    async def _wait(self, env: _Environment, run: RunJob) -> None:
+        report = self.reports[run.identity]
+        counter = report.run_counter
+        assert counter is not None and report.journal_id is not None
+        future = env.poller.wait(counter)
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        timeout = run.timeout or self._options.default_timeout
+        remaining = None
+        if timeout is not None:
+            elapsed = report.elapsed(self._now()) or 0.0
+            remaining = max(timeout - elapsed, 0.0)
+        try:
+            waiting: set[asyncio.Future[Any]] = {future, stop}
+            done, _ = await asyncio.wait(
+                waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+        if future in done and not future.cancelled():
+            error = future.exception()
+            if error is not None:
+                report.message = f"lost track of the run: {error}; see `runner status`"
+                self._note(run.environment, f"{run.name}: {report.message}")
+                return
+            await self._ended(env, report, future.result())
+            return
+        env.poller.forget(counter)
+        if not self._stop.is_set():
+            self._store.record_status(
+                report.journal_id, RunStatus.TIMEOUT, message="apply stopped waiting"
+            )
+            report.message = (
+                f"still running after {timeout:g}s; apply stopped waiting "
+                f"(cancel it with: runner cancel {run.identity})"
+            )
+            self._set(report, RunState.TIMEOUT)
+
+    async def _ended(self, env: _Environment, report: RunReport, status: str) -> None:
+        assert report.run_counter is not None and report.journal_id is not None
+        nodes: list[dict[str, Any]] = []
+        if status != RunState.COMPLETED:
+            with contextlib.suppress(RunnerError):
+                results = await env.client.run_results(report.run_counter)
+                report.failed_nodes = failed_nodes(results)
+                nodes = [n.as_dict() for n in report.failed_nodes]
+            with contextlib.suppress(RunnerError):
+                report.run_link = (await env.client.run_status(report.run_counter)).runLink
+        report.ended_at = self._now()
+        self._store.record_status(
+            report.journal_id,
+            status,
+            ended_at=report.ended_at,
+            failed_nodes=nodes or None,
+        )
+        self._set(report, RunState(status))
+
+    def _on_status(self, env: _Environment, counter: int, status: str) -> None:
+        report = env.by_counter.get(counter)
+        if report is None or report.journal_id is None or status not in ("waitingToRun", "running"):
+            return
+        if report.state != status:
+            self._store.record_status(report.journal_id, status)
+            self._set(report, RunState(status))
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    def _set(self, report: RunReport, state: RunState) -> None:
+        report.state = state
+        self._sink(ApplyEvent("run", report.environment, report))
+
+    def _note(self, environment: str, message: str) -> None:
+        self._sink(ApplyEvent("note", environment, message=message))
+
+    def _unfired(self, run: RunJob, state: RunState, message: str) -> None:
+        report = self.reports[run.identity]
+        if report.ended or report.run_counter is not None:
+            return
+        if report.journal_id is None:
+            report.journal_id = self._store.record_unfired(
+                self._apply_id,
+                run.environment,
+                run.batch,
+                run.name,
+                dict(run.redacted),
+                run.request_hash,
+                status=state.value,
+                message=message,
+            )
+        report.message = message
+        self._set(report, state)
+
+    def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool) -> None:
+        self._errors.append(f"{job.name}: {reason}")
+        self._note(job.name, f"refused: {reason}")
+        for run in job.runs():
+            report = self.reports[run.identity]
+            if journal:
+                self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}")
+            else:
+                report.message = f"not fired: {reason}"
+                self._set(report, RunState.NOT_STARTED)
+
+    def _close_unfired(self, job: EnvironmentJob, state: RunState, message: str) -> None:
+        for run in job.runs():
+            report = self.reports[run.identity]
+            if report.run_counter is None and not report.ended:
+                with contextlib.suppress(RunnerError, ValueError):
+                    self._unfired(run, state, message)
+
+
+def _forced(request: Mapping[str, Any]) -> bool:
+    details = request.get("runDetails", {})
+    return details.get("forceIgnoreEnvironmentStatus") is True
+
+
+def _node_from_record(node: Mapping[str, Any]) -> Any:
+    from runner.apply.model import FailedNode
+
+    return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")))

@@ -1,0 +1,87 @@
+"""From a reviewed plan to the jobs apply runs: the planned requests, with their secrets.
+
+The plan holds only secret-free requests. The real request of each run comes from the
+specs, loaded again with secrets, and must render to exactly the planned request (same
+hash); anything else means the plan no longer says what would be sent, and is refused.
+"""
+
+from __future__ import annotations
+
+from runner.apply.model import BatchJob, EnvironmentJob, RunJob
+from runner.errors import RunnerError, StalePlanError
+from runner.plan import Action, Plan, request_hash
+from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
+
+
+def jobs_from_plan(
+    plan: Plan, specs: SpecSet, *, changed_only: bool = False
+) -> list[EnvironmentJob]:
+    by_name = {env.name: env for env in specs.environments}
+    jobs: list[EnvironmentJob] = []
+    for env_plan in plan.environments:
+        wanted = [
+            run
+            for run in env_plan.runs()
+            if run.fires and (not changed_only or run.action in (Action.NEW, Action.CHANGED))
+        ]
+        if not wanted:
+            continue
+        spec = by_name.get(env_plan.name)
+        if spec is None:
+            raise StalePlanError(f"the plan fires runs in {env_plan.name}, whose spec is gone")
+        runs = {run.identity: run for run in spec.runs()}
+        batches: list[BatchJob] = []
+        for batch in env_plan.batches:
+            chosen = [r for r in batch.runs if r in wanted]
+            if chosen:
+                batches.append(
+                    BatchJob(
+                        batch.name,
+                        batch.max_concurrent,
+                        batch.on_failure,
+                        tuple(
+                            _job(runs.get(r.identity), r.identity, r.request_hash) for r in chosen
+                        ),
+                    )
+                )
+        jobs.append(_environment_job(spec, tuple(batches)))
+    return jobs
+
+
+def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
+    if spec_run is None:
+        raise StalePlanError(f"the plan fires {identity}, which the specs no longer have")
+    redacted = spec_run.redacted_request()
+    digest = request_hash(redacted)
+    if digest != planned_hash:
+        raise StalePlanError(
+            f"{identity} renders to a different request than the plan shows "
+            "(a --var, RUNNER_VAR_* value or a spec changed?)",
+            hint="make a new plan and review it again",
+        )
+    return RunJob(
+        environment=spec_run.environment,
+        batch=spec_run.batch,
+        name=spec_run.name,
+        request=spec_run.request,
+        redacted=redacted,
+        request_hash=digest,
+        timeout=spec_run.timeout,
+    )
+
+
+def _environment_job(spec: EnvironmentSpec, batches: tuple[BatchJob, ...]) -> EnvironmentJob:
+    token = spec.token
+    if token is None or isinstance(token, MissingSecret):
+        raise RunnerError(
+            f"no Coalesce token for {spec.name}: {spec.token_source}",
+            hint="export the token (Coalesce app > Deploy > Generate Access Token) and retry",
+        )
+    return EnvironmentJob(
+        name=spec.name,
+        environment_id=spec.environment_id,
+        url=spec.url,
+        token=token,
+        token_source=spec.token_source,
+        batches=batches,
+    )

@@ -1,0 +1,175 @@
+"""What apply is asked to do, what it reports while it works, and what it ends with."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from runner.secrets import Secret
+
+
+class RunState(StrEnum):
+    """A run's state as apply reports it (DESIGN §4, plus the in-flight ones)."""
+
+    PENDING = "pending"  # not fired yet
+    FIRING = "firing"  # startRun sent
+    WAITING_TO_RUN = "waitingToRun"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    NOT_STARTED = "not-started"
+
+
+ENDED = frozenset(
+    {
+        RunState.COMPLETED,
+        RunState.FAILED,
+        RunState.CANCELED,
+        RunState.TIMEOUT,
+        RunState.SKIPPED,
+        RunState.NOT_STARTED,
+    }
+)
+UNSUCCESSFUL = ENDED - {RunState.COMPLETED}
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_RUN_FAILED = 3
+EXIT_TIMEOUT = 4
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run to fire: its planned, secret-free request and the real one to send."""
+
+    environment: str
+    batch: str
+    name: str
+    request: Mapping[str, Any]  # with Secret objects: only the client reveals them
+    redacted: Mapping[str, Any]
+    request_hash: str
+    timeout: float | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.environment}/{self.name}"
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    name: str
+    max_concurrent: int | None
+    on_failure: str
+    runs: tuple[RunJob, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentJob:
+    name: str
+    environment_id: str
+    url: str
+    token: Secret
+    token_source: str
+    batches: tuple[BatchJob, ...]
+
+    def runs(self) -> list[RunJob]:
+        return [run for batch in self.batches for run in batch.runs]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    max_concurrent: int = 10  # startRun calls in flight, all environments together
+    no_wait: bool = False
+    poll_interval: float = 10.0
+    lock_timeout: float = 0.0
+    lock_ttl: float = 120.0
+    default_timeout: float | None = None  # per run, when the spec sets none
+    holder: str = "runner"
+    argv: tuple[str, ...] = ()
+    git_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class FailedNode:
+    node_id: str | None
+    name: str | None
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"nodeID": self.node_id, "name": self.name, "error": self.error}
+
+
+@dataclass
+class RunReport:
+    """A run's progress; updated as apply learns more, frozen into the final result."""
+
+    environment: str
+    batch: str
+    name: str
+    state: RunState = RunState.PENDING
+    run_counter: int | None = None
+    run_link: str | None = None
+    fired_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    message: str | None = None
+    failed_nodes: list[FailedNode] = field(default_factory=list)
+    journal_id: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.environment}/{self.name}"
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+    def elapsed(self, now: dt.datetime) -> float | None:
+        if self.fired_at is None:
+            return None
+        return ((self.ended_at or now) - self.fired_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class ApplyEvent:
+    """Something a person watching should see: a run changed state, or a note."""
+
+    kind: str  # "run" | "note" | "environment"
+    environment: str
+    run: RunReport | None = None
+    message: str | None = None
+
+
+EventSink = Callable[[ApplyEvent], None]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    apply_id: int
+    runs: tuple[RunReport, ...]
+    interrupted: bool = False
+    errors: tuple[str, ...] = ()  # environment-level problems (refused, lock, API)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """DESIGN §4. When several apply, the one that asks most of a person wins:
+        interrupted (130), then an error that kept runs from being fired (1), then a
+        run apply gave up waiting for (4), then a failed, canceled or skipped run (3)."""
+        states = {r.state for r in self.runs}
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.errors or RunState.NOT_STARTED in states:
+            return EXIT_ERROR
+        if RunState.TIMEOUT in states:
+            return EXIT_TIMEOUT
+        if states & {RunState.FAILED, RunState.CANCELED, RunState.SKIPPED}:
+            return EXIT_RUN_FAILED
+        return EXIT_OK

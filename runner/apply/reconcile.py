@@ -1,0 +1,68 @@
+"""Finding a run whose startRun answer was lost, so it is never fired twice.
+
+When startRun may have reached Coalesce (a timeout or a reset after sending), the run
+is looked for among the environment's recent runs before anything is sent again. A
+candidate must be newer than every run apply already knows of, be claimed by no other
+run of this apply, and carry the same job, selectors, parallelism and parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from typing import Any
+
+from runner.coalesce import CoalesceClient, RunInfo
+
+# How far back to look: more runs than one apply fires in one environment at once.
+LOOKBACK = 200
+
+
+async def find_created_run(
+    client: CoalesceClient,
+    environment_id: str,
+    request: Mapping[str, Any],
+    *,
+    newer_than: int,
+    claimed: Set[int],
+) -> int | None:
+    """The runCounter of the run ``request`` created, or ``None`` if there is none."""
+    candidates: list[int] = []
+    async for summary in client.iter_runs(
+        environment_id=environment_id, order_by="id", order_by_direction="desc", page_size=100
+    ):
+        if summary.id <= newer_than or len(candidates) >= LOOKBACK:
+            break
+        if summary.id not in claimed:
+            candidates.append(summary.id)
+    for run_id in sorted(candidates):  # oldest first: the one fired first is ours
+        info = await client.get_run(run_id)
+        if matches(info, request):
+            return run_id
+    return None
+
+
+def matches(info: RunInfo, request: Mapping[str, Any]) -> bool:
+    """Whether the run Coalesce reports is the one ``request`` asks for."""
+    details = info.runDetails
+    if details is None:
+        return False
+    wanted = request.get("runDetails", {})
+    pairs = (
+        (details.jobID, wanted.get("jobID")),
+        (details.includeNodesSelector or None, wanted.get("includeNodesSelector")),
+        (details.excludeNodesSelector or None, wanted.get("excludeNodesSelector")),
+    )
+    if any(_text(have) != _text(want) for have, want in pairs):
+        return False
+    parallelism = wanted.get("parallelism")
+    if parallelism is not None and details.parallelism not in (None, parallelism):
+        return False
+    parameters = info.runTimeParameters or details.runTimeParameters
+    wanted_parameters = request.get("parameters")
+    return not (
+        wanted_parameters and parameters is not None and dict(parameters) != wanted_parameters
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value).strip()

@@ -1,0 +1,30 @@
+"""The failed nodes of a run, with their errors, from ``/api/v1/runs/{id}/results``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from runner.apply.model import FailedNode
+from runner.coalesce import RunResult
+from runner.secrets import scrub
+
+FAILED_STATES = ("failed", "error", "errored")
+
+
+def failed_nodes(results: Sequence[RunResult]) -> list[FailedNode]:
+    nodes: list[FailedNode] = []
+    for result in results:
+        queries = result.failed_queries
+        state = (result.runState or "").lower()
+        if not queries and state not in FAILED_STATES:
+            continue
+        nodes.append(FailedNode(result.nodeID, result.name, _error_text(result)))
+    return nodes
+
+
+def _error_text(result: RunResult) -> str:
+    for query in result.failed_queries:
+        if query.error is not None:
+            detail = f": {query.error.errorDetail}" if query.error.errorDetail else ""
+            return scrub(f"{query.error.errorString}{detail}")
+    return f"node {result.runState or 'failed'}"

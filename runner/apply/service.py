@@ -1,0 +1,260 @@
+"""Applying a plan: begin the apply in the state, run the executor, record how it ended.
+
+Also ``--resume``: the state keeps the plan document of every apply, so an interrupted
+apply is continued with exactly the runs it was started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+
+from runner.apply.executor import Executor
+from runner.apply.jobs import jobs_from_plan
+from runner.apply.model import ApplyOptions, ApplyResult, EnvironmentJob, EventSink, RunState
+from runner.coalesce import ClientPool
+from runner.errors import RunnerError
+from runner.plan import Plan, plan_from_document, plan_to_document
+from runner.spec import RenderOptions, SpecSet, load_specs
+from runner.state import Outcome, RunRecord, StateStore
+
+FIRES_KEY = "fires"  # in the stored plan document: the identities this apply fires
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An apply ready to start: the plan as reviewed and the jobs it fires."""
+
+    plan: Plan
+    jobs: tuple[EnvironmentJob, ...]
+
+    @property
+    def run_count(self) -> int:
+        return sum(len(job.runs()) for job in self.jobs)
+
+
+def prepare(plan: Plan, specs: SpecSet, *, changed_only: bool = False) -> Prepared:
+    return Prepared(plan, tuple(jobs_from_plan(plan, specs, changed_only=changed_only)))
+
+
+@dataclass
+class Runtime:
+    """How the apply reaches the world; tests replace the transport and the clock."""
+
+    transport: httpx.AsyncBaseTransport | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    install_signal_handlers: bool = True
+
+
+def apply_prepared(
+    prepared: Prepared,
+    *,
+    store: StateStore,
+    options: ApplyOptions,
+    sink: EventSink,
+    runtime: Runtime | None = None,
+) -> ApplyResult:
+    """Fire the prepared runs and wait for them; the state records every step."""
+    runtime = runtime or Runtime()
+    document = plan_to_document(prepared.plan)
+    document[FIRES_KEY] = [run.identity for job in prepared.jobs for run in job.runs()]
+    apply_id = store.begin_apply(
+        who=_who(),
+        host=socket.gethostname(),
+        git_commit=options.git_commit or _git_commit(),
+        environments=[job.name for job in prepared.jobs],
+        argv=list(options.argv),
+        plan_hash=prepared.plan.fingerprint(),
+        plan=document,
+    )
+    return _execute(apply_id, prepared.jobs, store, options, sink, runtime, previous={})
+
+
+def apply_plan(
+    plan: Plan,
+    specs: SpecSet,
+    *,
+    store: StateStore,
+    options: ApplyOptions | None = None,
+    sink: EventSink = lambda event: None,
+    changed_only: bool = False,
+    runtime: Runtime | None = None,
+) -> ApplyResult:
+    """The library entry point: fire what ``plan`` says (secrets come from ``specs``)."""
+    prepared = prepare(plan, specs, changed_only=changed_only)
+    return apply_prepared(
+        prepared, store=store, options=options or ApplyOptions(), sink=sink, runtime=runtime
+    )
+
+
+def resume(
+    store: StateStore,
+    *,
+    options: ApplyOptions,
+    sink: EventSink,
+    runtime: Runtime | None = None,
+) -> ApplyResult:
+    """Continue the last interrupted apply, firing nothing it already fired."""
+    runtime = runtime or Runtime()
+    record = store.interrupted_apply()
+    if record is None:
+        raise RunnerError(
+            "there is no interrupted apply to resume",
+            hint="runner status shows the last apply; run `runner apply` for a new one",
+        )
+    document = store.apply_plan(record.apply_id)
+    if document is None:
+        raise RunnerError(f"apply {record.apply_id} kept no plan, so it cannot be resumed")
+    plan = plan_from_document(document, f"the plan of apply {record.apply_id}")
+    specs = _load_for_plan(plan, runtime.environ)
+    fires = set(document.get(FIRES_KEY, []))
+    jobs = [
+        replace(
+            job,
+            batches=tuple(
+                replace(b, runs=tuple(r for r in b.runs if r.identity in fires))
+                for b in job.batches
+            ),
+        )
+        for job in jobs_from_plan(plan, specs)
+    ]
+    jobs = [replace(j, batches=tuple(b for b in j.batches if b.runs)) for j in jobs]
+    previous = _latest_records(store.runs_of_apply(record.apply_id))
+    store.resume_apply(record.apply_id)
+    return _execute(
+        record.apply_id,
+        tuple(j for j in jobs if j.batches),
+        store,
+        options,
+        sink,
+        runtime,
+        previous=previous,
+    )
+
+
+def load_specs_for_plan(plan: Plan, environ: Mapping[str, str]) -> SpecSet:
+    """The specs a plan was made from, rendered as they were then, with secrets."""
+    return _load_for_plan(plan, environ)
+
+
+def _load_for_plan(plan: Plan, environ: Mapping[str, str]) -> SpecSet:
+    files = [name for name in plan.spec_files if not Path(name).name.startswith("_")]
+    options = RenderOptions(
+        variables=dict(plan.variables),
+        environ=environ,
+        now=plan.created_at,
+        require_secrets=True,
+    )
+    return load_specs(files, options=options, environ=environ)
+
+
+def _latest_records(records: Sequence[RunRecord]) -> dict[str, RunRecord]:
+    latest: dict[str, RunRecord] = {}
+    for record in records:  # oldest first: later records win
+        latest[record.identity] = record
+    return latest
+
+
+def _execute(
+    apply_id: int,
+    jobs: Sequence[EnvironmentJob],
+    store: StateStore,
+    options: ApplyOptions,
+    sink: EventSink,
+    runtime: Runtime,
+    previous: Mapping[str, RunRecord],
+) -> ApplyResult:
+    async def main() -> ApplyResult:
+        async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
+            executor = Executor(
+                jobs,
+                store=store,
+                pool=pool,
+                apply_id=apply_id,
+                options=options,
+                sink=sink,
+                previous=previous,
+            )
+            with _interrupts(executor, runtime.install_signal_handlers):
+                return await executor.run()
+
+    try:
+        result = asyncio.run(main())
+    except BaseException:
+        store.finish_apply(apply_id, Outcome.ERRORED)
+        raise
+    store.finish_apply(apply_id, outcome_of(result))
+    return result
+
+
+def outcome_of(result: ApplyResult) -> Outcome:
+    if result.interrupted:
+        return Outcome.INTERRUPTED
+    if result.errors:
+        return Outcome.ERRORED
+    states = {r.state for r in result.runs}
+    if RunState.TIMEOUT in states:
+        return Outcome.TIMEOUT
+    if states - {RunState.COMPLETED, RunState.WAITING_TO_RUN, RunState.RUNNING}:
+        return Outcome.FAILED
+    return Outcome.SUCCEEDED
+
+
+class _interrupts:
+    """First Ctrl-C or SIGTERM: stop firing and waiting, cleanly. Second: exit at once
+    (every journal write is its own committed transaction, so the state stays whole)."""
+
+    def __init__(self, executor: Executor, install: bool) -> None:
+        self._executor = executor
+        self._install = install
+        self._signals = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> None:
+        if not self._install:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.add_signal_handler(sig, self._on_signal)
+
+    def _on_signal(self) -> None:
+        if self._executor.interrupted:
+            os._exit(130)
+        self._executor.interrupt()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._install:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

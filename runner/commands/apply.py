@@ -1,0 +1,234 @@
+"""``runner apply``: fire the runs in batches, wait for them, and record what happened."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner.commands._options import (
+    filter_options,
+    parse_vars,
+    spec_paths,
+    state_option,
+    var_option,
+)
+from runner.errors import RunnerError
+from runner.output import echo, echo_err
+
+REAL_COALESCE_MIN_POLL = 1.0
+
+
+@click.command("apply")
+@spec_paths
+@filter_options
+@var_option
+@state_option
+@click.option("--auto-approve", is_flag=True, help="Fire without asking for confirmation.")
+@click.option("--changed-only", is_flag=True, help="Fire only new and changed runs.")
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="startRun calls in flight at once, over all environments.",
+)
+@click.option("--no-wait", is_flag=True, help="Return once the last batch is fired.")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.01, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds between status polls (at least 1 against real Coalesce).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0, 86400),
+    default=0.0,
+    help="Seconds to wait for another apply's lock on an environment.",
+)
+@click.option("--resume", is_flag=True, help="Continue the last interrupted apply.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--report", type=click.Path(path_type=Path), help="Write a markdown report here.")
+def command(
+    paths: tuple[str, ...],
+    environments: tuple[str, ...],
+    runs: tuple[str, ...],
+    variables: tuple[str, ...],
+    state: str | None,
+    auto_approve: bool,
+    changed_only: bool,
+    max_concurrent: int,
+    no_wait: bool,
+    poll_interval: float,
+    lock_timeout: float,
+    resume: bool,
+    fmt: str,
+    report: Path | None,
+) -> int:
+    """Fire the runs of the specs (default: specs/) or of a plan file made by `runner plan --out`."""
+    from runner.apply import ApplyOptions
+    from runner.state import open_state, state_path
+
+    store = open_state(state_path(state))
+    try:
+        options = ApplyOptions(
+            max_concurrent=max_concurrent,
+            no_wait=no_wait,
+            poll_interval=poll_interval,
+            lock_timeout=lock_timeout,
+            argv=tuple(sys.argv[1:]),
+        )
+        if resume:
+            result = _resume(store, options, fmt)
+        else:
+            prepared = _prepare(paths, environments, runs, variables, changed_only, store)
+            if prepared is None:
+                return 0
+            _confirm(prepared, auto_approve)
+            result = _run(prepared, store, options, fmt)
+    finally:
+        store.close()
+    _report(result, fmt, report)
+    return result.exit_code
+
+
+def _prepare(
+    paths: tuple[str, ...],
+    environments: tuple[str, ...],
+    runs: tuple[str, ...],
+    variables: tuple[str, ...],
+    changed_only: bool,
+    store: Any,
+) -> Any:
+    from runner.apply import load_specs_for_plan, prepare
+    from runner.plan import Filters, PlanRequest, check_fresh, plan_specs, read_plan_file
+    from runner.plan.planfile import looks_like_plan_file
+
+    if len(paths) == 1 and looks_like_plan_file(paths[0]):
+        if environments or runs or variables:
+            raise RunnerError(
+                "a plan file is applied as planned: --env, --run and --var do not apply"
+            )
+        plan = read_plan_file(Path(paths[0]))
+        names = [env.name for env in plan.environments]
+        check_fresh(plan, store.serial(names), paths[0])
+        specs = load_specs_for_plan(plan, os.environ)
+    else:
+        request = PlanRequest(
+            paths=paths or ("specs",),
+            variables=parse_vars(variables),
+            filters=Filters(environments, runs),
+            offline=True,  # apply reads each environment itself, just before firing
+            require_secrets=True,
+        )
+        result = plan_specs(request, state=store)
+        plan, specs = result.plan, result.specs
+    prepared = prepare(plan, specs, changed_only=changed_only)
+    if prepared.run_count == 0:
+        echo(
+            "Nothing to fire."
+            + (" (--changed-only: no new or changed runs)" if changed_only else "")
+        )
+        return None
+    return prepared
+
+
+def _confirm(prepared: Any, auto_approve: bool) -> None:
+    from runner.render import render_plan_text, use_color
+
+    echo(render_plan_text(prepared.plan, color=use_color(sys.stdout)), end="")
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise RunnerError(
+            "apply asks for confirmation, and there is no terminal to ask on",
+            hint="review the plan, then run again with --auto-approve",
+        )
+    environments = len(prepared.jobs)
+    answer = click.prompt(
+        f"Fire {prepared.run_count} run(s) in {environments} environment(s)? Type 'yes' to go on",
+        default="",
+        show_default=False,
+    )
+    if answer.strip() != "yes":
+        raise RunnerError("apply canceled: nothing was fired")
+
+
+def _poll_floor(options: Any, urls: list[str]) -> Any:
+    """Real Coalesce is polled at most once a second; the simulator and loopback faster."""
+    from dataclasses import replace
+
+    local = all(u.startswith("sim://") or _loopback(u) for u in urls)
+    if local or options.poll_interval >= REAL_COALESCE_MIN_POLL:
+        return options
+    echo_err(f"note: --poll-interval raised to {REAL_COALESCE_MIN_POLL:g}s for Coalesce")
+    return replace(options, poll_interval=REAL_COALESCE_MIN_POLL)
+
+
+def _loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _progress(reports: list[Any]) -> Any:
+    from runner.render.apply_output import LineProgress, LiveProgress
+
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        return LiveProgress(reports)
+    return LineProgress()
+
+
+def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
+    from runner.apply import RunReport, apply_prepared
+
+    options = _poll_floor(options, [job.url for job in prepared.jobs])
+    reports = [
+        RunReport(run.environment, run.batch, run.name)
+        for job in prepared.jobs
+        for run in job.runs()
+    ]
+    progress = _progress(reports)
+    try:
+        return apply_prepared(prepared, store=store, options=options, sink=progress)
+    finally:
+        progress.close()
+
+
+def _resume(store: Any, options: Any, fmt: str) -> Any:
+    from runner.apply import resume
+
+    progress = _progress([])
+    try:
+        return resume(store, options=options, sink=progress)
+    finally:
+        progress.close()
+
+
+def _report(result: Any, fmt: str, report: Path | None) -> None:
+    from runner.render.apply_output import (
+        render_apply_json,
+        render_apply_markdown,
+        render_apply_summary,
+    )
+
+    echo(render_apply_json(result) if fmt == "json" else render_apply_summary(result), end="")
+    markdown = None
+    if report is not None:
+        markdown = render_apply_markdown(result)
+        report.write_text(markdown)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a") as handle:
+            handle.write(markdown or render_apply_markdown(result))

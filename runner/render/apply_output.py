@@ -1,0 +1,246 @@
+"""Views of an apply: progress while it runs, the final summary, JSON, and a markdown report.
+
+Progress is one line per state change when the output is not a terminal, and a live
+table when it is. Everything passes through ``scrub`` on the way out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
+from runner.secrets import scrub
+
+FORMAT_VERSION = 1
+
+_STATE_COLOR = {
+    RunState.COMPLETED: "green",
+    RunState.FAILED: "red",
+    RunState.CANCELED: "red",
+    RunState.TIMEOUT: "red",
+    RunState.SKIPPED: "yellow",
+    RunState.NOT_STARTED: "red",
+    RunState.RUNNING: "cyan",
+    RunState.WAITING_TO_RUN: "cyan",
+}
+
+
+def _clock(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.UTC)).strftime("%H:%M:%S")
+
+
+class LineProgress:
+    """One line per change: for logs and CI, where nothing is redrawn."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+
+    def __call__(self, event: ApplyEvent) -> None:
+        if event.kind == "note":
+            line = f"{_clock()} {event.environment}: {event.message}"
+        elif event.run is not None:
+            line = f"{_clock()} {_run_line(event.run)}"
+        else:
+            return
+        self._stream.write(scrub(line) + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Nothing to tear down."""
+
+
+def _run_line(run: RunReport) -> str:
+    parts = [run.identity, run.state.value]
+    if run.run_counter is not None:
+        parts.append(f"run {run.run_counter}")
+    if run.message and run.state in (RunState.NOT_STARTED, RunState.SKIPPED, RunState.TIMEOUT):
+        parts.append(f"- {run.message}")
+    return " ".join(parts)
+
+
+class LiveProgress:
+    """A table redrawn in place on a terminal: environment, batch, run, status, elapsed,
+    runCounter, link."""
+
+    def __init__(self, runs: Sequence[RunReport], stream: TextIO | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._runs = list(runs)
+        self._notes: list[str] = []
+        self._console = Console(file=stream or sys.stderr)
+        self._live = Live(
+            self._table(), console=self._console, refresh_per_second=4, transient=False
+        )
+        self._live.start()
+
+    def __call__(self, event: ApplyEvent) -> None:
+        if event.kind == "note" and event.message:
+            self._notes.append(scrub(f"{event.environment}: {event.message}"))
+            self._notes = self._notes[-5:]
+        if event.run is not None and event.run not in self._runs:
+            self._runs.append(event.run)
+        self._live.update(self._table())
+
+    def close(self) -> None:
+        self._live.update(self._table())
+        self._live.stop()
+
+    def _table(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        now = dt.datetime.now(dt.UTC)
+        table = Table(box=None, header_style="bold")
+        for column in ("environment", "batch", "run", "status", "elapsed", "runCounter", "link"):
+            table.add_column(column)
+        for run in self._runs:
+            elapsed = run.elapsed(now)
+            color = _STATE_COLOR.get(run.state, "")
+            table.add_row(
+                run.environment,
+                run.batch,
+                run.name,
+                f"[{color}]{run.state.value}[/]" if color else run.state.value,
+                "" if elapsed is None else f"{elapsed:.0f}s",
+                "" if run.run_counter is None else str(run.run_counter),
+                scrub(run.run_link or ""),
+            )
+        return Group(table, *self._notes)
+
+
+def render_apply_summary(result: ApplyResult) -> str:
+    """What happened, the failed nodes with their errors, and what to do next."""
+    lines: list[str] = []
+    counts: dict[str, int] = {}
+    for run in result.runs:
+        counts[run.state.value] = counts.get(run.state.value, 0) + 1
+        lines.append(f"  {run.state.value:<13} {run.identity}" + _counter(run))
+        if run.message and run.state is not RunState.COMPLETED:
+            lines.append(f"      {run.message}")
+        for node in run.failed_nodes:
+            lines.append(f"      failed node {node.name or node.node_id}: {node.error}")
+    for error in result.errors:
+        lines.append(f"  error: {error}")
+    total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    header = f"Apply {result.apply_id}: {total or 'nothing to fire'}."
+    lines.insert(0, header)
+    lines.extend(_next_steps(result))
+    return scrub("\n".join(lines)) + "\n"
+
+
+def _counter(run: RunReport) -> str:
+    bits = []
+    if run.run_counter is not None:
+        bits.append(f"run {run.run_counter}")
+    if run.run_link:
+        bits.append(run.run_link)
+    return f" ({', '.join(bits)})" if bits else ""
+
+
+def _next_steps(result: ApplyResult) -> list[str]:
+    in_flight = [r for r in result.runs if r.state in (RunState.WAITING_TO_RUN, RunState.RUNNING)]
+    steps: list[str] = []
+    if result.interrupted:
+        steps.append("Interrupted: nothing more was fired.")
+        if in_flight:
+            steps.append("Still running in Coalesce:")
+            steps.extend(f"  {r.identity} (run {r.run_counter})" for r in in_flight)
+            steps.append("Cancel them with:  runner cancel --all")
+        steps.append("Continue with:     runner apply --resume")
+    elif in_flight:
+        steps.append("Fired and not waited for (--no-wait); follow them with: runner status")
+    timeouts = [r for r in result.runs if r.state is RunState.TIMEOUT]
+    if timeouts:
+        steps.append("Apply stopped waiting for runs that may still be running: see runner status")
+    return steps
+
+
+def render_apply_json(result: ApplyResult) -> str:
+    return scrub(json.dumps(apply_document(result), indent=2)) + "\n"
+
+
+def apply_document(result: ApplyResult) -> dict[str, Any]:
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "kind": "runner-apply",
+        "applyID": result.apply_id,
+        "interrupted": result.interrupted,
+        "exitCode": result.exit_code,
+        "startedAt": result.started_at.isoformat() if result.started_at else None,
+        "finishedAt": result.finished_at.isoformat() if result.finished_at else None,
+        "errors": list(result.errors),
+        "runs": [
+            {
+                "environment": run.environment,
+                "batch": run.batch,
+                "name": run.name,
+                "runCounter": run.run_counter,
+                "status": run.state.value,
+                "runLink": run.run_link,
+                "firedAt": run.fired_at.isoformat() if run.fired_at else None,
+                "endedAt": run.ended_at.isoformat() if run.ended_at else None,
+                "message": run.message,
+                "failedNodes": [node.as_dict() for node in run.failed_nodes],
+            }
+            for run in result.runs
+        ],
+    }
+
+
+def render_apply_markdown(result: ApplyResult) -> str:
+    """A report for a pull request or a CI job summary, with a Gantt chart of the runs."""
+    lines = [f"## runner apply {result.apply_id}", ""]
+    lines += [
+        "| environment | batch | run | status | runCounter | failed nodes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in result.runs:
+        failed = "<br>".join(_md(f"{n.name or n.node_id}: {n.error}") for n in run.failed_nodes)
+        counter = str(run.run_counter) if run.run_counter is not None else ""
+        if run.run_link and counter:
+            counter = f"[{counter}]({run.run_link})"
+        lines.append(
+            f"| {_md(run.environment)} | {_md(run.batch)} | {_md(run.name)} | "
+            f"{run.state.value} | {counter} | {failed} |"
+        )
+    for error in result.errors:
+        lines += ["", f"> **error:** {_md(error)}"]
+    gantt = _gantt(result)
+    if gantt:
+        lines += ["", "```mermaid", *gantt, "```"]
+    return scrub("\n".join(lines)) + "\n"
+
+
+def _gantt(result: ApplyResult) -> list[str]:
+    fired = [r for r in result.runs if r.fired_at is not None]
+    if not fired:
+        return []
+    end_default = result.finished_at or dt.datetime.now(dt.UTC)
+    lines = [
+        "gantt",
+        "    title Runs over time",
+        "    dateFormat YYYY-MM-DDTHH:mm:ss",
+        "    axisFormat %H:%M:%S",
+    ]
+    for environment in dict.fromkeys(r.environment for r in fired):
+        lines.append(f"    section {_mermaid(environment)}")
+        for run in (r for r in fired if r.environment == environment):
+            assert run.fired_at is not None
+            start = run.fired_at.strftime("%Y-%m-%dT%H:%M:%S")
+            seconds = max(1, round(((run.ended_at or end_default) - run.fired_at).total_seconds()))
+            tag = {RunState.COMPLETED: "done", RunState.RUNNING: "active"}.get(run.state, "crit")
+            lines.append(f"    {_mermaid(run.name)} :{tag}, {start}, {seconds}s")
+    return lines
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("`", "\\`").replace("\n", " ")
+
+
+def _mermaid(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_ ./" else "_" for c in text)
