@@ -69,7 +69,7 @@ def command(
     fmt: str,
     report: Path | None,
 ) -> int:
-    """Fire the runs of the specs (default: specs/) or of a plan file made by `runner plan --out`."""
+    """Fire the runs of the specs (default: specs/), or of a plan file from `plan --out`."""
     from runner.apply import ApplyOptions
     from runner.state import open_state, state_path
 
@@ -93,7 +93,8 @@ def command(
     finally:
         store.close()
     _report(result, fmt, report)
-    return result.exit_code
+    exit_code: int = result.exit_code
+    return exit_code
 
 
 def _prepare(

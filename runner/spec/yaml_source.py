@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class YNode:
     pos: Pos
     entries: dict[str, tuple[Pos, YNode]] | None = None
     items: list[YNode] | None = None
-    templated: bool = field(default=False)
 
     @property
     def is_map(self) -> bool:
