@@ -115,7 +115,6 @@ class _Environment:
 
 class _Comment:
     def __init__(self, plan: Plan) -> None:
-        self.plan = plan
         self.head = _head(plan)
         self.problems = _problem_items(plan)
         self.problems_kept = len(self.problems)
