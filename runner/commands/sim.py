@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -48,6 +49,11 @@ def _latency_range(text: str | None) -> tuple[float, float | None] | None:
     type=click.FloatRange(min=0, min_open=True),
     help="Simulated seconds per real second (10 runs everything ten times faster).",
 )
+@click.option(
+    "--manual-clock",
+    is_flag=True,
+    help='Stop time: it moves only by POST /_sim/clock {"advance": SECONDS} (for tests).',
+)
 @click.option("--latency-ms", metavar="MS|MIN-MAX", help="Delay answers by this long.")
 @click.option(
     "--latency-probability",
@@ -72,6 +78,7 @@ def command(
     world_file: Path | None,
     seed: int | None,
     speed: float,
+    manual_clock: bool,
     latency_ms: str | None,
     latency_probability: float | None,
     rate_limit: float | None,
@@ -80,7 +87,7 @@ def command(
     drop_after_create: float | None,
 ) -> int:
     """Serve the local Coalesce simulator (the demo world unless --config is given)."""
-    from runner.sim import SimClock, create_app, demo_world, load_world
+    from runner.sim import ManualClock, SimClock, create_app, demo_world, load_world
     from runner.sim.faults_cli import FaultOptions, apply_fault_options
     from runner.sim.serve import bind, serve, url_of
 
@@ -96,7 +103,8 @@ def command(
             drop_after_create=drop_after_create,
         ),
     )
-    app = create_app(world, clock=SimClock(speed), seed=seed)
+    clock = ManualClock(time.time()) if manual_clock else SimClock(speed)
+    app = create_app(world, clock=clock, seed=seed)
     try:
         sock = bind(host, port)
     except OSError as error:
@@ -105,14 +113,13 @@ def command(
             hint="Pick another port with --port (0 picks a free one).",
         ) from None
     url = url_of(sock)
-    _print_banner(url, app.simulator.world, world_file, speed, app.simulator.seed)
+    pace = "manual clock (POST /_sim/clock to advance)" if manual_clock else f"{speed:g}x"
+    _print_banner(url, app.simulator.world, world_file, pace, app.simulator.seed)
     serve(app, sock)
     return 0
 
 
-def _print_banner(
-    url: str, world: object, world_file: Path | None, speed: float, seed: int
-) -> None:
+def _print_banner(url: str, world: object, world_file: Path | None, pace: str, seed: int) -> None:
     from runner.sim import World
 
     assert isinstance(world, World)
@@ -120,11 +127,14 @@ def _print_banner(
     environments = ", ".join(f"{e.id} {e.name} ({e.status})" for e in world.environments)
     echo(f"  world:  {world_file if world_file is not None else 'built-in demo'}: {environments}")
     echo(f"  token:  {world.tokens[0]}")
-    echo(f"  speed:  {speed:g}x, seed {seed}")
+    echo(f"  speed:  {pace}, seed {seed}")
     echo("  Point a spec at it:")
     echo("    coalesce:")
     echo(f"      url: {url}")
     echo("      token: \"{{ secret('COALESCE_TOKEN') }}\"")
     echo(f"  and run with COALESCE_TOKEN={world.tokens[0]}")
-    echo(f"  Controls: {url}/_sim/requests, /_sim/counters, /_sim/runs, /_sim/reset, /_sim/faults")
+    echo(
+        f"  Controls: {url}/_sim/requests, /_sim/counters, /_sim/runs, /_sim/reset, "
+        "/_sim/faults, /_sim/clock"
+    )
     echo("Press Ctrl-C to stop.")

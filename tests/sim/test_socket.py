@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.sim.conftest import AUTH, SMALL_WORLD
+from tests.sim.served import Served, serve, stop
 
 DOCUMENTED_STATUSES = {
     "completed",
@@ -27,51 +25,6 @@ DOCUMENTED_STATUSES = {
     "running",
     "waitingToRun",
 }
-STARTUP_LIMIT = 30.0  # seconds before a silent server process is killed
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    url: str
-    banner: list[str]
-
-
-def serve(*args: str) -> Served:
-    """Start ``runner sim --port 0 ARGS`` and wait for the line that gives its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNER_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sim", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    watchdog = threading.Timer(STARTUP_LIMIT, process.kill)
-    watchdog.start()
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-    finally:
-        watchdog.cancel()
-    prefix = "runner sim listening on "
-    if not first.startswith(prefix):
-        process.kill()
-        _, err = process.communicate()
-        pytest.fail(f"runner sim did not start: {first!r}\n{err}")
-    banner = [process.stdout.readline().rstrip("\n") for _ in range(10)]
-    return Served(process, first[len(prefix) :].strip(), banner)
-
-
-def stop(served: Served, how: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
-    """Stop the server; its exit code and what it printed to stderr."""
-    served.process.send_signal(how)
-    try:
-        _, err = served.process.communicate(timeout=10)  # also closes the pipes
-    except subprocess.TimeoutExpired:
-        served.process.kill()
-        _, err = served.process.communicate()
-    return served.process.returncode, err
 
 
 @pytest.fixture(scope="module")
