@@ -124,6 +124,7 @@ def _prepare(
             variables=parse_vars(variables),
             filters=Filters(environments, runs),
             offline=True,  # apply reads each environment itself, just before firing
+            offline_reason="apply reads it just before firing",
             require_secrets=True,
         )
         result = plan_specs(request, state=store)

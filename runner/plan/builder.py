@@ -226,7 +226,11 @@ def _environment_warnings(
 ) -> tuple[PlanWarning, ...]:
     """Load-time warnings about this environment's files (e.g. a secret not set)."""
     return tuple(
-        PlanWarning("missing-secret" if "secret" in p.message else "spec", str(p), env.name)
+        PlanWarning(
+            "missing-secret" if "secret" in p.message else "spec",
+            f"{p.path}:{p.line}:{p.col}: {p.message}",
+            env.name,
+        )
         for p in problems
         if p.path in env.files
     )

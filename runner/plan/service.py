@@ -30,6 +30,7 @@ class PlanRequest:
     filters: Filters = field(default_factory=Filters)
     against: str | None = None
     offline: bool = False
+    offline_reason: str = "--offline"
     require_secrets: bool = False
     now: dt.datetime | None = None
 
@@ -66,7 +67,13 @@ def plan_specs(
     specs = load_specs(request.paths or DEFAULT_PATHS, options=options, environ=environ)
     selected = [e for e in specs.environments if request.filters.environment(e.name)]
     baseline = _baseline(request, options, state, [e.name for e in selected])
-    facts = {} if request.offline else read_online(selected, environ, transport)
+    if request.offline:
+        facts = {
+            e.name: EnvironmentFacts(e.name, offline_reason=request.offline_reason)
+            for e in selected
+        }
+    else:
+        facts = read_online(selected, environ, transport)
     serial = state.serial([e.name for e in selected]) if state is not None else 0
     plan = make_plan(
         PlanInputs(
