@@ -1,6 +1,6 @@
 """``/_sim/``: the simulator's own endpoints, for tests and demos. No token needed.
 
-- ``GET  /_sim/requests``  the request log (secrets redacted)
+- ``GET  /_sim/requests``  the request log (secrets redacted); ``?since=SEQ`` for newer entries
 - ``GET  /_sim/counters``  request counts, requests in flight, run concurrency
 - ``GET  /_sim/runs``      every run with the request it was created from
 - ``POST /_sim/reset``     forget runs, log and counters; optionally load a new world
@@ -46,7 +46,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 async def requests_log(request: Request) -> Response:
-    return JSONResponse({"data": _simulator(request).observations.log()})
+    since = request.query_params.get("since", "0")
+    if not (since.isascii() and since.isdigit()):
+        raise bad_request(f"Invalid since: {since!r}", "Expected the seq of an earlier entry.")
+    entries = _simulator(request).observations.log()
+    return JSONResponse({"data": [entry for entry in entries if entry["seq"] > int(since)]})
 
 
 async def counters(request: Request) -> Response:

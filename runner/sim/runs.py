@@ -8,6 +8,7 @@ one happened before it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from runner.sim.graph import ProjectGraph
@@ -63,12 +64,12 @@ class Run:
     def environment_id(self) -> str:
         return self.request.environment_id
 
-    @property
+    @cached_property
     def duration(self) -> float:
         """Seconds from start to the last node settling."""
         return max((plan.settled_at for plan in self.nodes), default=0.0)
 
-    @property
+    @cached_property
     def has_failures(self) -> bool:
         return any(plan.outcome == "failed" for plan in self.nodes)
 

@@ -168,3 +168,11 @@ def test_a_sim_clock_scales_real_time_and_keeps_it_across_speed_changes() -> Non
     real[0] += 1.0
     assert clock.now() == 1017.0
     assert clock.describe()["speed"] == 2
+
+
+async def test_the_log_can_be_read_from_a_sequence_number(client: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await client.get("/api/v1/environments", headers=AUTH)
+    newer = (await client.get("/_sim/requests", params={"since": 2})).json()["data"]
+    assert [entry["seq"] for entry in newer] == [3]
+    assert (await client.get("/_sim/requests", params={"since": "x"})).status_code == 400
