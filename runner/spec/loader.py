@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ class _Located:
     data: Any
     values: dict[Path_, Pos] = field(default_factory=dict)
     keys: dict[Path_, Pos] = field(default_factory=dict)
-    templated: set[Path_] = field(default_factory=set)
+    templated: dict[Path_, str] = field(default_factory=dict)  # path -> template as written
 
     def value_pos(self, path: Path_) -> Pos:
         for cut in range(len(path), -1, -1):
@@ -203,7 +204,7 @@ class _Loader:
             ]
         value = node.value
         if isinstance(value, str) and Renderer.is_template(value) and path != ("extends",):
-            located.templated.add(path)
+            located.templated[path] = value
             return self.renderer.render(
                 value,
                 node.pos,
@@ -375,9 +376,13 @@ def _resolve_run(
 
 
 def _token_source(located: _Located) -> str:
-    """Which secret the token comes from, for a 401 hint (never the value)."""
-    data = located.data.get("coalesce", {}) if isinstance(located.data, dict) else {}
+    """Where the token comes from, in words, for a 401 hint; never the value."""
+    template = located.templated.get(("coalesce", "token"), "")
     pos = located.value_pos(("coalesce", "token"))
-    if ("coalesce", "token") in located.templated or isinstance(data.get("token"), Secret):
-        return f"the template for coalesce.token at {pos.path}:{pos.line}"
-    return "COALESCE_TOKEN"
+    env_var = re.search(r"secret\(\s*['\"]([^'\"]+)['\"]", template)
+    if env_var:
+        return f"the environment variable {env_var.group(1)}"
+    from_file = re.search(r"secret_file\(\s*['\"]([^'\"]+)['\"]", template)
+    if from_file:
+        return f"the file {from_file.group(1)}"
+    return f"coalesce.token at {pos.path}:{pos.line}"

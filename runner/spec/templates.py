@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -55,12 +55,45 @@ class RenderOptions:
     require_secrets: bool = False
 
 
-class _GuardedSandbox(SandboxedEnvironment):
-    """The standard sandbox, plus limits on operators that can exhaust memory."""
+# Methods whose width argument can allocate without bound ('{:>999999999}'.format(1)).
+_UNSAFE_METHODS = frozenset(
+    ["format", "format_map", "center", "ljust", "rjust", "zfill", "expandtabs"]
+)
+_WIDE_PERCENT = re.compile(r"%[-+ #0]*(\d{5,}|\*)")
+# Statements that loop or define code: spec values need expressions, and without loops
+# a template's running time is bounded by its length.
+_FORBIDDEN_NODES = (
+    nodes.For,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Include,
+    nodes.Extends,
+)
 
-    intercepted_binops = frozenset(["*", "**"])
+
+class _GuardedSandbox(SandboxedEnvironment):
+    """The standard sandbox, plus limits on what can exhaust memory or time."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr in _UNSAFE_METHODS:
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if attribute in _UNSAFE_METHODS:
+            return self.unsafe_undefined(obj, attribute)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "%":
+            if isinstance(left, str) and _WIDE_PERCENT.search(left):
+                raise SecurityError("a %-format with a width of 10,000 or more is not allowed")
+            return operator.mod(left, right)
         if op == "**":
             if isinstance(right, int) and abs(right) > MAX_EXPONENT:
                 raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
@@ -124,7 +157,8 @@ class Renderer:
         except SecurityError as error:
             problems.append(
                 pos.problem(
-                    f"template not allowed: {error}. Templates may only call var(), secret(), "
+                    f"template not allowed: {str(error).rstrip('.')}. Templates may only call "
+                    "var(), secret(), "
                     "secret_file() and now(), and use plain values"
                 )
             )
@@ -135,7 +169,7 @@ class Renderer:
         except _SecretFileError as error:
             problems.append(pos.problem(str(error)))
             return text
-        except (TemplateError, TypeError, ValueError, ArithmeticError, OverflowError) as error:
+        except Exception as error:  # templates are user input: any failure is theirs to fix
             problems.append(pos.problem(f"template error: {type(error).__name__}: {error}"))
             return text
         if len(output) > MAX_RENDERED_CHARS:
@@ -150,7 +184,11 @@ class Renderer:
     def _compile(self, text: str) -> Any:
         template = self._cache.get(text)
         if template is None:
-            template = self._env.from_string(text)
+            tree = self._env.parse(text)
+            for node in tree.find_all(_FORBIDDEN_NODES):
+                kind = type(node).__name__.lower()
+                raise SecurityError(f"'{kind}' statements are not allowed in spec templates")
+            template = self._env.from_string(tree)
             self._cache[text] = template
         return template
 

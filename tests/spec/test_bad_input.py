@@ -132,7 +132,7 @@ CASES: list[tuple[str, dict[str, str], str]] = [
         "sandbox escape",
         {"env.yaml": HEAD + RUNS + "    parameters: {d: \"{{ ''.__class__.__mro__ }}\"}\n"},
         "env.yaml:6:21: template not allowed: access to attribute '__class__' of 'str' object "
-        "is unsafe.. Templates may only call var(), secret(), secret_file() and now(), and use "
+        "is unsafe. Templates may only call var(), secret(), secret_file() and now(), and use "
         "plain values",
     ),
     (
@@ -229,3 +229,29 @@ def test_every_problem_in_every_file_in_one_pass(run_cli, write) -> None:
         "b.yaml:5:5",
     ]
     assert lines[-1] == "4 errors in 2 files"
+
+
+HOSTILE_TEMPLATES = [
+    ("{{ '{:>999999999}'.format(1) }}", "access to attribute 'format' of 'str' object is unsafe"),
+    ("{{ 'x'.center(10**9) }}", "access to attribute 'center' of 'str' object is unsafe"),
+    ("{{ '%999999999s' % 1 }}", "a %-format with a width of 10,000 or more is not allowed"),
+    ("{{ 'ab' * 1000000 }}", "repeating a value 1000000 times is not allowed"),
+    ("{{ 9 ** 99999 }}", "exponent 99999 is larger than 256"),
+    (
+        "{% for a in 'xy' %}{% for b in 'xy' %}z{% endfor %}{% endfor %}",
+        "'for' statements are not allowed",
+    ),
+    ("{% macro m() %}{% endmacro %}", "'macro' statements are not allowed"),
+    ("{{ now().__class__.__init__.__globals__ }}", "template not allowed: access to attribute"),
+    ("{{ var.__globals__ }}", "access to attribute '__globals__'"),
+    ("{{ cycler.__init__.__globals__.os }}", "template not allowed: access to attribute"),
+]
+
+
+@pytest.mark.parametrize(("template", "expected"), HOSTILE_TEMPLATES)
+def test_hostile_templates_are_refused_quickly(run_cli, write, template, expected) -> None:
+    write({"env.yaml": HEAD + RUNS + f'    parameters: {{p: "{template}"}}\n'})
+    result = run_cli("validate", "env.yaml")
+    assert result.code == 1
+    assert expected in result.err
+    assert "Traceback" not in result.err
