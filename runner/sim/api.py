@@ -11,8 +11,15 @@ from starlette.routing import Route
 from runner.coalesce.models import StartRunResponse
 from runner.selectors import SelectorError
 from runner.sim import responses
-from runner.sim.clock import format_time, parse_time
 from runner.sim.engine import Simulator
+from runner.sim.listing import (
+    BY_ID_OR_NAME,
+    RUN_ORDERS,
+    environment_ordering,
+    node_ordering,
+    run_matches,
+    run_ordering,
+)
 from runner.sim.observe import redact
 from runner.sim.paging import envelope, page_query, paginate
 from runner.sim.runs import Run, RunRequest
@@ -170,71 +177,12 @@ def _run_link(request: Request, simulator: Simulator, run_id: int) -> str:
 async def list_runs(request: Request) -> Response:
     simulator = _authenticate(request)
     params = request.query_params
-    query = page_query(params, fields=("id", "runStartTime", "runEndTime"), default_descending=True)
+    query = page_query(params, fields=RUN_ORDERS, default_descending=True)
     now = simulator.clock.now()
-    runs = [run for run in simulator.all_runs() if _run_matches(run, params, now)]
-    key, cursor_of, parse_cursor = _run_ordering(query.order_by, now)
-    page, next_cursor, total = paginate(
-        runs, query, key=key, cursor_of=cursor_of, parse_cursor=parse_cursor
-    )
+    runs = [run for run in simulator.all_runs() if run_matches(run, params, now)]
+    page, next_cursor, total = paginate(runs, query, run_ordering(query.order_by, now))
     view = responses.run_info if query.detail else responses.run_summary
     return JSONResponse(envelope([view(run, now) for run in page], query, next_cursor, total))
-
-
-def _run_matches(run: Run, params: Any, now: float) -> bool:
-    environment_id = params.get("environmentID")
-    if environment_id is not None and run.environment_id != environment_id:
-        return False
-    status = params.get("runStatus")
-    if status is not None and run.status(now) != status:
-        return False
-    run_type = params.get("runType")
-    return run_type is None or run_type == responses.RUN_TYPE
-
-
-def _run_ordering(order_by: str, now: float) -> tuple[Any, Any, Any]:
-    def millis(value: float) -> int:
-        return round(value * 1000)
-
-    def time_cursor(text: str) -> int:
-        try:
-            return millis(parse_time(text))
-        except ValueError:
-            raise bad_request(
-                f"Invalid startingFrom: {text!r}",
-                f"With orderBy={order_by}, startingFrom is a time such as "
-                "2026-01-05T06:00:00.000Z (the next value of the previous page).",
-            ) from None
-
-    if order_by == "runStartTime":
-        return (
-            lambda run: (millis(run.created),),
-            lambda run: format_time(run.created),
-            lambda text: (time_cursor(text),),
-        )
-    if order_by == "runEndTime":
-        # Runs that have not ended sort after those that have (asc) and carry their id
-        # as cursor, since they have no end time.
-        def end_key(run: Run) -> tuple[int, int]:
-            return (0, millis(run.finished_at)) if run.is_terminal(now) else (1, run.id)
-
-        def end_cursor(run: Run) -> str:
-            return format_time(run.finished_at) if run.is_terminal(now) else str(run.id)
-
-        return (
-            end_key,
-            end_cursor,
-            lambda text: (1, int(text)) if text.isdigit() else (0, time_cursor(text)),
-        )
-    return (lambda run: (run.id,), lambda run: str(run.id), lambda text: (_int_cursor(text),))
-
-
-def _int_cursor(text: str) -> int:
-    if text.isascii() and text.isdigit():
-        return int(text)
-    raise bad_request(
-        f"Invalid startingFrom: {text!r}", "With orderBy=id, startingFrom is a run ID."
-    )
 
 
 async def get_run(request: Request) -> Response:
@@ -313,24 +261,10 @@ def _selector(details: dict[str, Any], key: str) -> str | None:
 
 async def list_environments(request: Request) -> Response:
     simulator = _authenticate(request)
-    query = page_query(request.query_params, fields=("id", "name"), default_descending=False)
+    query = page_query(request.query_params, fields=BY_ID_OR_NAME, default_descending=False)
     now = simulator.clock.now()
     environments = list(simulator.environments.values())
-    if query.order_by == "name":
-        key, cursor_of, parse_cursor = (
-            lambda e: (e.name,),
-            lambda e: e.name,
-            lambda text: (text,),
-        )
-    else:
-        key, cursor_of, parse_cursor = (
-            lambda e: (int(e.id),),
-            lambda e: e.id,
-            lambda text: (_int_cursor(text),),
-        )
-    page, next_cursor, total = paginate(
-        environments, query, key=key, cursor_of=cursor_of, parse_cursor=parse_cursor
-    )
+    page, next_cursor, total = paginate(environments, query, environment_ordering(query.order_by))
     data = [_environment_view(simulator, e, now, query.detail) for e in page]
     return JSONResponse(envelope(data, query, next_cursor, total))
 
@@ -367,19 +301,10 @@ async def get_environment(request: Request) -> Response:
 async def list_nodes(request: Request) -> Response:
     simulator = _authenticate(request)
     environment = _environment_or_404(simulator, request.path_params["id"])
-    query = page_query(request.query_params, fields=("id", "name"), default_descending=False)
+    query = page_query(request.query_params, fields=BY_ID_OR_NAME, default_descending=False)
     graph = simulator.graph(environment)
-    if query.order_by == "name":
-        key, cursor_of = (lambda n: (n.name,)), (lambda n: n.name)
-    else:
-        key, cursor_of = (lambda n: (n.id,)), (lambda n: n.id)
-    page, next_cursor, total = paginate(
-        list(graph.nodes.values()),
-        query,
-        key=key,
-        cursor_of=cursor_of,
-        parse_cursor=lambda text: (text,),
-    )
+    nodes = list(graph.nodes.values())
+    page, next_cursor, total = paginate(nodes, query, node_ordering(query.order_by))
     data = [responses.node_view(node, environment, graph.nodes, query.detail) for node in page]
     return JSONResponse(envelope(data, query, next_cursor, total))
 

@@ -5,15 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from runner.sim.validation import bad_request
 
-__all__ = ["PageQuery", "envelope", "page_query", "paginate"]
+__all__ = ["Ordering", "PageQuery", "envelope", "page_query", "paginate"]
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 25
+
+
+@dataclass(frozen=True)
+class Ordering(Generic[T]):
+    """How to sort items for one ``orderBy``, and what their cursors are.
+
+    ``parse_cursor`` turns a ``startingFrom`` into a value comparable with ``key`` (or
+    raises a 400); ``cursor_of`` gives the ``next`` of a page ending with an item.
+    """
+
+    key: Callable[[T], tuple[Any, ...]]
+    cursor_of: Callable[[T], str]
+    parse_cursor: Callable[[str], tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -71,25 +84,21 @@ def _flag(text: str | None, name: str) -> bool:
 
 
 def paginate(
-    items: Sequence[T],
-    query: PageQuery,
-    *,
-    key: Callable[[T], tuple[Any, ...]],
-    cursor_of: Callable[[T], str],
-    parse_cursor: Callable[[str], tuple[Any, ...]],
+    items: Sequence[T], query: PageQuery, ordering: Ordering[T]
 ) -> tuple[list[T], str | None, int]:
     """One page of ``items``, the cursor of the next page (``None`` on the last) and
     the number of items in all pages."""
+    key = ordering.key
     ordered = sorted(items, key=key, reverse=query.descending)
     if query.starting_from is not None:
-        cursor = parse_cursor(query.starting_from)
+        cursor = ordering.parse_cursor(query.starting_from)
         if query.descending:
             ordered = [item for item in ordered if key(item) < cursor]
         else:
             ordered = [item for item in ordered if key(item) > cursor]
     page = ordered[: query.limit]
     more = len(ordered) > len(page) and bool(page)
-    return page, (cursor_of(page[-1]) if more else None), len(items)
+    return page, (ordering.cursor_of(page[-1]) if more else None), len(items)
 
 
 def envelope(

@@ -29,6 +29,7 @@ from runner.coalesce.models import (
 )
 from runner.sim.clock import format_time
 from runner.sim.graph import SimNode
+from runner.sim.listing import RUN_TYPE
 from runner.sim.runs import NodeState, Run
 from runner.sim.world import EnvironmentSpec
 
@@ -42,7 +43,6 @@ __all__ = [
     "run_summary",
 ]
 
-RUN_TYPE = "refresh"
 CREATED_AT = "2025-11-03T09:00:00.000Z"
 CREATED_BY = "sim-admin"
 DEFAULT_WAREHOUSE = "COMPUTE_WH"
