@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from runner.errors import RunnerError
-from runner.output import echo_err
+from runner.output import configure_logging, echo_err
 from runner.secrets import scrub
 
 # name -> one-line help, shown by `runner --help` without importing the command.
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_cli(argv: list[str] | None = None) -> int:
+    configure_logging(_debug())
     try:
         result: Any = cli.main(args=argv, prog_name="runner", standalone_mode=False)
     except RunnerError as error:
