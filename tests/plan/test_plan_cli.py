@@ -1,0 +1,82 @@
+"""`runner plan` from the command line: exit codes, plan files, online facts, secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+SPEC = (
+    'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
+    "userCredentials:\n  snowflakeUsername: svc\n"
+    "  snowflakePassword: \"{{ secret('SF_PASSWORD') }}\"\n"
+    "runs:\n"
+    "  - name: stage\n    includeNodesSelector: '{ location: STG }'\n"
+    "  - name: nothing\n    includeNodesSelector: '{ location: NOWHERE }'\n    allowEmpty: true\n"
+)
+CANARY_PASSWORD = 'CANARY-PLAN-pw"{:}\n#x'
+CANARY_TOKEN = "sim-demo-token"  # the simulator's token is not a canary; the password is
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COALESCE_TOKEN", CANARY_TOKEN)
+    monkeypatch.setenv("SF_PASSWORD", CANARY_PASSWORD)
+
+
+def test_detailed_exitcode_is_2_with_changes_and_0_without(run_cli, write) -> None:
+    write({"specs/e.yaml": SPEC})
+    assert run_cli("plan", "--offline", "--detailed-exitcode").code == 2
+    assert run_cli("plan", "--offline").code == 0
+
+
+def test_online_plan_counts_the_nodes_each_selector_picks(run_cli, write, secrets) -> None:
+    write({"specs/e.yaml": SPEC})
+    result = run_cli("plan", "--show-nodes")
+    assert result.code == 0, result.err
+    assert "STG_CUSTOMERS" in result.out
+    document = json.loads(run_cli("plan", "--format", "json").out)
+    selections = {run["name"]: run["selection"] for run in document["runs"]}
+    assert selections["stage"]["count"] == 11
+    assert selections["nothing"]["count"] == 0
+    [env] = document["environments"]
+    assert env["status"] == "Waiting"
+
+
+def test_a_run_that_will_be_refused_fails_the_plan(run_cli, write, secrets) -> None:
+    write({"specs/e.yaml": SPEC.replace("    allowEmpty: true\n", "")})
+    result = run_cli("plan")
+    assert result.code == 1
+    assert "the include selector matches no node" in result.out
+
+
+def test_no_canary_in_any_plan_output_plan_file_or_state(
+    run_cli, write, secrets, tmp_path: Path
+) -> None:
+    write({"specs/e.yaml": SPEC})
+    outputs = [
+        run_cli("plan", "--format", fmt, "--out", f"plan-{fmt}.json").text
+        for fmt in ("text", "json", "markdown")
+    ]
+    applied = run_cli("apply", "plan-text.json", "--auto-approve", "--poll-interval", "0.05")
+    assert applied.code == 0, applied.err
+    outputs.append(applied.text)
+    outputs.append(run_cli("plan", "--format", "json").text)
+    files = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "state.db" for p in tmp_path.rglob("*"))
+    for text in outputs:
+        assert "CANARY-PLAN" not in text
+    for blob in files:
+        if blob.startswith(b"version: 1"):
+            continue  # the spec itself names the variable, not the value
+        assert b"CANARY-PLAN" not in blob
+
+
+def test_plan_file_applies_only_while_fresh(run_cli, write, secrets) -> None:
+    write({"specs/e.yaml": SPEC})
+    assert run_cli("plan", "--out", "plan.json").code == 0
+    write({"specs/e.yaml": SPEC.replace("STG", "DIM")})
+    result = run_cli("apply", "plan.json", "--auto-approve")
+    assert result.code == 1
+    assert "specs/e.yaml changed since the plan was made" in result.err
