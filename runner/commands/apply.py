@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -85,10 +85,10 @@ def command(
         if resume:
             result = _resume(store, options, fmt)
         else:
-            prepared = _prepare(paths, environments, runs, variables, changed_only, store)
+            prepared = _prepare(paths, environments, runs, variables, changed_only, store, fmt)
             if prepared is None:
                 return 0
-            _confirm(prepared, auto_approve)
+            _confirm(prepared, auto_approve, fmt)
             result = _run(prepared, store, options, fmt)
     finally:
         store.close()
@@ -104,6 +104,7 @@ def _prepare(
     variables: tuple[str, ...],
     changed_only: bool,
     store: Any,
+    fmt: str,
 ) -> Any:
     from runner.apply import load_specs_for_plan, prepare
     from runner.plan import Filters, PlanRequest, check_fresh, plan_specs, read_plan_file
@@ -133,16 +134,23 @@ def _prepare(
     if prepared.run_count == 0:
         echo(
             "Nothing to fire."
-            + (" (--changed-only: no new or changed runs)" if changed_only else "")
+            + (" (--changed-only: no new or changed runs)" if changed_only else ""),
+            file=_human_stream(fmt),
         )
         return None
     return prepared
 
 
-def _confirm(prepared: Any, auto_approve: bool) -> None:
+def _human_stream(fmt: str) -> TextIO:
+    """Where text for people goes: stdout, unless stdout carries the JSON document."""
+    return sys.stderr if fmt == "json" else sys.stdout
+
+
+def _confirm(prepared: Any, auto_approve: bool, fmt: str) -> None:
     from runner.render import render_plan_text, use_color
 
-    echo(render_plan_text(prepared.plan, color=use_color(sys.stdout)), end="")
+    stream = _human_stream(fmt)
+    echo(render_plan_text(prepared.plan, color=use_color(stream)), file=stream, end="")
     if auto_approve:
         return
     if not sys.stdin.isatty():
@@ -155,6 +163,7 @@ def _confirm(prepared: Any, auto_approve: bool) -> None:
         f"Fire {prepared.run_count} run(s) in {environments} environment(s)? Type 'yes' to go on",
         default="",
         show_default=False,
+        err=fmt == "json",
     )
     if answer.strip() != "yes":
         raise RunnerError("apply canceled: nothing was fired")
