@@ -1,0 +1,318 @@
+"""What the apply tests share: a small fast world, spec files, a served simulator, and
+`runner apply` as a real process.
+
+Nothing here sleeps to synchronise: a process is followed line by line (with a watchdog
+that kills it if it goes quiet for too long), and the simulator is polled in bounded
+loops until what a test waits for is true.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+import runner
+
+PROJECT = Path(runner.__file__).resolve().parent.parent
+TOKEN = "tok-apply-tests"
+STARTUP_LIMIT = 30.0  # seconds a process may take to say its first line
+LINE_LIMIT = 30.0  # seconds a followed process may stay silent
+
+#: Environments 1-3 are healthy, 4 is in Failed Deploy. The node BAD always fails.
+#:   S1 -> T1 -> F1 -> M1
+#:      -> T2 /
+#:   T1 -> BAD
+FAST_WORLD: dict[str, Any] = {
+    "version": 1,
+    "seed": 11,
+    "tokens": [TOKEN],
+    "projects": [
+        {
+            "id": "1",
+            "name": "Tiny",
+            "nodes": [
+                {"name": "S1", "location": "SRC", "nodeType": "Source"},
+                {"name": "T1", "location": "STG", "dependsOn": ["S1"]},
+                {"name": "T2", "location": "STG", "dependsOn": ["S1"]},
+                {"name": "F1", "location": "FACT", "dependsOn": ["T1", "T2"]},
+                {"name": "BAD", "location": "FACT", "dependsOn": ["T1"]},
+                {"name": "M1", "location": "MART", "dependsOn": ["F1"]},
+            ],
+            "jobs": [{"id": "5", "name": "staging", "include": "{ location: STG }"}],
+        }
+    ],
+    "environments": [
+        {"id": "1", "name": "alpha", "project": "1"},
+        {"id": "2", "name": "beta", "project": "1"},
+        {"id": "3", "name": "gamma", "project": "1"},
+        {"id": "4", "name": "broken", "project": "1", "status": "Failed Deploy"},
+    ],
+    "behavior": {
+        "startDelay": 0.1,
+        "nodeSeconds": 0.2,
+        "failures": [{"name": "BAD", "error": "SQL compilation error: invalid identifier"}],
+    },
+}
+
+STAGING = "{ location: STG }"  # two nodes, one after the other's source: a short run
+FAILING = "{ name: BAD }"  # one node that always fails
+
+
+def world(
+    *,
+    faults: Mapping[str, Any] | None = None,
+    behavior: Mapping[str, Any] | None = None,
+    tokens: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """The fast world, with some of its parts replaced."""
+    data = copy.deepcopy(FAST_WORLD)
+    if faults is not None:
+        data["faults"] = dict(faults)
+    if behavior is not None:
+        data["behavior"] = {**data["behavior"], **behavior}
+    if tokens is not None:
+        data["tokens"] = list(tokens)
+    return data
+
+
+def run(name: str, selector: str = STAGING, **keys: Any) -> dict[str, Any]:
+    """A run whose parameter ``tag`` is its name, so the simulator's copy of each run
+    can be told apart (and matched to its identity) by its parameters."""
+    return {"name": name, "includeNodesSelector": selector, "parameters": {"tag": name}, **keys}
+
+
+def batch(name: str, runs: list[dict[str, Any]], **keys: Any) -> dict[str, Any]:
+    return {"name": name, "runs": runs, **keys}
+
+
+def write_spec(
+    folder: Path,
+    name: str,
+    environment_id: str,
+    url: str,
+    batches: list[dict[str, Any]],
+    **keys: Any,
+) -> Path:
+    """Write ``folder/NAME.yaml`` and return its path."""
+    spec = {
+        "version": 1,
+        "environmentID": environment_id,
+        "name": name,
+        "coalesce": {"url": url, "token": "{{ secret('COALESCE_TOKEN') }}"},
+        **keys,
+        "batches": batches,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def tag_of(sim_run: Mapping[str, Any]) -> str | None:
+    """The ``tag`` parameter a simulator run was created with."""
+    parameters = (sim_run.get("request") or {}).get("parameters") or {}
+    tag = parameters.get("tag")
+    return str(tag) if tag is not None else None
+
+
+def wait_until(condition: Callable[[], Any], *, limit: float = 20.0, what: str) -> Any:
+    """Ask ``condition`` again until it gives something true; fail after ``limit`` s."""
+    deadline = time.monotonic() + limit
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {limit:g}s waiting for {what}")
+        pause.wait(0.01)
+
+
+# -- a served simulator ----------------------------------------------------------------
+
+
+@dataclass
+class SimServer:
+    """``runner sim`` running as its own process, over a real socket."""
+
+    process: subprocess.Popen[str]
+    url: str
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.url, timeout=10.0)
+
+    def get(self, path: str) -> Any:
+        response = self.http.get(path)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: Mapping[str, Any]) -> Any:
+        response = self.http.post(path, json=dict(body))
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self, data: Mapping[str, Any], *, speed: float = 10.0) -> None:
+        """Start over with ``data`` (runs, request log and counters forgotten)."""
+        self.post("/_sim/reset", {"world": data})
+        self.post("/_sim/clock", {"speed": speed})
+
+    def runs(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.get("/_sim/runs")["data"]
+        return data
+
+    def requests(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.get("/_sim/requests")["data"]
+        return data
+
+    def counters(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.get("/_sim/counters")
+        return data
+
+    def start_runs(self) -> list[dict[str, Any]]:
+        """The startRun requests the simulator answered (or dropped), in order."""
+        return [r for r in self.requests() if r["endpoint"] == "POST /scheduler/startRun"]
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
+def start_sim(*args: str) -> SimServer:
+    """Start ``runner sim --port 0 ARGS`` and wait for the line that gives its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "sim", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_child_environment({}),
+        cwd=PROJECT,
+    )
+    watchdog = threading.Timer(STARTUP_LIMIT, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        watchdog.cancel()
+    prefix = "runner sim listening on "
+    if not first.startswith(prefix):
+        process.kill()
+        process.communicate()
+        pytest.fail(f"runner sim did not start: {first!r}")
+    # The banner is short and printed at once; the pipe is left to the process.
+    return SimServer(process, first[len(prefix) :].strip())
+
+
+# -- runner apply as a process ---------------------------------------------------------
+
+
+def _child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RUNNER_", "COALESCE_", "SNOWFLAKE_", "GITHUB_"))
+    }
+    keep["PYTHONPATH"] = str(PROJECT)
+    keep.pop("CI", None)
+    return {**keep, **extra}
+
+
+class ApplyProcess:
+    """``runner apply ARGS`` in ``cwd``; its progress (stderr) is read line by line."""
+
+    def __init__(self, args: Iterable[str], *, cwd: Path, env: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runner", "apply", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env=_child_environment(env),
+        )
+        self.lines: list[str] = []
+        self._out: list[str] = []
+        assert self.process.stdout is not None
+        # stdout is drained on the side, so a full pipe never blocks the process.
+        self._reader = threading.Thread(
+            target=lambda: self._out.append(self.process.stdout.read()),  # type: ignore[union-attr]
+            daemon=True,
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def read_until(self, predicate: Callable[[list[str]], bool], *, what: str) -> list[str]:
+        """Read progress lines until ``predicate(all lines so far)`` holds."""
+        assert self.process.stderr is not None
+        while not predicate(self.lines):
+            watchdog = threading.Timer(LINE_LIMIT, self.process.kill)
+            watchdog.start()
+            try:
+                line = self.process.stderr.readline()
+            finally:
+                watchdog.cancel()
+            if not line:
+                code = self.process.wait()
+                pytest.fail(
+                    f"runner apply exited ({code}) before {what}:\n" + "\n".join(self.lines)
+                )
+            self.lines.append(line.rstrip("\n"))
+        return self.lines
+
+    def signal(self, how: signal.Signals) -> None:
+        self.process.send_signal(how)
+
+    def finish(self, limit: float = 60.0) -> tuple[int, str, str]:
+        """Wait for the process to end: exit code, stdout, and all of stderr."""
+        assert self.process.stderr is not None
+        watchdog = threading.Timer(limit, self.process.kill)
+        watchdog.start()
+        try:
+            rest = self.process.stderr.read()
+            code = self.process.wait()
+        finally:
+            watchdog.cancel()
+        self._reader.join(timeout=10)
+        self.lines.extend(rest.splitlines())
+        return code, "".join(self._out), "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join(timeout=10)
+        for stream in (self.process.stderr, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def fired(lines: Iterable[str], identities: Iterable[str]) -> bool:
+    """Whether the progress lines show every one of ``identities`` fired (a runCounter)."""
+    text = list(lines)
+    return all(any(f"{who} waitingToRun run " in line for line in text) for who in identities)
+
+
+def as_json(text: str) -> Any:
+    return json.loads(text)

@@ -1,0 +1,58 @@
+"""Fixtures for the apply tests: a served simulator (one process for the whole session,
+reset before each test), an embedded one for ``sim://`` specs, and spec folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import runner.sim
+from runner.sim import SimApp, SimClock, create_app, demo_world, parse_world
+from tests.apply._support import TOKEN, SimServer, start_sim, world
+
+
+@pytest.fixture(autouse=True)
+def _token(_isolated: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every apply test has the simulator's token, unless it sets another."""
+    monkeypatch.setenv("COALESCE_TOKEN", TOKEN)
+
+
+@pytest.fixture(scope="session")
+def sim_process() -> Iterator[SimServer]:
+    server = start_sim("--speed", "10")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def served(sim_process: SimServer) -> SimServer:
+    """The served simulator, reset to the fast world at speed 10."""
+    sim_process.reset(world())
+    return sim_process
+
+
+@pytest.fixture
+def embedded(monkeypatch: pytest.MonkeyPatch) -> SimApp:
+    """A fresh simulator of the fast world behind ``sim://``, at speed 10."""
+    app = create_app(parse_world(world()), clock=SimClock(10))
+    monkeypatch.setattr(runner.sim, "_embedded", app)
+    return app
+
+
+@pytest.fixture
+def embedded_demo(monkeypatch: pytest.MonkeyPatch) -> SimApp:
+    """A fresh simulator of the demo world behind ``sim://``, at speed 10."""
+    app = create_app(demo_world(), clock=SimClock(10))
+    monkeypatch.setattr(runner.sim, "_embedded", app)
+    return app
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    return folder

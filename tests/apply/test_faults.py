@@ -1,0 +1,63 @@
+"""300 runs against a simulator that rate-limits, fails and drops connections: every
+planned run is created exactly once, and apply reports each one's runCounter."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from tests.apply._support import SimServer, batch, run, tag_of, world, write_spec
+
+ENVIRONMENTS = (("1", "alpha"), ("2", "beta"), ("3", "gamma"))
+RUNS_PER_ENVIRONMENT = 100
+FAULTS = {
+    "seed": 1234,
+    "rateLimit": {"probability": 0.05, "retryAfter": 0},
+    "serverError": {"probability": 0.05, "statuses": [500, 502, 503], "retryAfter": 0},
+    "dropAfterCreate": {"probability": 0.08},
+}
+
+
+def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
+    run_cli, served: SimServer, specs: Path
+) -> None:
+    served.reset(world(faults=FAULTS), speed=20)
+    planned: dict[str, str] = {}  # tag -> identity
+    for env_id, name in ENVIRONMENTS:
+        runs = [run(f"{name}-{i:03d}") for i in range(RUNS_PER_ENVIRONMENT)]
+        planned.update({r["name"]: f"{name}/{r['name']}" for r in runs})
+        write_spec(specs, name, env_id, served.url, [batch("all", runs)])
+
+    result = run_cli(
+        "apply", "--auto-approve", "--format", "json", "--poll-interval", "0.05",
+        "--max-concurrent", "20",
+    )  # fmt: skip
+
+    assert result.code == 0, result.err[-3000:]
+    sim_runs = served.runs()
+    created = Counter(tag_of(r) for r in sim_runs)
+    assert sorted(created) == sorted(planned), "a planned run is missing or unknown runs exist"
+    assert max(created.values()) == 1, f"fired twice: {[t for t, n in created.items() if n > 1]}"
+
+    counters = served.counters()
+    faults = counters["faults"]
+    assert faults.get("429", 0) > 0 and faults.get("drop", 0) > 0
+    assert faults.get("500", 0) + faults.get("502", 0) > 0 and faults.get("503", 0) > 0
+
+    document = json.loads(result.out)
+    assert document["formatVersion"] == 1 and document["exitCode"] == 0
+    reported = {f"{r['environment']}/{r['name']}": r for r in document["runs"]}
+    assert sorted(reported) == sorted(planned.values())
+    for sim_run in sim_runs:
+        mine = reported[planned[tag_of(sim_run) or ""]]
+        assert mine["runCounter"] == sim_run["runCounter"], mine
+        assert mine["status"] == sim_run["status"] == "completed"
+
+    # Every dropped startRun created a run that apply found again, and adopted.
+    dropped = [r for r in served.start_runs() if r["dropped"]]
+    assert dropped
+    for request in dropped:
+        identity = planned[request["body"]["parameters"]["tag"]]
+        assert reported[identity]["runCounter"] == request["runCounter"]
+    assert "looking for the run in Coalesce" in result.err
