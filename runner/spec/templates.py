@@ -224,6 +224,7 @@ class Renderer:
             key = ("file", str(resolved))
             found = self._secret_values.get(key)
             if found is None:
+                _check_reach(resolved, str(path), spec_dir, self.options.environ)
                 found = _read_secret_file(resolved, str(path))
                 self._secret_values[key] = found
             return self._placeholder(leaf, found)
@@ -276,6 +277,30 @@ class Renderer:
 
 class _SecretFileError(Exception):
     pass
+
+
+SECRET_DIRS_ENV = "RUNNER_SECRET_DIRS"
+
+
+def secret_roots(spec_dir: Path, environ: Mapping[str, str]) -> list[Path]:
+    """Where ``secret_file`` may read: the spec's folder, the current folder, the home
+    folder, and the folders listed in RUNNER_SECRET_DIRS (separated by ``os.pathsep``)."""
+    roots = [spec_dir, Path.cwd(), Path.home()]
+    roots += [Path(p).expanduser() for p in environ.get(SECRET_DIRS_ENV, "").split(os.pathsep) if p]
+    return [root.resolve() for root in roots]
+
+
+def _check_reach(path: Path, written: str, spec_dir: Path, environ: Mapping[str, str]) -> None:
+    """A spec edited in a pull request must not read /etc/shadow into a credential: the
+    real file (links followed) must lie under one of :func:`secret_roots`."""
+    real = path.resolve()
+    if any(real == root or root in real.parents for root in secret_roots(spec_dir, environ)):
+        return
+    raise _SecretFileError(
+        f"secret_file('{written}'): {real} is outside the folders secret files may be read "
+        f"from (the spec's folder, the current folder, the home folder); add its folder to "
+        f"{SECRET_DIRS_ENV} to allow it"
+    )
 
 
 def _read_secret_file(path: Path, written: str) -> Secret:
