@@ -78,6 +78,7 @@ class Executor:
         options: ApplyOptions,
         sink: EventSink,
         previous: Mapping[str, RunRecord] | None = None,
+        floors: Mapping[str, int] | None = None,
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], dt.datetime] = utc_now,
     ) -> None:
@@ -88,6 +89,7 @@ class Executor:
         self._options = options
         self._sink = sink
         self._previous = dict(previous or {})
+        self._floors = dict(floors or {})
         self._sleep = sleep
         self._now = now
         self._stop = asyncio.Event()
@@ -199,11 +201,10 @@ class Executor:
                     "forceIgnoreEnvironmentStatus: true on those runs"
                 )
         env.claimed = self._store.run_counters(job.name)
-        if not self._previous:
-            newest = await env.client.list_runs(
-                environment_id=job.environment_id, limit=1, order_by="id", order_by_direction="desc"
-            )
-            env.floor = max((run.id for run in newest.data), default=0)
+        floor = self._floors.get(job.name)
+        if floor is None and not self._previous:
+            floor = await newest_run_id(env.client, job.environment_id)
+        env.floor = floor or 0
         return None
 
     async def _batches(self, env: _Environment) -> None:
@@ -464,6 +465,29 @@ class Executor:
             if report.run_counter is None and not report.ended:
                 with contextlib.suppress(RunnerError, ValueError):
                     self._unfired(run, state, message)
+
+
+async def newest_run_id(client: CoalesceClient, environment_id: str) -> int:
+    """The id of the environment's newest run: every run fired after now is newer."""
+    newest = await client.list_runs(
+        environment_id=environment_id, limit=1, order_by="id", order_by_direction="desc"
+    )
+    return max((run.id for run in newest.data), default=0)
+
+
+async def newest_run_ids(pool: ClientPool, jobs: Sequence[EnvironmentJob]) -> dict[str, int]:
+    """:func:`newest_run_id` of each environment that answers; an environment that does
+    not is left out (its own preflight reports the problem)."""
+
+    async def one(job: EnvironmentJob) -> tuple[str, int | None]:
+        client = pool.client(job.url, job.token, token_source=job.token_source)
+        try:
+            return job.name, await newest_run_id(client, job.environment_id)
+        except RunnerError:
+            return job.name, None
+
+    found = await asyncio.gather(*(one(job) for job in jobs))
+    return {name: floor for name, floor in found if floor is not None}
 
 
 def _forced(request: Mapping[str, Any]) -> bool:

@@ -13,13 +13,13 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
 
-from runner.apply.executor import Executor
+from runner.apply.executor import Executor, newest_run_ids
 from runner.apply.jobs import jobs_from_plan
 from runner.apply.model import ApplyOptions, ApplyResult, EnvironmentJob, EventSink, RunState
 from runner.coalesce import ClientPool
@@ -29,6 +29,8 @@ from runner.spec import RenderOptions, SpecSet, load_specs
 from runner.state import Outcome, RunRecord, StateStore
 
 FIRES_KEY = "fires"  # in the stored plan document: the identities this apply fires
+# ... and, per environment, the newest run id in Coalesce before this apply fired any.
+FLOORS_KEY = "runFloors"
 
 
 @dataclass(frozen=True)
@@ -68,16 +70,22 @@ def apply_prepared(
     runtime = runtime or Runtime()
     document = plan_to_document(prepared.plan)
     document[FIRES_KEY] = [run.identity for job in prepared.jobs for run in job.runs()]
-    apply_id = store.begin_apply(
-        who=_who(),
-        host=socket.gethostname(),
-        git_commit=options.git_commit or _git_commit(),
-        environments=[job.name for job in prepared.jobs],
-        argv=list(options.argv),
-        plan_hash=prepared.plan.fingerprint(),
-        plan=document,
-    )
-    return _execute(apply_id, prepared.jobs, store, options, sink, runtime, previous={})
+
+    def begin(floors: Mapping[str, int]) -> int:
+        # The floors are kept with the plan, so that a resumed apply knows which runs
+        # of its environments existed before it and can never be taken for its own.
+        document[FLOORS_KEY] = dict(floors)
+        return store.begin_apply(
+            who=_who(),
+            host=socket.gethostname(),
+            git_commit=options.git_commit or _git_commit(),
+            environments=[job.name for job in prepared.jobs],
+            argv=list(options.argv),
+            plan_hash=prepared.plan.fingerprint(),
+            plan=document,
+        )
+
+    return _execute(begin, prepared.jobs, store, options, sink, runtime, previous={}, floors=None)
 
 
 def apply_plan(
@@ -130,15 +138,17 @@ def resume(
     ]
     jobs = [replace(j, batches=tuple(b for b in j.batches if b.runs)) for j in jobs]
     previous = _latest_records(store.runs_of_apply(record.apply_id))
+    floors = {str(k): int(v) for k, v in dict(document.get(FLOORS_KEY) or {}).items()}
     store.resume_apply(record.apply_id)
     return _execute(
-        record.apply_id,
+        lambda _floors: record.apply_id,
         tuple(j for j in jobs if j.batches),
         store,
         options,
         sink,
         runtime,
         previous=previous,
+        floors=floors,
     )
 
 
@@ -166,24 +176,32 @@ def _latest_records(records: Sequence[RunRecord]) -> dict[str, RunRecord]:
 
 
 def _execute(
-    apply_id: int,
+    begin: Callable[[Mapping[str, int]], int],
     jobs: Sequence[EnvironmentJob],
     store: StateStore,
     options: ApplyOptions,
     sink: EventSink,
     runtime: Runtime,
     previous: Mapping[str, RunRecord],
+    floors: Mapping[str, int] | None,
 ) -> ApplyResult:
+    """Run the executor. ``begin(floors)`` records the apply and returns its id; for a
+    new apply (``floors`` is ``None``) the floors are read from Coalesce first."""
+    apply_ids: list[int] = []
+
     async def main() -> ApplyResult:
         async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
+            known = floors if floors is not None else await newest_run_ids(pool, jobs)
+            apply_ids.append(begin(known))
             executor = Executor(
                 jobs,
                 store=store,
                 pool=pool,
-                apply_id=apply_id,
+                apply_id=apply_ids[0],
                 options=options,
                 sink=sink,
                 previous=previous,
+                floors=known,
             )
             with _interrupts(executor, runtime.install_signal_handlers):
                 return await executor.run()
@@ -191,9 +209,10 @@ def _execute(
     try:
         result = asyncio.run(main())
     except BaseException:
-        store.finish_apply(apply_id, Outcome.ERRORED)
+        if apply_ids:
+            store.finish_apply(apply_ids[0], Outcome.ERRORED)
         raise
-    store.finish_apply(apply_id, outcome_of(result))
+    store.finish_apply(result.apply_id, outcome_of(result))
     return result
 
 
