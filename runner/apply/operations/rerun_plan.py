@@ -1,0 +1,283 @@
+"""``runner rerun``, first half: which runs to rerun, and their ``POST /scheduler/rerun``
+bodies, built from the current specs (Coalesce does not carry a run's parameters over
+to its rerun, so they are sent again, with the credentials and the force flag)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.apply.model import (
+    ApplyResult,
+)
+from runner.apply.operations._shared import (
+    check_patterns,
+    environment_spec,
+    fired_environment_id,
+    latest_by_identity,
+)
+from runner.errors import RunnerError
+from runner.secrets import redact_all
+from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
+from runner.spec.request import FORCE_KEYS
+from runner.state import (
+    ApplyRecord,
+    RunRecord,
+    RunStatus,
+    StateReader,
+)
+
+RERUNNABLE = frozenset({RunStatus.FAILED, RunStatus.CANCELED})
+
+
+@dataclass(frozen=True)
+class RerunJob:
+    """One run to rerun: the run that failed, and the rerun body built from the specs."""
+
+    original: RunRecord
+    spec: RunSpec
+    batch_index: int  # the batch's place in its spec: reruns follow batch order
+    on_failure: str
+    body: Mapping[str, Any]  # with Secret objects: only the client reveals them
+    redacted: dict[str, Any]  # the rerun body as the journal and the views show it
+    journal_request: dict[str, Any]  # what the journal keeps as the run's request
+
+    @property
+    def identity(self) -> str:
+        return self.spec.identity
+
+    @property
+    def original_counter(self) -> int:
+        assert self.original.run_counter is not None
+        return self.original.run_counter
+
+
+@dataclass(frozen=True)
+class RerunPlan:
+    """The reruns to fire, grouped by environment, and what the selection left out."""
+
+    jobs: tuple[RerunJob, ...]
+    environments: Mapping[str, EnvironmentSpec]
+    source_apply: int | None = None  # --failed: the apply whose failures are rerun
+    never_fired: tuple[RunRecord, ...] = ()  # --failed: skipped / not started runs
+
+    def for_environment(self, environment: str) -> list[list[RerunJob]]:
+        """The environment's reruns, one list per batch, in batch order."""
+        groups: dict[int, list[RerunJob]] = {}
+        for job in self.jobs:
+            if job.spec.environment == environment:
+                groups.setdefault(job.batch_index, []).append(job)
+        return [groups[index] for index in sorted(groups)]
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    """How the reruns went, as an apply (they are journaled as one), plus which run
+    each rerun reran."""
+
+    result: ApplyResult
+    rerun_of: Mapping[str, int]  # identity -> the runCounter that was rerun
+
+    @property
+    def exit_code(self) -> int:
+        return self.result.exit_code
+
+
+def select_for_rerun(
+    store: StateReader, patterns: Sequence[str], *, failed: bool
+) -> tuple[list[RunRecord], ApplyRecord | None, list[RunRecord]]:
+    """The runs to rerun: with ``failed``, the failed or canceled runs of the last apply
+    (those matching ``patterns``, if any); otherwise the latest run of each identity the
+    patterns name, each of which must have failed or been canceled.
+
+    Returns the runs, the last apply (``failed`` only) and its runs that were never
+    fired (skipped, not started), which a rerun cannot pick up.
+    """
+    if not failed and not patterns:
+        raise RunnerError(
+            "name the runs to rerun (ENV/RUN, globs allowed), or pass --failed",
+            hint="--failed reruns the failed and canceled runs of the last apply",
+        )
+    check_patterns(patterns)
+    if failed:
+        return _failed_of_last_apply(store, patterns)
+    known = store.last_applied_runs()
+    chosen: dict[str, RunRecord] = {}
+    unmatched = []
+    for pattern in patterns:
+        hits = [r for identity, r in known.items() if fnmatch.fnmatchcase(identity, pattern)]
+        if not hits:
+            unmatched.append(pattern)
+        for record in hits:
+            chosen.setdefault(record.identity, record)
+    if unmatched:
+        raise RunnerError(
+            f"no fired run in the state matches {', '.join(unmatched)}; nothing was rerun",
+            hint="runner status shows the last apply; a run never fired is fired by runner apply",
+        )
+    refusals = [_why_not_rerunnable(r) for r in chosen.values()]
+    problems = [reason for reason in refusals if reason is not None]
+    if problems:
+        raise RunnerError(
+            "cannot rerun:\n  " + "\n  ".join(problems) + "\nnothing was rerun",
+            hint="rerun fires again only the failed nodes of a failed or canceled run",
+        )
+    return sorted(chosen.values(), key=lambda r: r.run_id), None, []
+
+
+def _failed_of_last_apply(
+    store: StateReader, patterns: Sequence[str]
+) -> tuple[list[RunRecord], ApplyRecord | None, list[RunRecord]]:
+    last = store.last_apply()
+    if last is None:
+        return [], None, []
+    runs = latest_by_identity(store.runs_of_apply(last.apply_id))
+    if patterns:
+        runs = [r for r in runs if any(fnmatch.fnmatchcase(r.identity, p) for p in patterns)]
+    chosen = [r for r in runs if r.status in RERUNNABLE]
+    never_fired = [r for r in runs if r.status in (RunStatus.SKIPPED, RunStatus.NOT_STARTED)]
+    return chosen, last, never_fired
+
+
+def _why_not_rerunnable(record: RunRecord) -> str | None:
+    status = record.status
+    if status in RERUNNABLE:
+        return None
+    counter = f" (run {record.run_counter})" if record.run_counter is not None else ""
+    if status is RunStatus.COMPLETED:
+        return f"{record.identity}{counter} completed: there is nothing to rerun"
+    if record.in_flight:
+        return (
+            f"{record.identity}{counter} is {status.value} as far as the state knows: "
+            "`runner status --refresh` asks Coalesce how it stands, `runner cancel` stops it"
+        )
+    return (
+        f"{record.identity} is {status.value}: its startRun outcome is unknown; "
+        "`runner apply --resume` looks for it in Coalesce"
+    )
+
+
+def plan_reruns(
+    records: Sequence[RunRecord],
+    specs: SpecSet,
+    *,
+    source_apply: int | None = None,
+    never_fired: Sequence[RunRecord] = (),
+) -> RerunPlan:
+    """Build each rerun's body from the current specs: ``runID`` is the failed run's
+    runCounter, and the run's force flag, credentials and parameters are sent again.
+
+    Every problem (a spec gone, a missing secret, an environment that moved) is
+    reported at once, before anything is fired.
+    """
+    jobs: list[RerunJob] = []
+    environments: dict[str, EnvironmentSpec] = {}
+    problems: list[str] = []
+    for record in records:
+        try:
+            environment = environment_spec(specs, record.environment)
+            jobs.append(_rerun_job(record, environment))
+            environments[environment.name] = environment
+        except RunnerError as error:
+            problems.append(str(error).replace("\n", " "))
+    for environment in environments.values():
+        token = environment.token
+        if token is None or isinstance(token, MissingSecret):
+            problems.append(f"no Coalesce token for {environment.name}: {environment.token_source}")
+    if problems:
+        raise RunnerError(
+            "cannot rerun:\n  " + "\n  ".join(dict.fromkeys(problems)) + "\nnothing was rerun"
+        )
+    return RerunPlan(tuple(jobs), environments, source_apply, tuple(never_fired))
+
+
+def _rerun_job(record: RunRecord, environment: EnvironmentSpec) -> RerunJob:
+    found = [
+        (index, batch, run)
+        for index, batch in enumerate(environment.batches)
+        for run in batch.runs
+        if run.name == record.name
+    ]
+    if not found:
+        raise RunnerError(
+            f"{record.identity} is no longer in the specs ({environment.path}); a rerun "
+            "takes its parameters and credentials from the spec"
+        )
+    index, batch, run = found[0]
+    fired_in = fired_environment_id(record, environment.environment_id)
+    if fired_in != environment.environment_id:
+        raise RunnerError(
+            f"{record.identity} was fired in Coalesce environment {fired_in}, but its spec "
+            f"now names environment {environment.environment_id}; rerun it from Coalesce"
+        )
+    missing = _missing_secrets(run.request)
+    if missing:
+        raise RunnerError(
+            f"{record.identity}: secret not available: {'; '.join(missing)}; "
+            "set it before rerunning"
+        )
+    assert record.run_counter is not None  # failed or canceled means fired
+    body = rerun_body(record.run_counter, run)
+    redacted: dict[str, Any] = redact_all(dict(body))
+    return RerunJob(
+        original=record,
+        spec=run,
+        batch_index=index,
+        on_failure=batch.on_failure,
+        body=body,
+        redacted=redacted,
+        journal_request=journal_request(record.request, redacted),
+    )
+
+
+def _missing_secrets(value: Any) -> list[str]:
+    if isinstance(value, MissingSecret):
+        return [value.source]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in _missing_secrets(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _missing_secrets(item)]
+    return []
+
+
+def rerun_body(run_counter: int, run: RunSpec) -> dict[str, Any]:
+    """The ``POST /scheduler/rerun`` body: ``runID`` (a string, like every id the
+    scheduler takes), the force flag under both its names if the run sets it, and the
+    run's credentials and parameters, which Coalesce does not carry over."""
+    details: dict[str, Any] = {"runID": str(run_counter)}
+    for key in FORCE_KEYS:
+        if key in run.details:
+            details[key] = run.details[key]
+    body: dict[str, Any] = {"runDetails": details}
+    if "userCredentials" in run.request:
+        body["userCredentials"] = run.request["userCredentials"]
+    if run.request.get("parameters"):
+        body["parameters"] = dict(run.request["parameters"])
+    return body
+
+
+def journal_request(original: Mapping[str, Any], rerun: Mapping[str, Any]) -> dict[str, Any]:
+    """What the journal keeps as a rerun's request: the startRun request of the run it
+    reran, with the force flag, credentials and parameters the rerun sent.
+
+    The journal's request of a run is the plan's baseline (the last applied request of
+    each ``ENV/RUN``); a rerun runs the original's nodes with the spec's current
+    settings, and this is that, in startRun's shape, so the next plan compares like
+    with like instead of showing a rerun body as a change. Which run was rerun is kept
+    in the record's message.
+    """
+    request: dict[str, Any] = {
+        key: value
+        for key, value in original.items()
+        if key not in ("userCredentials", "parameters")
+    }
+    details = {k: v for k, v in dict(original.get("runDetails", {})).items() if k not in FORCE_KEYS}
+    sent = rerun.get("runDetails", {})
+    details.update({k: sent[k] for k in FORCE_KEYS if k in sent})
+    request["runDetails"] = details
+    for key in ("userCredentials", "parameters"):
+        if key in rerun:
+            request[key] = rerun[key]
+    return request

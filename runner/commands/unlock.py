@@ -1,0 +1,30 @@
+"""``runner unlock ENV``: remove an environment's lock, left behind by an apply that died."""
+
+from __future__ import annotations
+
+import click
+
+from runner.commands._options import state_option
+from runner.output import echo, echo_err
+
+
+@click.command("unlock")
+@click.argument("environment", metavar="ENV")
+@state_option
+def command(environment: str, state: str | None) -> int:
+    """Remove ENV's lock, whoever holds it (see the holder with: runner status)."""
+    from runner.apply.operations import UnlockResult, unlock
+    from runner.render.status_output import render_unlock_text, unlock_warning
+    from runner.state import open_state, state_path
+
+    path = state_path(state)
+    if path.exists():
+        with open_state(path) as store:
+            result = unlock(store, environment)
+    else:
+        result = UnlockResult(environment, None)  # no state yet: nothing can be locked
+    echo(render_unlock_text(result), end="")
+    warning = unlock_warning(result)
+    if warning:
+        echo_err(warning)
+    return 0
