@@ -1,6 +1,7 @@
 """Benchmark: parse and resolve 1,000 varied selectors against a 5,000-node graph.
 
-Run with ``python -m tests.bench.bench_selectors``. Prints one JSON object per line:
+Run alone with ``python -m tests.bench.bench_selectors`` (or with all the others:
+``python -m tests.bench``). Prints one JSON object per line:
 
 * ``selectors``: parsing and resolving every selector (include and, for some, exclude)
   on a freshly built graph, so nothing is cached yet. The target is 1 s. The bound,
@@ -16,13 +17,15 @@ environment, not once per selector.
 
 from __future__ import annotations
 
-import json
 import random
 import re
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from runner.selectors import Node, NodeGraph, parse_selector, resolve
+from tests.bench._common import Figures, emit, result, under
 
 NODE_COUNT = 5_000
 SELECTOR_COUNT = 1_000
@@ -143,7 +146,8 @@ def _naive_floor(nodes: list[Node], selectors: list[tuple[str, str | None]]) -> 
     return sum(sum(1 for name in names if pattern.fullmatch(name)) for pattern in patterns)
 
 
-def main() -> dict[str, object]:
+def run(work_dir: Path | None = None) -> list[Figures]:
+    del work_dir  # everything happens in memory
     rng = random.Random(SEED)
     nodes = build_nodes(rng)
     selectors = build_selectors(rng, nodes)
@@ -154,8 +158,7 @@ def main() -> dict[str, object]:
     warm_seconds, _ = _timed(lambda: _resolve_all(graph, selectors))
     floor_seconds, _ = _timed(lambda: _naive_floor(nodes, selectors))
 
-    cold: dict[str, object] = {
-        "benchmark": "selectors",
+    cold: Figures = {
         "seconds": round(cold_seconds, 4),
         "target_seconds": TARGET_SECONDS,
         "ratio_to_target": round(cold_seconds / TARGET_SECONDS, 3),
@@ -168,8 +171,7 @@ def main() -> dict[str, object]:
         "nodes_selected": selected,
         "cycles": len(graph.cycles),
     }
-    warm = {
-        "benchmark": "selectors_warm",
+    warm: Figures = {
         "seconds": round(warm_seconds, 4),
         "target_seconds": TARGET_SECONDS,
         "ratio_to_target": round(warm_seconds / TARGET_SECONDS, 3),
@@ -177,9 +179,14 @@ def main() -> dict[str, object]:
         "bound_seconds": round(cold_seconds, 4),
         "ratio_to_bound": round(warm_seconds / cold_seconds, 3),
     }
-    for figures in (cold, warm):
-        print(json.dumps(figures))
-    return cold
+    target = [under("seconds", TARGET_SECONDS)]
+    return [result("selectors", cold, target), result("selectors_warm", warm, target)]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-selectors-") as folder:
+        for line in run(Path(folder)):
+            emit(line)
 
 
 if __name__ == "__main__":

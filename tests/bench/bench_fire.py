@@ -1,0 +1,192 @@
+"""Benchmarks 1 and 5: fire throughput, and the peak memory of that apply.
+
+1,000 runs over 10 environments, against ``runner sim`` served on loopback with 20 ms of
+latency on every request, fired by ``runner apply --max-concurrent 50 --no-wait`` run as
+a subprocess (the CLI a person runs, with a real state file in a temporary folder).
+
+* ``fire_throughput``: the bound is what the concurrency limit allows at best,
+  ``ceil(1000 / 50) x 20 ms``. ``wall_ratio`` is the whole process (start-up, specs,
+  plan, firing, journal, output) against it; ``fire_phase_ratio`` is apply's own
+  ``startedAt`` -> ``finishedAt`` (locks, pre-flight reads, firing, journal). The same
+  1,000 startRun bodies (taken from the simulator's log) are then posted one after the
+  other with a plain ``httpx.Client``: ``speedup_vs_serial`` is that loop's time over the
+  apply process's wall time.
+* ``memory``: the apply process's own peak RSS (``wait4``), against 150 MB, and against
+  a bare interpreter's peak RSS measured in the same run.
+
+Run alone with ``python -m tests.bench.bench_fire``.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.bench._common import (
+    PASSWORD,
+    RUNNER,
+    TOKEN,
+    Figures,
+    Finished,
+    ServedSimulator,
+    apply_document,
+    at_least,
+    at_most,
+    bare_python_rss_kb,
+    emit,
+    parse_time,
+    ratio,
+    result,
+    run_measured,
+    runner_env,
+    seconds,
+    simple_spec,
+    world_yaml,
+)
+
+RUNS = 1_000
+ENVIRONMENTS = 10
+LATENCY_MS = 20
+MAX_CONCURRENT = 50
+BOUND_SECONDS = math.ceil(RUNS / MAX_CONCURRENT) * LATENCY_MS / 1000
+WALL_RATIO_TARGET = 1.5
+SPEEDUP_TARGET = 20.0
+RSS_TARGET_MB = 150.0
+START_RUN = "POST /scheduler/startRun"
+
+
+def run(work_dir: Path) -> list[Figures]:
+    world = work_dir / "world.yaml"
+    world.write_text(world_yaml(ENVIRONMENTS, node_seconds=1.0))
+    with ServedSimulator(world, work_dir, "--latency-ms", str(LATENCY_MS)) as sim:
+        round_trip_ms = sim.round_trip_ms()
+        _write_specs(work_dir / "specs", sim.url)
+        apply = _apply(work_dir)
+        document = apply_document(apply.stdout)
+        counters = sim.counters()
+        bodies = [_unredacted(e["body"]) for e in sim.requests() if e["endpoint"] == START_RUN]
+        sim.reset()
+        serial_seconds = _serial_loop(sim.url, bodies)
+    pass_rss_kb = bare_python_rss_kb(work_dir, work_dir)
+    return [
+        _throughput(apply, document, counters, serial_seconds, len(bodies), round_trip_ms),
+        _memory(apply, pass_rss_kb),
+    ]
+
+
+def _write_specs(folder: Path, url: str) -> None:
+    folder.mkdir()
+    per_environment = RUNS // ENVIRONMENTS
+    for number in range(1, ENVIRONMENTS + 1):
+        (folder / f"env{number}.yaml").write_text(simple_spec(number, url, per_environment))
+
+
+def _apply(work_dir: Path) -> Finished:
+    argv = [
+        *RUNNER,
+        "apply",
+        "specs",
+        "--auto-approve",
+        "--max-concurrent",
+        str(MAX_CONCURRENT),
+        "--no-wait",
+        "--format",
+        "json",
+        "--state",
+        str(work_dir / "state.db"),
+    ]
+    finished = run_measured(argv, cwd=work_dir, env=runner_env(), out_dir=work_dir, name="apply")
+    if finished.code != 0:
+        raise RuntimeError(f"apply exited {finished.code}: {finished.stderr[-2000:]}")
+    return finished
+
+
+def _unredacted(body: dict[str, Any]) -> dict[str, Any]:
+    """The body apply sent: the simulator's log shows the password as ``(secret)``."""
+    credentials = dict(body["userCredentials"])
+    credentials["snowflakePassword"] = PASSWORD
+    return {**body, "userCredentials": credentials}
+
+
+def _serial_loop(url: str, bodies: list[dict[str, Any]]) -> float:
+    """Post every body, one after the other, on one kept-alive connection."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "accept": "application/json"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        start = time.perf_counter()
+        for body in bodies:
+            client.post("/scheduler/startRun", json=body).raise_for_status()
+        return time.perf_counter() - start
+
+
+def _throughput(
+    apply: Finished,
+    document: dict[str, Any],
+    counters: dict[str, Any],
+    serial_seconds: float,
+    posted: int,
+    round_trip_ms: float,
+) -> Figures:
+    fired = [r for r in document["runs"] if r["runCounter"] is not None]
+    started, finished = parse_time(document["startedAt"]), parse_time(document["finishedAt"])
+    fire_phase = finished - started
+    figures: Figures = {
+        "driver": "cli-subprocess",
+        "runs": RUNS,
+        "environments": ENVIRONMENTS,
+        "runs_fired": len(fired),
+        "start_run_requests": counters["endpoints"].get(START_RUN, 0),
+        "max_requests_in_flight": counters["maxInFlight"],
+        "sim_round_trip_ms": round_trip_ms,
+        "bound": f"ceil({RUNS}/{MAX_CONCURRENT}) x {LATENCY_MS} ms",
+        "bound_seconds": BOUND_SECONDS,
+        "wall_seconds": seconds(apply.seconds),
+        "wall_ratio": ratio(apply.seconds, BOUND_SECONDS),
+        "before_fire_seconds": seconds(started - apply.started_at),
+        "fire_phase_seconds": seconds(fire_phase),
+        "fire_phase_ratio": ratio(fire_phase, BOUND_SECONDS),
+        "after_fire_seconds": seconds(apply.started_at + apply.seconds - finished),
+        "serial_httpx_seconds": seconds(serial_seconds),
+        "serial_requests": posted,
+        "speedup_vs_serial": round(serial_seconds / apply.seconds, 2),
+        "fire_phase_speedup_vs_serial": round(serial_seconds / fire_phase, 2),
+    }
+    if len(fired) != RUNS:
+        figures["problem"] = f"only {len(fired)} of {RUNS} runs were fired"
+    return result(
+        "fire_throughput",
+        figures,
+        [
+            at_most("wall_ratio", WALL_RATIO_TARGET),
+            at_least("speedup_vs_serial", SPEEDUP_TARGET),
+            at_least("runs_fired", RUNS),
+        ],
+    )
+
+
+def _memory(apply: Finished, pass_rss_kb: int) -> Figures:
+    rss_mb = apply.max_rss_kb / 1024
+    figures: Figures = {
+        "measured": "peak RSS of the fire_throughput apply process (wait4 ru_maxrss)",
+        "peak_rss_mb": round(rss_mb, 1),
+        "target_mb": RSS_TARGET_MB,
+        "ratio_to_target": ratio(rss_mb, RSS_TARGET_MB),
+        "bound": "peak RSS of `python -c pass`",
+        "bound_mb": round(pass_rss_kb / 1024, 1),
+        "ratio_to_bound": ratio(apply.max_rss_kb, pass_rss_kb),
+    }
+    return result("memory", figures, [at_most("peak_rss_mb", RSS_TARGET_MB)])
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-fire-") as folder:
+        for line in run(Path(folder)):
+            emit(line)
+
+
+if __name__ == "__main__":
+    main()
