@@ -131,7 +131,7 @@ class Executor:
             token = await wait_for_lock_async(
                 self._store,
                 job.name,
-                holder=self._options.holder,
+                holder=self._options.holder or f"apply {self._apply_id}",
                 host=socket.gethostname(),
                 pid=os.getpid(),
                 ttl_seconds=self._options.lock_ttl,

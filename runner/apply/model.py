@@ -91,7 +91,7 @@ class ApplyOptions:
     lock_timeout: float = 0.0
     lock_ttl: float = 120.0
     default_timeout: float | None = None  # per run, when the spec sets none
-    holder: str = "runner"
+    holder: str | None = None  # who holds the locks; default "<user> (apply <id>)"
     argv: tuple[str, ...] = ()
     git_commit: str | None = None
 

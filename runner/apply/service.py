@@ -193,12 +193,14 @@ def _execute(
         async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
             known = floors if floors is not None else await newest_run_ids(pool, jobs)
             apply_ids.append(begin(known))
+            # Whoever finds an environment locked is told who holds it, and which apply.
+            holder = options.holder or f"{_who()} (apply {apply_ids[0]})"
             executor = Executor(
                 jobs,
                 store=store,
                 pool=pool,
                 apply_id=apply_ids[0],
-                options=options,
+                options=replace(options, holder=holder),
                 sink=sink,
                 previous=previous,
                 floors=known,

@@ -1,0 +1,147 @@
+"""Two applies of one environment at once, and Ctrl-C in the middle of an apply."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import signal
+import socket
+from collections import Counter
+from pathlib import Path
+
+from runner.sim.clock import parse_time
+from runner.state import Outcome, RunStatus, open_state
+from tests.apply._support import (
+    FROZEN,
+    TOKEN,
+    ApplyProcess,
+    SimServer,
+    batch,
+    fired,
+    run,
+    tag_of,
+    wait_until,
+    world,
+    write_spec,
+)
+
+BATCHES = [
+    batch("first", [run("first-0"), run("first-1")]),
+    batch("second", [run("second-0")]),
+]
+NAMES = ["first-0", "first-1", "second-0"]
+
+
+def _start(tmp_path: Path, state: Path, *args: str) -> ApplyProcess:
+    return ApplyProcess(
+        ["--auto-approve", "--poll-interval", "0.02", *args],
+        cwd=tmp_path,
+        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(state)},
+    )
+
+
+def test_a_second_apply_of_a_locked_environment_fails_naming_the_holder(
+    served: SimServer, specs: Path, tmp_path: Path
+) -> None:
+    served.reset(world(), speed=FROZEN)  # whoever wins keeps the lock until the clock moves
+    write_spec(specs, "alpha", "1", served.url, BATCHES)
+    state = tmp_path / "state.db"
+    both = [_start(tmp_path, state), _start(tmp_path, state)]
+    try:
+        loser = wait_until(
+            lambda: next((a for a in both if a.process.poll() is not None), None),
+            what="one of the two applies to give up",
+        )
+        winner = both[1 - both.index(loser)]
+        code, out, err = loser.finish()
+        assert code == 1, err
+        holder = rf"{getpass.getuser()} \(apply \d\) on {socket.gethostname()} \(pid {winner.pid}\)"
+        assert re.search(rf"environment 'alpha' is locked by another apply: {holder}", out)
+        assert "--lock-timeout" in out + err
+
+        served.post("/_sim/clock", {"speed": 20})
+        code, out, err = winner.finish()
+        assert code == 0, err
+    finally:
+        for apply in both:
+            apply.kill()
+    created = Counter(tag_of(r) for r in served.runs())
+    assert created == Counter(NAMES), "each run is fired once, by the apply holding the lock"
+
+
+def test_with_lock_timeout_the_second_apply_waits_then_fires_after_the_first(
+    served: SimServer, specs: Path, tmp_path: Path
+) -> None:
+    served.reset(world(), speed=FROZEN)
+    write_spec(specs, "alpha", "1", served.url, BATCHES)
+    state = tmp_path / "state.db"
+    first = _start(tmp_path, state)
+    second = None
+    try:
+        first.read_until(lambda lines: fired(lines, ["alpha/first-0"]), what="the first fired")
+        second = _start(tmp_path, state, "--lock-timeout", "60")
+        second.read_until(
+            lambda lines: any("waiting for the lock held by" in line for line in lines),
+            what="the second apply waiting for the lock",
+        )
+        assert f"(pid {first.pid})" in second.lines[-1]
+        served.post("/_sim/clock", {"speed": 20})
+        assert first.finish()[0] == 0
+        code, _, err = second.finish()
+        assert code == 0, err
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+    sim_runs = sorted(served.runs(), key=lambda r: r["runCounter"])
+    assert Counter(tag_of(r) for r in sim_runs) == Counter(NAMES * 2)
+    # The second apply fired nothing while the first held the environment.
+    first_apply, second_apply = sim_runs[:3], sim_runs[3:]
+    first_done = max(parse_time(r["endedAt"]) for r in first_apply)
+    assert min(parse_time(r["createdAt"]) for r in second_apply) >= first_done
+
+
+def test_ctrl_c_stops_firing_records_the_runs_in_flight_and_resume_completes(
+    run_cli, served: SimServer, specs: Path, tmp_path: Path
+) -> None:
+    served.reset(world(), speed=FROZEN)
+    write_spec(specs, "alpha", "1", served.url, BATCHES)
+    state = tmp_path / "state.db"
+    apply = _start(tmp_path, state)
+    try:
+        apply.read_until(
+            lambda lines: fired(lines, ["alpha/first-0", "alpha/first-1"]),
+            what="the first batch was fired",
+        )
+        apply.signal(signal.SIGINT)
+        code, out, err = apply.finish()
+    finally:
+        apply.kill()
+
+    assert code == 130, err
+    store = open_state(state)
+    try:
+        record = store.last_apply()
+        assert record is not None and record.outcome is Outcome.INTERRUPTED
+        journal = {r.name: r for r in store.runs_of_apply(record.apply_id)}
+        assert not store.list_locks(), "the lock is released"
+    finally:
+        store.close()
+    in_flight = {n: journal[n].run_counter for n in ("first-0", "first-1")}
+    for name, counter in in_flight.items():
+        assert journal[name].status is RunStatus.WAITING_TO_RUN and counter
+        assert f"alpha/{name} (run {counter})" in out
+    assert journal["second-0"].status is RunStatus.NOT_STARTED
+    assert "Interrupted: nothing more was fired." in out
+    assert "Still running in Coalesce:" in out
+    assert "runner cancel" in out and "runner apply --resume" in out
+    assert [tag_of(r) for r in served.runs()] == ["first-0", "first-1"]
+
+    served.post("/_sim/clock", {"speed": 20})
+    result = run_cli("apply", "--resume", "--state", str(state), "--poll-interval", "0.02")
+
+    assert result.code == 0, result.text
+    created = {tag_of(r): r["runCounter"] for r in served.runs()}
+    assert sorted(created) == sorted(NAMES) and len(served.runs()) == 3
+    assert {n: created[n] for n in in_flight} == in_flight
+    assert "3 completed" in result.out
