@@ -451,12 +451,13 @@ class Executor:
     def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool) -> None:
         self._errors.append(f"{job.name}: {reason}")
         self._note(job.name, f"refused: {reason}")
+        message = f"not fired: {reason.splitlines()[0]}"  # the hint is in the error, once
         for run in job.runs():
             report = self.reports[run.identity]
             if journal:
-                self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}")
+                self._unfired(run, RunState.NOT_STARTED, message)
             else:
-                report.message = f"not fired: {reason}"
+                report.message = message
                 self._set(report, RunState.NOT_STARTED)
 
     def _close_unfired(self, job: EnvironmentJob, state: RunState, message: str) -> None:

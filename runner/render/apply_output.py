@@ -117,11 +117,14 @@ def render_apply_summary(result: ApplyResult) -> str:
     """What happened, the failed nodes with their errors, and what to do next."""
     lines: list[str] = []
     counts: dict[str, int] = {}
+    shown: str | None = None
     for run in result.runs:
         counts[run.state.value] = counts.get(run.state.value, 0) + 1
         lines.append(f"  {run.state.value:<13} {run.identity}" + _counter(run))
-        if run.message and run.state is not RunState.COMPLETED:
+        # Runs refused for one reason (a lock, Failed Deploy) say it once, not per run.
+        if run.message and run.state is not RunState.COMPLETED and run.message != shown:
             lines.append(f"      {run.message}")
+        shown = run.message
         for node in run.failed_nodes:
             lines.append(f"      failed node {node.name or node.node_id}: {node.error}")
     for error in result.errors:
