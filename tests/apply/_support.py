@@ -68,6 +68,10 @@ FAST_WORLD: dict[str, Any] = {
     },
 }
 
+#: A simulator speed at which time all but stands still: runs stay in flight until a
+#: test speeds the clock up again.
+FROZEN = 1e-6
+
 STAGING = "{ location: STG }"  # two nodes, one after the other's source: a short run
 FAILING = "{ name: BAD }"  # one node that always fails
 

@@ -11,6 +11,7 @@ import pytest
 
 from runner.state import ApplyRecord, RunRecord, RunStatus, open_state
 from tests.apply._support import (
+    FROZEN,
     STAGING,
     TOKEN,
     ApplyProcess,
@@ -53,7 +54,7 @@ def _created_once(
 def test_sigkill_after_the_first_batch_fired_then_resume_fires_nothing_twice(
     run_cli, served: SimServer, specs: Path, tmp_path: Path
 ) -> None:
-    served.reset(world(), speed=1)  # runs last long enough to be killed in flight
+    served.reset(world(), speed=FROZEN)  # the runs stay in flight until the clock moves
     batches = [
         batch("first", [run("first-0"), run("first-1")]),
         batch("second", [run("second-0"), run("second-1")]),
