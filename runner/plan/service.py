@@ -18,6 +18,7 @@ from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
 from runner.plan.online import EnvironmentFacts, read_environments
 from runner.spec import DEFAULT_PATHS, EnvironmentSpec, RenderOptions, SpecSet, load_specs
+from runner.spec.loader import gc_paused
 from runner.state import StateReader, open_state
 
 
@@ -56,6 +57,16 @@ def plan_specs(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> PlanResult:
     """Load the specs and make the plan (online unless ``request.offline``)."""
+    with gc_paused():
+        return _plan_specs(request, state, environ, transport)
+
+
+def _plan_specs(
+    request: PlanRequest,
+    state: StateReader | None,
+    environ: Mapping[str, str] | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> PlanResult:
     environ = os.environ if environ is None else environ
     now = request.now or dt.datetime.now(dt.UTC)
     options = RenderOptions(

@@ -18,11 +18,13 @@ does) and draws a warning. Columns are 1-based everywhere.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from runner.selectors._canonical import canonical
 from runner.selectors._errors import GraphError, SelectorError, SelectorWarning
 from runner.selectors._graph import Node, NodeGraph
 from runner.selectors._lint import lint_selector
-from runner.selectors._parser import parse as parse_selector
+from runner.selectors._parser import parse as _parse
 from runner.selectors._resolve import resolve, select
 from runner.selectors._tree import (
     Attribute,
@@ -52,6 +54,13 @@ __all__ = [
     "resolve",
     "select",
 ]
+
+
+@lru_cache(maxsize=8192)
+def parse_selector(text: str) -> Selector:
+    """Parse ``text`` (see ``_parser``); raises ``SelectorError``. Trees are immutable, so
+    one parse serves every spec, plan and simulator request that repeats a selector."""
+    return _parse(text)
 
 
 def canonical_text(text: str) -> str:

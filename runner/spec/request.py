@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from runner.spec.models import RunSettings, UserCredentials
+from runner.spec.models import UserCredentials
 
 # coalesce-api.md §0.1: the published request key is forceIgnoreWorkspaceStatus, the
 # product's (and the response's) name is forceIgnoreEnvironmentStatus. Sending both with
@@ -12,30 +13,31 @@ from runner.spec.models import RunSettings, UserCredentials
 FORCE_KEYS = ("forceIgnoreEnvironmentStatus", "forceIgnoreWorkspaceStatus")
 
 
+DETAIL_KEYS = ("jobID", "includeNodesSelector", "excludeNodesSelector", "parallelism")
+
+
 def build_request(
     environment_id: str,
-    run: RunSettings,
+    run: Mapping[str, Any],
     credentials: UserCredentials | None,
 ) -> dict[str, Any]:
-    """The startRun body. Secret values stay :class:`~runner.secrets.Secret` objects:
-    ``redact_all`` makes the reviewable form, ``reveal_all`` the one that is sent."""
+    """The startRun body for a run's settings (``defaults`` merged in, keys as in
+    :class:`~runner.spec.models.RunSettings`). Secret values stay
+    :class:`~runner.secrets.Secret` objects: ``redact_all`` makes the reviewable form,
+    ``reveal_all`` the one that is sent."""
     details: dict[str, Any] = {"environmentID": environment_id}
-    if run.jobID is not None:
-        details["jobID"] = run.jobID
-    if run.includeNodesSelector is not None:
-        details["includeNodesSelector"] = run.includeNodesSelector
-    if run.excludeNodesSelector is not None:
-        details["excludeNodesSelector"] = run.excludeNodesSelector
-    if run.parallelism is not None:
-        details["parallelism"] = run.parallelism
-    if run.forceIgnoreEnvironmentStatus is not None:
+    for key in DETAIL_KEYS:
+        if run.get(key) is not None:
+            details[key] = run[key]
+    force = run.get("forceIgnoreEnvironmentStatus")
+    if force is not None:
         for key in FORCE_KEYS:
-            details[key] = run.forceIgnoreEnvironmentStatus
+            details[key] = force
     body: dict[str, Any] = {"runDetails": details}
     if credentials is not None:
         body["userCredentials"] = credentials_body(credentials)
-    if run.parameters:
-        body["parameters"] = dict(run.parameters)
+    if run.get("parameters"):
+        body["parameters"] = dict(run["parameters"])
     return body
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from runner.errors import Problem
@@ -32,8 +33,13 @@ class RunSpec:
         details: Mapping[str, Any] = self.request["runDetails"]
         return details
 
-    def redacted_request(self) -> dict[str, Any]:
-        """The request with every secret shown as ``(secret)``: what plans and state keep."""
+    def redacted_request(self) -> Mapping[str, Any]:
+        """The request with every secret shown as ``(secret)``: what plans and state keep.
+        Computed once; do not modify it."""
+        return self._redacted
+
+    @cached_property
+    def _redacted(self) -> dict[str, Any]:
         redacted: dict[str, Any] = redact_all(dict(self.request))
         return redacted
 
