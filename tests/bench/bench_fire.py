@@ -14,11 +14,16 @@ a subprocess (the CLI a person runs, with a real state file in a temporary folde
 * ``memory``: the apply process's own peak RSS (``wait4``), against 150 MB, and against
   a bare interpreter's peak RSS measured in the same run.
 
-Run alone with ``python -m tests.bench.bench_fire``.
+Run alone with ``python -m tests.bench.bench_fire``. With ``--in-process`` it fires the
+same runs through the library calls the CLI makes (``plan_specs``, ``prepare``,
+``apply_prepared``, a real state file), in this process, so that a profiler sees apply
+itself: ``pyinstrument -m tests.bench.bench_fire --in-process``. Its ``wall_seconds``
+is then the ``apply_prepared`` call alone, and there is no memory line.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import tempfile
 import time
@@ -60,23 +65,26 @@ RSS_TARGET_MB = 150.0
 START_RUN = "POST /scheduler/startRun"
 
 
-def run(work_dir: Path) -> list[Figures]:
+def run(work_dir: Path, *, in_process: bool = False) -> list[Figures]:
     world = work_dir / "world.yaml"
     world.write_text(world_yaml(ENVIRONMENTS, node_seconds=1.0))
     with ServedSimulator(world, work_dir, "--latency-ms", str(LATENCY_MS)) as sim:
         round_trip_ms = sim.round_trip_ms()
         _write_specs(work_dir / "specs", sim.url)
-        apply = _apply(work_dir)
-        document = apply_document(apply.stdout)
+        if in_process:
+            apply, document = _apply_in_process(work_dir)
+        else:
+            apply = _apply(work_dir)
+            document = apply_document(apply.stdout)
         counters = sim.counters()
         bodies = [_unredacted(e["body"]) for e in sim.requests() if e["endpoint"] == START_RUN]
         sim.reset()
         serial_seconds = _serial_loop(sim.url, bodies)
-    pass_rss_kb = bare_python_rss_kb(work_dir, work_dir)
-    return [
-        _throughput(apply, document, counters, serial_seconds, len(bodies), round_trip_ms),
-        _memory(apply, pass_rss_kb),
-    ]
+    throughput = _throughput(apply, document, counters, serial_seconds, len(bodies), round_trip_ms)
+    if in_process:
+        throughput["driver"] = "in-process apply_prepared"
+        return [throughput]
+    return [throughput, _memory(apply, bare_python_rss_kb(work_dir, work_dir))]
 
 
 def _write_specs(folder: Path, url: str) -> None:
@@ -104,6 +112,42 @@ def _apply(work_dir: Path) -> Finished:
     if finished.code != 0:
         raise RuntimeError(f"apply exited {finished.code}: {finished.stderr[-2000:]}")
     return finished
+
+
+def _apply_in_process(work_dir: Path) -> tuple[Finished, dict[str, Any]]:
+    """What ``runner apply`` does, as library calls; times ``apply_prepared`` alone."""
+    from runner.apply import ApplyOptions, Runtime, apply_prepared, prepare
+    from runner.plan import PlanRequest, plan_specs
+    from runner.render.apply_output import LineProgress, apply_document
+    from runner.state import open_state
+
+    environ = runner_env()
+    store = open_state(work_dir / "state.db")
+    progress_path = work_dir / "progress.txt"
+    try:
+        request = PlanRequest(paths=(str(work_dir / "specs"),), offline=True, require_secrets=True)
+        made = plan_specs(request, state=store, environ=environ)
+        prepared = prepare(made.plan, made.specs)
+        options = ApplyOptions(max_concurrent=MAX_CONCURRENT, no_wait=True)
+        runtime = Runtime(environ=environ, install_signal_handlers=False)
+        with progress_path.open("w") as stream:
+            started_at = time.time()
+            start = time.perf_counter()
+            applied = apply_prepared(
+                prepared, store=store, options=options, sink=LineProgress(stream), runtime=runtime
+            )
+            elapsed = time.perf_counter() - start
+    finally:
+        store.close()
+    finished = Finished(
+        code=applied.exit_code,
+        started_at=started_at,
+        seconds=elapsed,
+        max_rss_kb=0,
+        stdout="",
+        stderr=progress_path.read_text(),
+    )
+    return finished, apply_document(applied)
 
 
 def _unredacted(body: dict[str, Any]) -> dict[str, Any]:
@@ -183,8 +227,11 @@ def _memory(apply: Finished, pass_rss_kb: int) -> Figures:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_fire")
+    parser.add_argument("--in-process", action="store_true", help="apply_prepared in-process")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-fire-") as folder:
-        for line in run(Path(folder)):
+        for line in run(Path(folder), in_process=args.in_process):
             emit(line)
 
 

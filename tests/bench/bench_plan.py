@@ -4,8 +4,9 @@
 ``_base.yaml`` they extend, templated parameters, five ordered batches, selectors, jobs
 and per-run overrides. The plan is made offline, in this process, with the library call
 the CLI makes (``plan_specs`` with ``offline=True``, a fresh state file as the baseline),
-once the modules are imported. The bound is loading the same files with PyYAML's C
-loader (``yaml.CSafeLoader``), in the same run; both are the best of a few tries.
+timed in a fresh interpreter once the modules are imported (so no cache of an earlier
+plan helps it). The bound is loading the same files with PyYAML's C loader
+(``yaml.CSafeLoader``), in the same run. Both are the best of a few tries.
 
 ``runner plan --offline --format json`` is also timed as a subprocess (start-up and
 rendering included), for information.
@@ -15,7 +16,7 @@ Run alone with ``python -m tests.bench.bench_plan``.
 
 from __future__ import annotations
 
-import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from tests.bench._common import (
+    PYTHON,
     RUNNER,
-    SECRETS,
     Figures,
     at_most,
     emit,
@@ -133,20 +134,32 @@ def _best(work: Callable[[], object], tries: int) -> float:
     return best
 
 
-def _plan(folder: Path, state: Path) -> int:
-    from runner.plan import PlanRequest, plan_specs
-    from runner.plan.service import open_state_reader
+# Runs in a fresh interpreter: import first, then time one plan (argv: folder, state).
+_TIMED_PLAN = """
+import sys, time
+from runner.plan import PlanRequest, plan_specs
+from runner.plan.service import open_state_reader
+folder, state = sys.argv[1], sys.argv[2]
+reader = open_state_reader(state)
+start = time.perf_counter()
+made = plan_specs(PlanRequest(paths=(folder,), offline=True), state=reader)
+elapsed = time.perf_counter() - start
+reader.close()
+print(elapsed, sum(1 for env in made.plan.environments for _ in env.runs()))
+"""
 
-    reader = open_state_reader(state)
-    try:
-        made = plan_specs(
-            PlanRequest(paths=(str(folder),), offline=True),
-            state=reader,
-            environ={**os.environ, **SECRETS},
-        )
-    finally:
-        reader.close()
-    return sum(1 for env in made.plan.environments for _ in env.runs())
+
+def _plan_in_fresh_process(folder: Path, state: Path) -> tuple[float, int]:
+    done = subprocess.run(
+        [PYTHON, "-c", _TIMED_PLAN, str(folder), str(state)],
+        cwd=folder.parent,
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed, runs = done.stdout.split()
+    return float(elapsed), int(runs)
 
 
 def _load_with_libyaml(files: list[Path]) -> int:
@@ -158,13 +171,13 @@ def run(work_dir: Path) -> list[Figures]:
     folder = work_dir / "specs"
     files = write_specs(folder)
     state = work_dir / "state.db"
-    planned = _plan(folder, state)  # imports every module the plan needs, once
-    plan_seconds = _best(lambda: _plan(folder, state), PLAN_TRIES)
+    tries = [_plan_in_fresh_process(folder, state) for _ in range(PLAN_TRIES)]
+    plan_seconds, planned = min(tries)
     yaml_seconds = _best(lambda: _load_with_libyaml(files), YAML_TRIES)
     argv = [*RUNNER, "plan", "specs", "--offline", "--format", "json", "--state", str(state)]
     cli = run_measured(argv, cwd=work_dir, env=runner_env(), out_dir=work_dir, name="plan")
     figures: Figures = {
-        "driver": "in-process plan_specs(offline=True)",
+        "driver": "plan_specs(offline=True), timed after its imports in a fresh interpreter",
         "files": FILES,
         "runs": FILES * RUNS_PER_FILE,
         "runs_planned": planned,
