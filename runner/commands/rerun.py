@@ -108,7 +108,6 @@ def command(
             no_wait=no_wait,
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
-            holder="runner rerun",
             argv=tuple(sys.argv[1:]),
         )
         options = _poll_floor(options, [env.url for env in plan.environments.values()])

@@ -59,7 +59,6 @@ from runner.state import (
 )
 
 MAX_RERUN_TRIES = 3
-LOCK_HOLDER = "runner rerun"
 
 
 def rerun(
@@ -79,7 +78,7 @@ def rerun(
     reruns of later batches. With ``no_wait``, the last batch is fired, not waited for.
     """
     runtime = runtime or Runtime()
-    locks = _take_locks(store, list(plan.environments), options)
+    locks = _take_locks(store, list(plan.environments), options, sleep)
     try:
         apply_id = store.begin_apply(
             who=_who(),
@@ -108,7 +107,7 @@ def rerun(
 
 
 def _take_locks(
-    store: StateStore, environments: Sequence[str], options: ApplyOptions
+    store: StateStore, environments: Sequence[str], options: ApplyOptions, sleep: Sleep
 ) -> list[LockToken]:
     """Every environment's lock, or none: a rerun fires nothing while an apply holds
     one of them."""
@@ -121,12 +120,12 @@ def _take_locks(
                     await wait_for_lock_async(
                         store,
                         environment,
-                        holder=LOCK_HOLDER,
+                        holder=options.holder or f"{_who()} (runner rerun)",
                         host=socket.gethostname(),
                         pid=os.getpid(),
                         ttl_seconds=options.lock_ttl,
                         timeout=options.lock_timeout,
-                        sleep=asyncio.sleep,
+                        sleep=sleep,
                     )
                 )
         except BaseException:
