@@ -90,17 +90,12 @@ def command(
         echo(f"Nothing to rerun: no applies recorded yet (state: {path}).")
         return 0
     with open_state(path) as store:
-        records, last, never_fired = select_for_rerun(store, runs, failed=failed)
-        if not records:
-            echo(_nothing_to_rerun(last, runs))
+        selection = select_for_rerun(store, runs, failed=failed)
+        if not selection.runs:
+            echo(_nothing_to_rerun(selection.last_apply, runs))
             return 0
         specs = load_specs_for_operations(paths or DEFAULT_PATHS, variables=parse_vars(variables))
-        plan = plan_reruns(
-            records,
-            specs,
-            source_apply=last.apply_id if last is not None else None,
-            never_fired=never_fired,
-        )
+        plan = plan_reruns(selection, specs)
         preview = render_rerun_preview(plan)
         echo(preview, end="", file=sys.stderr if fmt == "json" else None)
         _confirm(len(plan.jobs), auto_approve)

@@ -26,11 +26,11 @@ from runner.apply.operations.cancel import (
     select_for_cancel,
 )
 from runner.apply.operations.locks import UnlockResult, unlock
-from runner.apply.operations.rerun_exec import rerun
+from runner.apply.operations.rerun_exec import RerunResult, rerun
 from runner.apply.operations.rerun_plan import (
     RerunJob,
     RerunPlan,
-    RerunResult,
+    RerunSelection,
     journal_request,
     plan_reruns,
     rerun_body,
@@ -54,6 +54,7 @@ __all__ = [
     "RerunJob",
     "RerunPlan",
     "RerunResult",
+    "RerunSelection",
     "StatusReport",
     "UnlockResult",
     "cancel_runs",

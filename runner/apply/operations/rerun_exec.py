@@ -15,7 +15,7 @@ import getpass
 import os
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ from runner.apply.operations._shared import (
     run_async,
     utc_now,
 )
-from runner.apply.operations.rerun_plan import RerunJob, RerunPlan, RerunResult
+from runner.apply.operations.rerun_plan import RerunJob, RerunPlan
 from runner.apply.poller import StatusPoller
 from runner.apply.service import Runtime, outcome_of
 from runner.coalesce import (
@@ -59,6 +59,19 @@ from runner.state import (
 )
 
 MAX_RERUN_TRIES = 3
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    """How the reruns went, as an apply (they are journaled as one), plus which run
+    each rerun reran."""
+
+    result: ApplyResult
+    rerun_of: Mapping[str, int]  # identity -> the runCounter that was rerun
+
+    @property
+    def exit_code(self) -> int:
+        return self.result.exit_code
 
 
 def rerun(

@@ -9,9 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.apply.model import (
-    ApplyResult,
-)
 from runner.apply.operations._shared import (
     check_patterns,
     environment_spec,
@@ -73,27 +70,22 @@ class RerunPlan:
 
 
 @dataclass(frozen=True)
-class RerunResult:
-    """How the reruns went, as an apply (they are journaled as one), plus which run
-    each rerun reran."""
+class RerunSelection:
+    """The runs to rerun; with ``--failed``, also the apply they failed in and its runs
+    that were never fired (skipped, not started), which a rerun cannot pick up."""
 
-    result: ApplyResult
-    rerun_of: Mapping[str, int]  # identity -> the runCounter that was rerun
-
-    @property
-    def exit_code(self) -> int:
-        return self.result.exit_code
+    runs: tuple[RunRecord, ...]
+    last_apply: ApplyRecord | None = None
+    never_fired: tuple[RunRecord, ...] = ()
 
 
 def select_for_rerun(
     store: StateReader, patterns: Sequence[str], *, failed: bool
-) -> tuple[list[RunRecord], ApplyRecord | None, list[RunRecord]]:
+) -> RerunSelection:
     """The runs to rerun: with ``failed``, the failed or canceled runs of the last apply
     (those matching ``patterns``, if any); otherwise the latest run of each identity the
-    patterns name, each of which must have failed or been canceled.
-
-    Returns the runs, the last apply (``failed`` only) and its runs that were never
-    fired (skipped, not started), which a rerun cannot pick up.
+    patterns name, each of which must have failed or been canceled (or the whole
+    selection is refused, naming why, before anything is sent).
     """
     if not failed and not patterns:
         raise RunnerError(
@@ -124,21 +116,19 @@ def select_for_rerun(
             "cannot rerun:\n  " + "\n  ".join(problems) + "\nnothing was rerun",
             hint="rerun fires again only the failed nodes of a failed or canceled run",
         )
-    return sorted(chosen.values(), key=lambda r: r.run_id), None, []
+    return RerunSelection(tuple(sorted(chosen.values(), key=lambda r: r.run_id)))
 
 
-def _failed_of_last_apply(
-    store: StateReader, patterns: Sequence[str]
-) -> tuple[list[RunRecord], ApplyRecord | None, list[RunRecord]]:
+def _failed_of_last_apply(store: StateReader, patterns: Sequence[str]) -> RerunSelection:
     last = store.last_apply()
     if last is None:
-        return [], None, []
+        return RerunSelection(())
     runs = latest_by_identity(store.runs_of_apply(last.apply_id))
     if patterns:
         runs = [r for r in runs if any(fnmatch.fnmatchcase(r.identity, p) for p in patterns)]
     chosen = [r for r in runs if r.status in RERUNNABLE]
     never_fired = [r for r in runs if r.status in (RunStatus.SKIPPED, RunStatus.NOT_STARTED)]
-    return chosen, last, never_fired
+    return RerunSelection(tuple(chosen), last, tuple(never_fired))
 
 
 def _why_not_rerunnable(record: RunRecord) -> str | None:
@@ -159,13 +149,7 @@ def _why_not_rerunnable(record: RunRecord) -> str | None:
     )
 
 
-def plan_reruns(
-    records: Sequence[RunRecord],
-    specs: SpecSet,
-    *,
-    source_apply: int | None = None,
-    never_fired: Sequence[RunRecord] = (),
-) -> RerunPlan:
+def plan_reruns(selection: RerunSelection, specs: SpecSet) -> RerunPlan:
     """Build each rerun's body from the current specs: ``runID`` is the failed run's
     runCounter, and the run's force flag, credentials and parameters are sent again.
 
@@ -175,7 +159,7 @@ def plan_reruns(
     jobs: list[RerunJob] = []
     environments: dict[str, EnvironmentSpec] = {}
     problems: list[str] = []
-    for record in records:
+    for record in selection.runs:
         try:
             environment = environment_spec(specs, record.environment)
             jobs.append(_rerun_job(record, environment))
@@ -190,7 +174,8 @@ def plan_reruns(
         raise RunnerError(
             "cannot rerun:\n  " + "\n  ".join(dict.fromkeys(problems)) + "\nnothing was rerun"
         )
-    return RerunPlan(tuple(jobs), environments, source_apply, tuple(never_fired))
+    source = selection.last_apply.apply_id if selection.last_apply is not None else None
+    return RerunPlan(tuple(jobs), environments, source, selection.never_fired)
 
 
 def _rerun_job(record: RunRecord, environment: EnvironmentSpec) -> RerunJob:
