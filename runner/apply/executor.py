@@ -234,11 +234,16 @@ class Executor:
         async def one(run: RunJob) -> None:
             async with slots or contextlib.nullcontext():
                 queued[0] -= 1
-                fired = await self._start(env, run)
-                # Under --no-wait a run is still waited for while others of its batch
-                # queue behind maxConcurrent: the limit is about runs in flight.
-                if fired and (wait or (slots is not None and queued[0] > 0)):
-                    await self._wait(env, run)
+                try:
+                    fired = await self._start(env, run)
+                    # Under --no-wait a run is still waited for while others of its batch
+                    # queue behind maxConcurrent: the limit is about runs in flight.
+                    if fired and (wait or (slots is not None and queued[0] > 0)):
+                        await self._wait(env, run)
+                except RunnerError as error:
+                    # One run's trouble is that run's: its siblings go on (an exception
+                    # out of gather would leave them firing with nobody waiting).
+                    self._run_error(run, error)
 
         await asyncio.gather(*(one(run) for run in batch.runs))
 
@@ -252,7 +257,11 @@ class Executor:
             return report.run_counter is not None and not report.ended
         if previous is not None and previous.status in (RunStatus.INTENT, RunStatus.AMBIGUOUS):
             # The interrupted apply may have fired it: look before firing again.
-            found = await self._find(env, run)
+            try:
+                found = await self._find(env, run)
+            except RunnerError as error:
+                self._uncertain(report, f"looking for it in Coalesce failed ({error.message})")
+                return False
             if found is not None:
                 self._note(
                     run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
@@ -300,15 +309,19 @@ class Executor:
             self._note(
                 run.environment, f"{run.name}: {outcome.reason}; looking for the run in Coalesce"
             )
-            found = await self._find(env, run)
+            try:
+                found = await self._find(env, run)
+            except RunnerError as error:
+                self._uncertain(
+                    report,
+                    f"startRun's answer was lost ({outcome.reason}) and looking for the "
+                    f"run in Coalesce failed ({error.message})",
+                )
+                return None
             if found is not None:
                 self._note(run.environment, f"{run.name}: found it as run {found}")
                 return found
-        report.message = (
-            f"startRun's outcome stayed unknown after {MAX_START_TRIES} tries; check the "
-            "environment's runs in Coalesce, then `runner apply --resume`"
-        )
-        self._set(report, RunState.NOT_STARTED)
+        self._uncertain(report, f"startRun's outcome stayed unknown after {MAX_START_TRIES} tries")
         return None
 
     async def _find(self, env: _Environment, run: RunJob) -> int | None:
@@ -447,6 +460,25 @@ class Executor:
             )
         report.message = message
         self._set(report, state)
+
+    def _uncertain(self, report: RunReport, what: str) -> None:
+        """The run may or may not exist in Coalesce; its journal stays uncertain, so
+        ``apply --resume`` looks for it before firing it again."""
+        report.uncertain = True
+        report.message = (
+            f"{what}: it may have been fired. Check the environment's runs in Coalesce, "
+            "then `runner apply --resume` (it looks for the run before firing it again)"
+        )
+        self._note(report.environment, f"{report.name}: {report.message}")
+        self._set(report, RunState.NOT_STARTED)
+
+    def _run_error(self, run: RunJob, error: RunnerError) -> None:
+        self._errors.append(f"{run.identity}: {error}")
+        self._note(run.environment, f"{run.name}: error: {error}")
+        report = self.reports[run.identity]
+        if not report.ended and report.run_counter is None:
+            report.message = f"not fired: {error.message}"
+            self._set(report, RunState.NOT_STARTED)
 
     def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool) -> None:
         self._errors.append(f"{job.name}: {reason}")

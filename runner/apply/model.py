@@ -121,6 +121,7 @@ class RunReport:
     message: str | None = None
     failed_nodes: list[FailedNode] = field(default_factory=list)
     journal_id: int | None = None
+    uncertain: bool = False  # startRun may have created it; nobody could tell
 
     @property
     def identity(self) -> str:

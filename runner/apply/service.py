@@ -219,7 +219,9 @@ def _execute(
 
 
 def outcome_of(result: ApplyResult) -> Outcome:
-    if result.interrupted:
+    # An apply that could not tell whether a run was fired is unfinished: recorded as
+    # interrupted, `apply --resume` continues it and looks for that run first.
+    if result.interrupted or any(r.uncertain for r in result.runs):
         return Outcome.INTERRUPTED
     if result.errors:
         return Outcome.ERRORED
