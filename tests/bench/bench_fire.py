@@ -27,6 +27,7 @@ import argparse
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ def run(work_dir: Path, *, in_process: bool = False) -> list[Figures]:
         bodies = [_unredacted(e["body"]) for e in sim.requests() if e["endpoint"] == START_RUN]
         sim.reset()
         serial_seconds = _serial_loop(sim.url, bodies)
-    throughput = _throughput(apply, document, counters, serial_seconds, len(bodies), round_trip_ms)
+        serial_delayed = sim.counters()["faults"].get("latency", 0)
+    serial = _Serial(serial_seconds, len(bodies), serial_delayed)
+    throughput = _throughput(apply, document, counters, serial, round_trip_ms)
     if in_process:
         throughput["driver"] = "in-process apply_prepared"
         return [throughput]
@@ -167,12 +170,20 @@ def _serial_loop(url: str, bodies: list[dict[str, Any]]) -> float:
         return time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class _Serial:
+    """The serial loop: its time, the requests it posted, and how many were delayed."""
+
+    seconds: float
+    posted: int
+    delayed: int
+
+
 def _throughput(
     apply: Finished,
     document: dict[str, Any],
     counters: dict[str, Any],
-    serial_seconds: float,
-    posted: int,
+    serial: _Serial,
     round_trip_ms: float,
 ) -> Figures:
     fired = [r for r in document["runs"] if r["runCounter"] is not None]
@@ -194,10 +205,11 @@ def _throughput(
         "fire_phase_seconds": seconds(fire_phase),
         "fire_phase_ratio": ratio(fire_phase, BOUND_SECONDS),
         "after_fire_seconds": seconds(apply.started_at + apply.seconds - finished),
-        "serial_httpx_seconds": seconds(serial_seconds),
-        "serial_requests": posted,
-        "speedup_vs_serial": round(serial_seconds / apply.seconds, 2),
-        "fire_phase_speedup_vs_serial": round(serial_seconds / fire_phase, 2),
+        "serial_httpx_seconds": seconds(serial.seconds),
+        "serial_requests": serial.posted,
+        "serial_requests_delayed": serial.delayed,
+        "speedup_vs_serial": round(serial.seconds / apply.seconds, 2),
+        "fire_phase_speedup_vs_serial": round(serial.seconds / fire_phase, 2),
     }
     if len(fired) != RUNS:
         figures["problem"] = f"only {len(fired)} of {RUNS} runs were fired"
