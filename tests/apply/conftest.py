@@ -3,8 +3,9 @@ reset before each test), an embedded one for ``sim://`` specs, and spec folders.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,11 +37,21 @@ def served(sim_process: SimServer) -> SimServer:
 
 
 @pytest.fixture
-def embedded(monkeypatch: pytest.MonkeyPatch) -> SimApp:
+def embed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SimApp]:
+    """``embed(world_data, speed=10)``: a fresh simulator of that world behind ``sim://``."""
+
+    def make(data: dict[str, Any], *, speed: float = 10.0) -> SimApp:
+        app = create_app(parse_world(data), clock=SimClock(speed))
+        monkeypatch.setattr(runner.sim, "_embedded", app)
+        return app
+
+    return make
+
+
+@pytest.fixture
+def embedded(embed: Callable[..., SimApp]) -> SimApp:
     """A fresh simulator of the fast world behind ``sim://``, at speed 10."""
-    app = create_app(parse_world(world()), clock=SimClock(10))
-    monkeypatch.setattr(runner.sim, "_embedded", app)
-    return app
+    return embed(world())
 
 
 @pytest.fixture
