@@ -28,7 +28,7 @@ from runner.apply.model import (
     RunReport,
     RunState,
 )
-from runner.apply.poller import StatusPoller
+from runner.apply.poller import StatusPoller, poll_interval_for
 from runner.apply.reconcile import find_created_run
 from runner.apply.results import failed_nodes
 from runner.coalesce import Ambiguous, ClientPool, CoalesceAPIError, CoalesceClient
@@ -148,13 +148,16 @@ class Executor:
             self._note(job.name, f"took over a stale lock: {token.took_over.stale_reason}")
         heartbeat = asyncio.create_task(self._heartbeat(token, job))
         client = self._pool.client(job.url, job.token, token_source=job.token_source)
+        interval = poll_interval_for(job.url, self._options.poll_interval)
+        if interval != self._options.poll_interval:
+            self._note(job.name, f"polling Coalesce every {interval:g}s, its lowest interval")
         env = _Environment(
             job,
             client,
             StatusPoller(
                 client,
                 job.environment_id,
-                interval=self._options.poll_interval,
+                interval=interval,
                 on_status=lambda counter, status: self._on_status(env, counter, status),
                 sleep=self._sleep,
             ),

@@ -8,9 +8,12 @@ of asking ``runStatus`` run by run. A run missing from the list is asked about a
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from runner.coalesce import CoalesceClient, is_terminal
+from runner.coalesce.urls import is_sim_url
 from runner.errors import RunnerError
 
 StatusCallback = Callable[[int, str], None]
@@ -18,6 +21,26 @@ Sleep = Callable[[float], Awaitable[None]]
 
 MAX_FAILED_POLLS = 5
 MAX_PAGE = 1000
+# Coalesce itself is asked at most once a second; the simulator and servers on this
+# machine may be polled as fast as a test or a demo likes.
+MIN_COALESCE_INTERVAL = 1.0
+
+
+def poll_interval_for(url: str, wanted: float) -> float:
+    """The interval to poll ``url`` at when ``--poll-interval`` asks for ``wanted``."""
+    if wanted >= MIN_COALESCE_INTERVAL or is_sim_url(url) or _is_loopback(url):
+        return wanted
+    return MIN_COALESCE_INTERVAL
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class StatusPoller:

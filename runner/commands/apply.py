@@ -17,9 +17,7 @@ from runner.commands._options import (
     var_option,
 )
 from runner.errors import RunnerError
-from runner.output import echo, echo_err
-
-REAL_COALESCE_MIN_POLL = 1.0
+from runner.output import echo
 
 
 @click.command("apply")
@@ -169,30 +167,6 @@ def _confirm(prepared: Any, auto_approve: bool, fmt: str) -> None:
         raise RunnerError("apply canceled: nothing was fired")
 
 
-def _poll_floor(options: Any, urls: list[str]) -> Any:
-    """Real Coalesce is polled at most once a second; the simulator and loopback faster."""
-    from dataclasses import replace
-
-    local = all(u.startswith("sim://") or _loopback(u) for u in urls)
-    if local or options.poll_interval >= REAL_COALESCE_MIN_POLL:
-        return options
-    echo_err(f"note: --poll-interval raised to {REAL_COALESCE_MIN_POLL:g}s for Coalesce")
-    return replace(options, poll_interval=REAL_COALESCE_MIN_POLL)
-
-
-def _loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _progress(reports: list[Any]) -> Any:
     from runner.render.apply_output import LineProgress, LiveProgress
 
@@ -204,7 +178,6 @@ def _progress(reports: list[Any]) -> Any:
 def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
     from runner.apply import RunReport, apply_prepared
 
-    options = _poll_floor(options, [job.url for job in prepared.jobs])
     reports = [
         RunReport(run.environment, run.batch, run.name)
         for job in prepared.jobs
