@@ -163,7 +163,7 @@ class Executor:
             ),
         )
         try:
-            refusal = await self._preflight(env)
+            refusal = self._moved_since_plan(job) or await self._preflight(env)
             if refusal is not None:
                 self._refuse(job, refusal, journal=True)
                 return
@@ -189,6 +189,20 @@ class Executor:
                 self._note(job.name, f"error: {error}; stopping")
                 self.interrupt()
                 return
+
+    def _moved_since_plan(self, job: EnvironmentJob) -> str | None:
+        """Why the plan no longer holds for this environment, now that its lock is ours."""
+        planned = self._options.plan_serial
+        if planned is None or self._previous:
+            return None
+        now = self._store.serial([job.name])
+        if now <= planned:
+            return None
+        return (
+            f"another apply ran in {job.name} after the plan was made (state serial "
+            f"{planned} -> {now}), while this one waited for its lock. The plan is stale, "
+            "so nothing was fired here: make a new plan and review it again"
+        )
 
     async def _preflight(self, env: _Environment) -> str | None:
         """Why Coalesce would refuse this environment's runs, before any is fired."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -87,6 +88,9 @@ def command(
             if prepared is None:
                 return 0
             _confirm(prepared, auto_approve, fmt)
+            if changed_only or _is_plan_file(paths):
+                # What fires was decided against the state at plan time: keep it so.
+                options = replace(options, plan_serial=prepared.plan.state_serial)
             result = _run(prepared, store, options, fmt)
     finally:
         store.close()
@@ -106,9 +110,8 @@ def _prepare(
 ) -> Any:
     from runner.apply import load_specs_for_plan, prepare
     from runner.plan import Filters, PlanRequest, check_fresh, plan_specs, read_plan_file
-    from runner.plan.planfile import looks_like_plan_file
 
-    if len(paths) == 1 and looks_like_plan_file(paths[0]):
+    if _is_plan_file(paths):
         if environments or runs or variables:
             raise RunnerError(
                 "a plan file is applied as planned: --env, --run and --var do not apply"
@@ -137,6 +140,12 @@ def _prepare(
         )
         return None
     return prepared
+
+
+def _is_plan_file(paths: tuple[str, ...]) -> bool:
+    from runner.plan.planfile import looks_like_plan_file
+
+    return len(paths) == 1 and looks_like_plan_file(paths[0])
 
 
 def _human_stream(fmt: str) -> TextIO:

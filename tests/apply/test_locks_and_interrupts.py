@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import signal
 import socket
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from runner.sim.clock import parse_time
 from runner.state import Outcome, RunStatus, open_state
@@ -145,3 +148,45 @@ def test_ctrl_c_stops_firing_records_the_runs_in_flight_and_resume_completes(
     assert sorted(created) == sorted(NAMES) and len(served.runs()) == 3
     assert {n: created[n] for n in in_flight} == in_flight
     assert "3 completed" in result.out
+
+
+@pytest.mark.parametrize("how", ["plan-file", "changed-only"])
+def test_a_plan_that_went_stale_while_waiting_for_the_lock_fires_nothing(
+    run_cli, served: SimServer, specs: Path, tmp_path: Path, how: str
+) -> None:
+    write_spec(specs, "alpha", "1", served.url, BATCHES)
+    state = tmp_path / "state.db"
+    args = ["--changed-only"]
+    if how == "plan-file":
+        assert run_cli("plan", "--offline", "--out", "plan.json", "--state", str(state)).code == 0
+        args = ["plan.json"]
+    store = open_state(state)
+    try:
+        held = store.acquire_lock(
+            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
+            ttl_seconds=60,
+        )  # fmt: skip
+        waiting = _start(tmp_path, state, *args, "--lock-timeout", "60")
+        try:
+            waiting.read_until(
+                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
+                what="the apply waiting for the lock",
+            )
+            # Meanwhile, the holder applies alpha.
+            other = store.begin_apply(
+                who="someone else", host="elsewhere", git_commit=None,
+                environments=["alpha"], argv=[],
+            )  # fmt: skip
+            journal = store.record_intent(other, "alpha", "first", "first-0", {}, "hash")
+            store.record_fired(journal, 999)
+            store.release_lock(held)
+            code, out, err = waiting.finish()
+        finally:
+            waiting.kill()
+    finally:
+        store.close()
+
+    assert code == 1, err
+    assert "another apply ran in alpha after the plan was made" in out
+    assert "make a new plan" in out
+    assert served.start_runs() == [], "nothing fired from the stale plan"
