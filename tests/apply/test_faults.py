@@ -34,18 +34,29 @@ def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
         "--max-concurrent", "20",
     )  # fmt: skip
 
-    assert result.code == 0, result.err[-3000:]
+    document = json.loads(result.out)
+    unknown = [r for r in document["runs"] if r["status"] != "completed"]
+    if unknown:
+        # Three ambiguous answers in a row (500/502 that created nothing) leave a run's
+        # fate unknown: rare at these rates, and by design. Apply says so, exits 1, and
+        # --resume settles it by looking for the run before firing it again.
+        assert result.code == 1
+        assert all("outcome stayed unknown" in r["message"] for r in unknown), unknown
+        served.post("/_sim/faults", {})
+        resumed = run_cli("apply", "--resume", "--format", "json", "--poll-interval", "0.05")
+        assert resumed.code == 0, resumed.err[-2000:]
+        document = json.loads(resumed.out)
+    else:
+        assert result.code == 0
     sim_runs = served.runs()
     created = Counter(tag_of(r) for r in sim_runs)
     assert sorted(created) == sorted(planned), "a planned run is missing or unknown runs exist"
     assert max(created.values()) == 1, f"fired twice: {[t for t, n in created.items() if n > 1]}"
 
-    counters = served.counters()
-    faults = counters["faults"]
+    faults = served.counters()["faults"]
     assert faults.get("429", 0) > 0 and faults.get("drop", 0) > 0
     assert faults.get("500", 0) + faults.get("502", 0) > 0 and faults.get("503", 0) > 0
 
-    document = json.loads(result.out)
     assert document["formatVersion"] == 1 and document["exitCode"] == 0
     reported = {f"{r['environment']}/{r['name']}": r for r in document["runs"]}
     assert sorted(reported) == sorted(planned.values())
