@@ -104,8 +104,9 @@ def test_with_lock_timeout_the_second_apply_waits_then_fires_after_the_first(
     assert min(parse_time(r["createdAt"]) for r in second_apply) >= first_done
 
 
-def test_ctrl_c_stops_firing_records_the_runs_in_flight_and_resume_completes(
-    run_cli, served: SimServer, specs: Path, tmp_path: Path
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_stops_firing_records_the_runs_in_flight_and_resume_completes(
+    run_cli, served: SimServer, specs: Path, tmp_path: Path, how: signal.Signals
 ) -> None:
     served.reset(world(), speed=FROZEN)
     write_spec(specs, "alpha", "1", served.url, BATCHES)
@@ -116,7 +117,7 @@ def test_ctrl_c_stops_firing_records_the_runs_in_flight_and_resume_completes(
             lambda lines: fired(lines, ["alpha/first-0", "alpha/first-1"]),
             what="the first batch was fired",
         )
-        apply.signal(signal.SIGINT)
+        apply.signal(how)
         code, out, err = apply.finish()
     finally:
         apply.kill()
