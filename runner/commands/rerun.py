@@ -92,7 +92,7 @@ def command(
     with open_state(path) as store:
         selection = select_for_rerun(store, runs, failed=failed)
         if not selection.runs:
-            echo(_nothing_to_rerun(selection.last_apply, runs))
+            echo(_nothing_to_rerun(selection, runs))
             return 0
         specs = load_specs_for_operations(paths or DEFAULT_PATHS, variables=parse_vars(variables))
         plan = plan_reruns(selection, specs)
@@ -116,13 +116,20 @@ def command(
     return exit_code
 
 
-def _nothing_to_rerun(last: Any, runs: tuple[str, ...]) -> str:
+def _nothing_to_rerun(selection: Any, runs: tuple[str, ...]) -> str:
+    last = selection.last_apply
     if last is None:
         return "Nothing to rerun: no apply recorded yet."
     among = f" matching {', '.join(runs)}" if runs else ""
-    return (
+    text = (
         f"Nothing to rerun: the last apply ({last.apply_id}) has no failed or canceled run{among}."
     )
+    if selection.in_flight:
+        text += (
+            f"\n{len(selection.in_flight)} of its runs are still in flight as far as the state "
+            "knows; runner status --refresh asks Coalesce how they ended."
+        )
+    return text
 
 
 def _confirm(count: int, auto_approve: bool) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import click
 
-from runner.commands._options import parse_vars, spec_paths, state_option, var_option
+from runner.commands._options import parse_vars, state_option, var_option
 from runner.output import echo
 
 
 @click.command("status")
-@spec_paths
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option(
     "--env",
     "environments",

@@ -155,3 +155,17 @@ def test_rerun_needs_names_or_failed(run_cli: RunCli, workspace: Workspace) -> N
     result = run_cli("rerun")
     assert result.code == 1
     assert "--failed" in result.err
+
+
+def test_nothing_to_rerun_while_the_last_apply_is_still_in_flight_points_at_refresh(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    # Coalesce failed it at once, but the state still says waitingToRun.
+    assert run_cli(*apply_args("bad", wait=False)).code == 0
+    result = run_cli(*rerun_args("--failed"))
+    assert result.code == 0
+    assert "1 of its runs are still in flight" in result.out
+    assert "runner status --refresh" in result.out
+    assert run_cli("status", "--refresh").code == 0
+    assert run_cli(*rerun_args("--failed")).code == 3
+    assert len(sim.requests(RERUN)) == 1

@@ -77,6 +77,7 @@ class RerunSelection:
     runs: tuple[RunRecord, ...]
     last_apply: ApplyRecord | None = None
     never_fired: tuple[RunRecord, ...] = ()
+    in_flight: tuple[RunRecord, ...] = ()  # --failed: runs of the apply not known to have ended
 
 
 def select_for_rerun(
@@ -128,7 +129,8 @@ def _failed_of_last_apply(store: StateReader, patterns: Sequence[str]) -> RerunS
         runs = [r for r in runs if any(fnmatch.fnmatchcase(r.identity, p) for p in patterns)]
     chosen = [r for r in runs if r.status in RERUNNABLE]
     never_fired = [r for r in runs if r.status in (RunStatus.SKIPPED, RunStatus.NOT_STARTED)]
-    return RerunSelection(tuple(chosen), last, tuple(never_fired))
+    in_flight = tuple(r for r in runs if r.in_flight)
+    return RerunSelection(tuple(chosen), last, tuple(never_fired), in_flight)
 
 
 def _why_not_rerunnable(record: RunRecord) -> str | None:
