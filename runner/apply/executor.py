@@ -408,8 +408,17 @@ class Executor:
         if future in done and not future.cancelled():
             error = future.exception()
             if error is not None:
-                report.message = f"lost track of the run: {error}; see `runner status`"
+                # Apply gave up waiting, as on a timeout: the run may still be going.
+                why = error.message if isinstance(error, RunnerError) else str(error)
+                self._store.record_status(
+                    report.journal_id, RunStatus.TIMEOUT, message=f"lost track: {why}"
+                )
+                report.message = (
+                    f"lost track of the run ({why}); apply stopped waiting for it: see "
+                    f"`runner status`, or cancel it with: runner cancel {run.identity}"
+                )
                 self._note(run.environment, f"{run.name}: {report.message}")
+                self._set(report, RunState.TIMEOUT)
                 return
             await self._ended(env, report, future.result())
             return

@@ -113,3 +113,42 @@ def test_a_lost_answer_that_cannot_be_looked_up_spares_the_other_runs_and_can_be
     lost = next(r for r in resumed.runs if r.name == "lost")
     sim_lost = next(r for r in app.simulator.all_runs() if r.body["parameters"]["tag"] == "lost")
     assert lost.run_counter == sim_lost.id and lost.state is RunState.COMPLETED
+
+
+class LosesSightOfRuns:
+    """Passes requests to the simulator until the first startRun is answered; from then
+    on every question about runs fails (500 with Retry-After: 0)."""
+
+    def __init__(self, app: SimApp) -> None:
+        self.app = app
+        self.fired = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if self.fired and (path.startswith("/api/v1/runs") or path == "/scheduler/runStatus"):
+            await _answer(send, 500, {"error": {"errorString": "500: Internal Server Error"}})
+            return
+        await self.app(scope, receive, send)
+        self.fired = self.fired or path == "/scheduler/startRun"
+
+
+def test_a_run_apply_loses_track_of_is_reported_like_a_timeout(specs: Path, tmp_path: Path) -> None:
+    app = create_app(parse_world(world()), clock=SimClock(20))
+    batches = [batch("first", [run("watched")]), batch("second", [run("later")])]
+    write_spec(specs, "alpha", "1", "sim://", batches)
+    state = tmp_path / "state.db"
+
+    applied = apply_specs(specs, httpx.ASGITransport(app=LosesSightOfRuns(app)), state=state)
+
+    runs = {r.name: r for r in applied.result.runs}
+    assert runs["watched"].state is RunState.TIMEOUT
+    assert "lost track of the run" in (runs["watched"].message or "")
+    assert "runner cancel alpha/watched" in (runs["watched"].message or "")
+    assert runs["later"].state is RunState.SKIPPED
+    assert applied.result.exit_code == 4, "not a success: nobody knows how the run ended"
+    store = open_state(state)
+    try:
+        in_flight = store.runs_in_flight("alpha")
+    finally:
+        store.close()
+    assert [(r.name, r.status) for r in in_flight] == [("watched", RunStatus.TIMEOUT)]
