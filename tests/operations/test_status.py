@@ -115,4 +115,6 @@ def test_refresh_keeps_a_run_still_going_in_flight(run_cli: RunCli, workspace: W
     assert result.code == 0
     assert [r["after"] for r in document["refreshed"]["runs"]] == ["running"]
     assert [r["status"] for r in document["inFlight"]] == ["running"]
-    assert workspace.latest("ops/slow-a").status.value == "running"
+    record = workspace.latest("ops/slow-a")
+    assert record.status.value == "running"
+    assert record.run_link == f"http://sim/runs/{record.run_counter}"  # shown from now on

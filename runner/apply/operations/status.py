@@ -169,13 +169,17 @@ async def _refresh_one(
     assert record.run_counter is not None  # in flight means fired
     before = record.status.value
     try:
-        status = (await client.run_status(record.run_counter)).runStatus
+        answer = await client.run_status(record.run_counter)
     except RunnerError as error:
         return Refreshed(record, before, None, problem=error.message)
+    status = answer.runStatus
     if is_terminal(status):
         nodes, link = await ended_details(client, record.run_counter, status)
         record_end(store, record, status, nodes, link, now())
         return Refreshed(record, before, status, tuple(nodes))
+    if answer.runLink and not record.run_link:
+        # The same runCounter again: this only adds the link, for status to show.
+        store.record_fired(record.run_id, record.run_counter, answer.runLink)
     if status in SERVER_ACTIVE and status != before:
         store.record_status(record.run_id, status)
     return Refreshed(record, before, status)
