@@ -92,6 +92,10 @@ def rerun(
     """
     runtime = runtime or Runtime()
     locks = _take_locks(store, list(plan.environments), options, sleep)
+    for token in locks:
+        if token.took_over is not None:
+            note = f"took over a stale lock: {token.took_over.stale_reason}"
+            sink(ApplyEvent("note", token.environment, message=note))
     try:
         apply_id = store.begin_apply(
             who=_who(),
