@@ -51,6 +51,10 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _Interrupted(Exception):
+    """Apply was interrupted while an environment waited for its lock."""
+
+
 @dataclass
 class _Environment:
     """What one environment's part of the apply works with."""
@@ -136,13 +140,19 @@ class Executor:
                 pid=os.getpid(),
                 ttl_seconds=self._options.lock_ttl,
                 timeout=self._options.lock_timeout,
-                sleep=self._sleep,
+                sleep=self._pause_unless_interrupted,
                 on_wait=lambda lock: self._note(
                     job.name, f"waiting for the lock held by {lock.describe()}"
                 ),
             )
         except LockHeldError as error:
             self._refuse(job, str(error), journal=False)
+            return
+        except _Interrupted:
+            for run in job.runs():  # not journaled: the lock is not ours
+                report = self.reports[run.identity]
+                report.message = "not fired: apply was interrupted while waiting for the lock"
+                self._set(report, RunState.NOT_STARTED)
             return
         if token.took_over is not None:
             self._note(job.name, f"took over a stale lock: {token.took_over.stale_reason}")
@@ -178,6 +188,16 @@ class Executor:
             await env.poller.close()
             with contextlib.suppress(RunnerError):
                 self._store.release_lock(token)
+
+    async def _pause_unless_interrupted(self, seconds: float) -> None:
+        """The pause between two tries for a lock; an interrupt ends the waiting."""
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({stop}, timeout=seconds)
+        finally:
+            stop.cancel()
+        if self._stop.is_set():
+            raise _Interrupted
 
     async def _heartbeat(self, token: LockToken, job: EnvironmentJob) -> None:
         while True:

@@ -191,3 +191,34 @@ def test_a_plan_that_went_stale_while_waiting_for_the_lock_fires_nothing(
     assert "another apply ran in alpha after the plan was made" in out
     assert "make a new plan" in out
     assert served.start_runs() == [], "nothing fired from the stale plan"
+
+
+def test_ctrl_c_ends_a_wait_for_the_lock_at_once(
+    served: SimServer, specs: Path, tmp_path: Path
+) -> None:
+    write_spec(specs, "alpha", "1", served.url, BATCHES)
+    state = tmp_path / "state.db"
+    store = open_state(state)
+    try:
+        store.acquire_lock(
+            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
+            ttl_seconds=600,
+        )  # fmt: skip
+        waiting = _start(tmp_path, state, "--lock-timeout", "600")
+        try:
+            waiting.read_until(
+                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
+                what="the apply waiting for the lock",
+            )
+            waiting.signal(signal.SIGINT)
+            code, out, err = waiting.finish(limit=10)
+        finally:
+            waiting.kill()
+        assert store.list_locks()[0].holder == "someone else"
+    finally:
+        store.close()
+
+    assert code == 130, err
+    assert "apply was interrupted while waiting for the lock" in out
+    assert "runner apply --resume" in out
+    assert served.start_runs() == []
