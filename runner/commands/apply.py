@@ -18,7 +18,7 @@ from runner.commands._options import (
     var_option,
 )
 from runner.errors import RunnerError
-from runner.output import echo
+from runner.output import echo, echo_err
 
 
 @click.command("apply")
@@ -217,11 +217,20 @@ def _report(result: Any, fmt: str, report: Path | None) -> None:
     )
 
     echo(render_apply_json(result) if fmt == "json" else render_apply_summary(result), end="")
-    markdown = None
+    markdown = render_apply_markdown(result)
     if report is not None:
-        markdown = render_apply_markdown(result)
-        report.write_text(markdown)
+        _write(report, markdown, "w", "the report (--report)")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        with open(summary_file, "a") as handle:
-            handle.write(markdown or render_apply_markdown(result))
+        _write(Path(summary_file), markdown, "a", "the job summary (GITHUB_STEP_SUMMARY)")
+
+
+def _write(path: Path, text: str, mode: str, what: str) -> None:
+    """Write a file about an apply that has happened: a failure to write it is said, and
+    does not hide how the apply went (its exit code stays the apply's)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open(mode) as handle:
+            handle.write(text)
+    except OSError as error:
+        echo_err(f"error: could not write {what} to {path}: {error.strerror or error}")

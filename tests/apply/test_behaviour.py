@@ -244,3 +244,48 @@ def test_report_and_github_step_summary_get_the_markdown_with_a_gantt_chart(
     assert gantt.startswith("```mermaid\ngantt\n") and gantt.rstrip().endswith("```")
     assert "    section alpha" in gantt
     assert " ok :done, " in gantt and " broken :crit, " in gantt
+
+
+def test_the_json_document_carries_failed_nodes_and_run_links(
+    run_cli, embedded: SimApp, specs: Path
+) -> None:
+    write_spec(specs, "alpha", "1", "sim://", [batch("b", [run("ok"), run("broken", FAILING)])])
+
+    result = run_cli("apply", "--auto-approve", "--format", "json", "--poll-interval", "0.02")
+
+    assert result.code == 3
+    document = json.loads(result.out)
+    assert (document["formatVersion"], document["kind"], document["exitCode"]) == (
+        1, "runner-apply", 3,
+    )  # fmt: skip
+    runs = {r["name"]: r for r in document["runs"]}
+    sim = {r.body["parameters"]["tag"]: r.id for r in embedded.simulator.all_runs()}
+    broken = runs["broken"]
+    assert (broken["environment"], broken["batch"], broken["status"]) == ("alpha", "b", "failed")
+    assert broken["runCounter"] == sim["broken"] and broken["runLink"].endswith(f"/{sim['broken']}")
+    assert [n["name"] for n in broken["failedNodes"]] == ["BAD"]
+    assert broken["failedNodes"][0]["error"].startswith("SQL compilation error: invalid identifier")
+    assert runs["ok"]["failedNodes"] == [] and runs["ok"]["runCounter"] == sim["ok"]
+
+
+def test_resume_with_nothing_to_resume_says_so(run_cli, embedded: SimApp) -> None:
+    result = run_cli("apply", "--resume")
+
+    assert result.code == 1
+    assert "there is no interrupted apply to resume" in result.err
+
+
+def test_a_report_that_cannot_be_written_does_not_hide_how_the_apply_went(
+    run_cli, embedded: SimApp, specs: Path, tmp_path: Path
+) -> None:
+    write_spec(specs, "alpha", "1", "sim://", [batch("b", [run("ok")])])
+    (tmp_path / "taken").mkdir()
+
+    nested = run_cli("apply", "--auto-approve", "--poll-interval", "0.02", "--report", "a/b/r.md")
+    blocked = run_cli("apply", "--auto-approve", "--poll-interval", "0.02", "--report", "taken")
+
+    assert (
+        nested.code == 0 and "| alpha | b | ok | completed |" in (tmp_path / "a/b/r.md").read_text()
+    )
+    assert blocked.code == 0, "the apply succeeded; only its report is missing"
+    assert "could not write the report (--report) to taken" in blocked.err
