@@ -3,9 +3,20 @@ and a cancel is confirmed by asking how the run stands."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from typing import Any
 
+import httpx
+
+from runner.apply import ApplyOptions, RunState, Runtime
+from runner.apply.operations import (
+    load_specs_for_operations,
+    plan_reruns,
+    rerun,
+    select_for_rerun,
+)
 from runner.state import open_state
 from tests.operations.conftest import RunCli, Sim, Workspace, apply_args
 
@@ -69,3 +80,44 @@ def test_rerun_fires_nothing_while_an_apply_holds_the_lock(
         last = store.last_apply()
         assert last is not None and last.apply_id == 1  # no apply was recorded
         assert [lock.holder for lock in store.list_locks()] == ["alice"]
+
+
+class LosesSightOfRuns:
+    """Passes requests to the simulator until a rerun is answered; from then on every
+    question about runs fails (500 with Retry-After: 0, so retries do not wait)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.fired = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if self.fired and (path.startswith("/api/v1/runs") or path == "/scheduler/runStatus"):
+            body = json.dumps({"error": {"errorString": "500: Internal Server Error"}}).encode()
+            headers = [(b"content-type", b"application/json"), (b"retry-after", b"0")]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+        self.fired = self.fired or path == "/scheduler/rerun"
+
+
+def test_a_rerun_it_loses_track_of_is_reported_like_a_timeout(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    assert run_cli(*apply_args("bad")).code == 3
+    with open_state(workspace.state) as store:
+        selection = select_for_rerun(store, (), failed=True)
+        plan = plan_reruns(selection, load_specs_for_operations([workspace.spec]))
+        runtime = Runtime(transport=httpx.ASGITransport(app=LosesSightOfRuns(sim.app)))
+        outcome = rerun(
+            plan, store=store, options=ApplyOptions(poll_interval=0.01), runtime=runtime
+        )
+
+    (report,) = outcome.result.runs
+    assert report.state is RunState.TIMEOUT
+    assert "lost track of the rerun" in (report.message or "")
+    assert "runner cancel ops/bad" in (report.message or "")
+    assert outcome.exit_code == 4, "not a success: nobody knows how the rerun ended"
+    record = workspace.latest("ops/bad")
+    assert record.status.value == "timeout" and record.in_flight

@@ -378,8 +378,18 @@ class _Reruns:
         if future in done and not future.cancelled():
             error = future.exception()
             if error is not None:
-                report.message = f"lost track of the run: {error}; see `runner status`"
+                # Given up waiting, as on a timeout: the rerun may still be going, and a
+                # later batch must not be fired as if it had completed.
+                why = error.message if isinstance(error, RunnerError) else str(error)
+                self._store.record_status(
+                    report.journal_id, RunStatus.TIMEOUT, message=f"lost track: {why}"
+                )
+                report.message = (
+                    f"lost track of the rerun ({why}); stopped waiting for it: see "
+                    f"`runner status`, or cancel it with: runner cancel {job.identity}"
+                )
                 self._note(env.spec.name, f"{job.spec.name}: {report.message}")
+                self._set(report, RunState.TIMEOUT)
                 return
             await self._ended(env, report, future.result())
             return
