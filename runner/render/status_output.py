@@ -196,8 +196,8 @@ def _uncertain_lines(runs: Sequence[RunRecord]) -> list[str]:
     return [
         f"Outcome uncertain ({len(runs)}): sent, or about to be, with no runCounter recorded:",
         *_table(rows),
-        "  They may or may not exist in Coalesce; runner apply --resume looks for them "
-        "before firing anything again.",
+        "  They may or may not exist in Coalesce: look for them there before firing them "
+        "again (runner apply --resume does that for the runs of an apply).",
     ]
 
 

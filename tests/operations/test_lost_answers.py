@@ -12,6 +12,7 @@ import httpx
 
 from runner.apply import ApplyOptions, RunState, Runtime
 from runner.apply.operations import (
+    RerunResult,
     load_specs_for_operations,
     plan_reruns,
     rerun,
@@ -83,7 +84,7 @@ def test_rerun_fires_nothing_while_an_apply_holds_the_lock(
 
 
 class LosesSightOfRuns:
-    """Passes requests to the simulator until a rerun is answered; from then on every
+    """Passes requests to the simulator until a rerun is sent; from then on every
     question about runs fails (500 with Retry-After: 0, so retries do not wait)."""
 
     def __init__(self, app: Any) -> None:
@@ -98,8 +99,17 @@ class LosesSightOfRuns:
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await self.app(scope, receive, send)
         self.fired = self.fired or path == "/scheduler/rerun"
+        await self.app(scope, receive, send)
+
+
+def rerun_blind(workspace: Workspace, sim: Sim) -> RerunResult:
+    """``runner rerun --failed``, through the library, with runs hidden once it fires."""
+    with open_state(workspace.state) as store:
+        selection = select_for_rerun(store, (), failed=True)
+        plan = plan_reruns(selection, load_specs_for_operations([workspace.spec]))
+        runtime = Runtime(transport=httpx.ASGITransport(app=LosesSightOfRuns(sim.app)))
+        return rerun(plan, store=store, options=ApplyOptions(poll_interval=0.01), runtime=runtime)
 
 
 def test_a_rerun_it_loses_track_of_is_reported_like_a_timeout(
@@ -121,3 +131,25 @@ def test_a_rerun_it_loses_track_of_is_reported_like_a_timeout(
     assert outcome.exit_code == 4, "not a success: nobody knows how the rerun ended"
     record = workspace.latest("ops/bad")
     assert record.status.value == "timeout" and record.in_flight
+
+
+def test_a_lost_rerun_that_cannot_be_looked_up_stays_uncertain_and_says_where_to_look(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    assert run_cli(*apply_args("bad")).code == 3
+    failed = workspace.counter("ops/bad")
+    drop_answers_to(sim, "/scheduler/rerun")
+
+    outcome = rerun_blind(workspace, sim)
+
+    (report,) = outcome.result.runs
+    assert report.state is RunState.NOT_STARTED
+    assert f"Look for a rerun of run {failed}" in (report.message or "")
+    assert outcome.exit_code == 1
+    assert len(sim.requests("POST /scheduler/rerun")) == 1, "not sent again blindly"
+    record = workspace.latest("ops/bad")
+    assert record.status.value == "ambiguous"
+    assert (record.message or "").startswith(f"rerun of run {failed}: ")
+    status = run_cli("status")
+    assert "Outcome uncertain (1)" in status.out
+    assert f"rerun of run {failed}" in status.out

@@ -326,21 +326,41 @@ class _Reruns:
                 return None
             if not isinstance(outcome, Ambiguous):
                 return outcome.run_counter
-            self._store.record_ambiguous(report.journal_id, outcome.reason)
+            self._store.record_ambiguous(
+                report.journal_id, f"rerun of run {job.original_counter}: {outcome.reason}"
+            )
             self._note(
                 env.spec.name,
                 f"{job.spec.name}: {outcome.reason}; looking for the rerun in Coalesce",
             )
-            found = await self._find(env, job)
+            try:
+                found = await self._find(env, job)
+            except RunnerError as error:
+                self._uncertain(
+                    report,
+                    job,
+                    f"the rerun's answer was lost ({outcome.reason}) and looking for it in "
+                    f"Coalesce failed ({error.message})",
+                )
+                return None
             if found is not None:
                 self._note(env.spec.name, f"{job.spec.name}: found it as run {found}")
                 return found
-        report.message = (
-            f"the rerun's outcome stayed unknown after {MAX_RERUN_TRIES} tries; check the "
-            f"environment's runs in Coalesce for a rerun of run {job.original_counter}"
+        self._uncertain(
+            report, job, f"the rerun's outcome stayed unknown after {MAX_RERUN_TRIES} tries"
         )
-        self._set(report, RunState.NOT_STARTED)
         return None
+
+    def _uncertain(self, report: RunReport, job: RerunJob, what: str) -> None:
+        """The rerun may or may not exist in Coalesce: the journal keeps it uncertain
+        (``runner status`` lists it), and the person is told where to look."""
+        report.message = (
+            f"{what}: it may have been created. Look for a rerun of run "
+            f"{job.original_counter} among the environment's runs in Coalesce before "
+            "rerunning it again"
+        )
+        self._note(report.environment, f"{report.name}: {report.message}")
+        self._set(report, RunState.NOT_STARTED)
 
     async def _find(self, env: _EnvironmentRun, job: RerunJob) -> int | None:
         """The rerun Coalesce created for ``job``: the oldest run newer than every run
