@@ -187,8 +187,9 @@ def ended_report(record: RunRecord) -> CancelReport:
             record,
             CancelVerdict.NOT_CANCELED,
             record.status.value,
-            "its startRun outcome is unknown, so there is no runCounter to cancel; "
-            "`runner apply --resume` looks for it in Coalesce",
+            "it was sent but its answer was lost, so there is no runCounter to cancel; "
+            "look for it among the environment's runs in Coalesce "
+            "(`runner apply --resume` does that for an apply's runs)",
         )
     return _cancel_report(record, CancelVerdict.ALREADY_ENDED, record.status.value, "not in flight")
 

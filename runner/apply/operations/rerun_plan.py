@@ -146,8 +146,9 @@ def _why_not_rerunnable(record: RunRecord) -> str | None:
             "`runner status --refresh` asks Coalesce how it stands, `runner cancel` stops it"
         )
     return (
-        f"{record.identity} is {status.value}: its startRun outcome is unknown; "
-        "`runner apply --resume` looks for it in Coalesce"
+        f"{record.identity} is {status.value}: it was sent but its answer was lost; look "
+        "for it among the environment's runs in Coalesce (`runner apply --resume` does "
+        "that for an apply's runs)"
     )
 
 
