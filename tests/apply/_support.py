@@ -8,6 +8,7 @@ loops until what a test waits for is true.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
@@ -17,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -149,16 +149,33 @@ def wait_until(condition: Callable[[], Any], *, limit: float = 20.0, what: str) 
 # -- a served simulator ----------------------------------------------------------------
 
 
-@dataclass
-class SimServer:
-    """``runner sim`` running as its own process, over a real socket."""
+class InProcess:
+    """Requests to an ASGI app in this process, for :class:`SimView` (sync, like
+    ``httpx.Client``: each call runs its own event loop)."""
 
-    process: subprocess.Popen[str]
-    url: str
-    http: httpx.Client = field(init=False)
+    def __init__(self, app: Any) -> None:
+        self._transport = httpx.ASGITransport(app=app)
 
-    def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.url, timeout=10.0)
+    def get(self, path: str) -> httpx.Response:
+        return asyncio.run(self._request("GET", path, None))
+
+    def post(self, path: str, json: Any = None) -> httpx.Response:
+        return asyncio.run(self._request("POST", path, json))
+
+    async def _request(self, method: str, path: str, body: Any) -> httpx.Response:
+        async with httpx.AsyncClient(transport=self._transport, base_url="http://sim") as client:
+            response = await client.request(method, path, json=body)
+            await response.aread()
+            return response
+
+
+class SimView:
+    """The simulator's own endpoints (``/_sim/``), through ``http``; ``url`` is what a
+    spec names to reach the simulator."""
+
+    def __init__(self, http: httpx.Client | InProcess, url: str) -> None:
+        self.http = http
+        self.url = url
 
     def get(self, path: str) -> Any:
         response = self.http.get(path)
@@ -190,6 +207,14 @@ class SimServer:
     def start_runs(self) -> list[dict[str, Any]]:
         """The startRun requests the simulator answered (or dropped), in order."""
         return [r for r in self.requests() if r["endpoint"] == "POST /scheduler/startRun"]
+
+
+class SimServer(SimView):
+    """``runner sim`` running as its own process, over a real socket."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        super().__init__(httpx.Client(base_url=url, timeout=10.0), url)
+        self.process = process
 
     def stop(self) -> None:
         self.http.close()

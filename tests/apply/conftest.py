@@ -11,7 +11,7 @@ import pytest
 
 import runner.sim
 from runner.sim import SimApp, SimClock, create_app, demo_world, parse_world
-from tests.apply._support import TOKEN, SimServer, start_sim, world
+from tests.apply._support import TOKEN, InProcess, SimServer, SimView, start_sim, world
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +67,12 @@ def specs(tmp_path: Path) -> Path:
     folder = tmp_path / "specs"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(params=["socket", "sim://"])
+def any_sim(request: pytest.FixtureRequest, embed: Callable[..., SimApp]) -> Iterator[SimView]:
+    """The simulator served over a socket, then the embedded one behind ``sim://``."""
+    if request.param == "socket":
+        yield request.getfixturevalue("served")
+        return
+    yield SimView(InProcess(embed(world())), "sim://")

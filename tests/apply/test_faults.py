@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from tests.apply._support import SimServer, batch, run, tag_of, world, write_spec
+from tests.apply._support import SimView, batch, run, tag_of, world, write_spec
 
 ENVIRONMENTS = (("1", "alpha"), ("2", "beta"), ("3", "gamma"))
 RUNS_PER_ENVIRONMENT = 100
@@ -20,14 +20,14 @@ FAULTS = {
 
 
 def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
-    run_cli, served: SimServer, specs: Path
+    run_cli, any_sim: SimView, specs: Path
 ) -> None:
-    served.reset(world(faults=FAULTS), speed=20)
+    any_sim.reset(world(faults=FAULTS), speed=20)
     planned: dict[str, str] = {}  # tag -> identity
     for env_id, name in ENVIRONMENTS:
         runs = [run(f"{name}-{i:03d}") for i in range(RUNS_PER_ENVIRONMENT)]
         planned.update({r["name"]: f"{name}/{r['name']}" for r in runs})
-        write_spec(specs, name, env_id, served.url, [batch("all", runs)])
+        write_spec(specs, name, env_id, any_sim.url, [batch("all", runs)])
 
     result = run_cli(
         "apply", "--auto-approve", "--format", "json", "--poll-interval", "0.05",
@@ -42,18 +42,18 @@ def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
         # --resume settles it by looking for the run before firing it again.
         assert result.code == 1
         assert all("outcome stayed unknown" in r["message"] for r in unknown), unknown
-        served.post("/_sim/faults", {})
+        any_sim.post("/_sim/faults", {})
         resumed = run_cli("apply", "--resume", "--format", "json", "--poll-interval", "0.05")
         assert resumed.code == 0, resumed.err[-2000:]
         document = json.loads(resumed.out)
     else:
         assert result.code == 0
-    sim_runs = served.runs()
+    sim_runs = any_sim.runs()
     created = Counter(tag_of(r) for r in sim_runs)
     assert sorted(created) == sorted(planned), "a planned run is missing or unknown runs exist"
     assert max(created.values()) == 1, f"fired twice: {[t for t, n in created.items() if n > 1]}"
 
-    faults = served.counters()["faults"]
+    faults = any_sim.counters()["faults"]
     assert faults.get("429", 0) > 0 and faults.get("drop", 0) > 0
     assert faults.get("500", 0) + faults.get("502", 0) > 0 and faults.get("503", 0) > 0
 
@@ -66,7 +66,7 @@ def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
         assert mine["status"] == sim_run["status"] == "completed"
 
     # Every dropped startRun created a run that apply found again, and adopted.
-    dropped = [r for r in served.start_runs() if r["dropped"]]
+    dropped = [r for r in any_sim.start_runs() if r["dropped"]]
     assert dropped
     for request in dropped:
         identity = planned[request["body"]["parameters"]["tag"]]

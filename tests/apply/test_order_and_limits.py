@@ -12,7 +12,7 @@ from runner.sim import SimClock, create_app, parse_world
 from runner.sim.app import Receive, Scope, Send
 from runner.sim.clock import parse_time
 from tests.apply._inprocess import apply_specs
-from tests.apply._support import SimServer, batch, run, tag_of, world, write_spec
+from tests.apply._support import SimView, batch, run, tag_of, world, write_spec
 
 
 def _overlap(intervals: list[tuple[float, float]]) -> int:
@@ -26,28 +26,28 @@ def _overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def test_batches_run_in_order_and_max_concurrent_is_held_and_reached(
-    run_cli, served: SimServer, specs: Path
+    run_cli, any_sim: SimView, specs: Path
 ) -> None:
-    served.reset(world(), speed=2)  # a run lasts about 150 ms of real time
+    any_sim.reset(world(), speed=2)  # a run lasts about 150 ms of real time
     first = [run(f"first-{i}") for i in range(6)]
     second = [run(f"second-{i}") for i in range(2)]
     write_spec(
         specs,
         "alpha",
         "1",
-        served.url,
+        any_sim.url,
         [batch("first", first, maxConcurrent=3), batch("second", second)],
     )
 
     result = run_cli("apply", "--auto-approve", "--poll-interval", "0.02")
 
     assert result.code == 0, result.text
-    sim_runs = {tag_of(r): r for r in served.runs()}
+    sim_runs = {tag_of(r): r for r in any_sim.runs()}
     assert sorted(sim_runs) == sorted(r["name"] for r in first + second)
     first_ended = max(parse_time(sim_runs[r["name"]]["endedAt"]) for r in first)
     second_fired = [
         parse_time(request["time"])
-        for request in served.start_runs()
+        for request in any_sim.start_runs()
         if request["body"]["parameters"]["tag"].startswith("second-")
     ]
     assert len(second_fired) == 2
@@ -55,7 +55,7 @@ def test_batches_run_in_order_and_max_concurrent_is_held_and_reached(
 
     # maxConcurrent: 3 of the first batch's runs at most were active on the server at
     # once, and 3 were (the second batch has only 2 runs, so the peak is the first's).
-    assert served.counters()["environments"]["1"]["maxActive"] == 3
+    assert any_sim.counters()["environments"]["1"]["maxActive"] == 3
     intervals = [
         (parse_time(sim_runs[r["name"]]["createdAt"]), parse_time(sim_runs[r["name"]]["endedAt"]))
         for r in first
@@ -63,16 +63,18 @@ def test_batches_run_in_order_and_max_concurrent_is_held_and_reached(
     assert _overlap(intervals) == 3
 
 
-def test_max_concurrent_start_calls_over_a_socket(run_cli, served: SimServer, specs: Path) -> None:
+def test_max_concurrent_start_calls_in_flight_is_held_and_reached(
+    run_cli, any_sim: SimView, specs: Path
+) -> None:
     latency = {"probability": 1.0, "ms": 150, "paths": ["/scheduler/startRun"]}
-    served.reset(world(faults={"latency": latency}))
-    write_spec(specs, "alpha", "1", served.url, [batch("only", [run(f"r{i}") for i in range(8)])])
+    any_sim.reset(world(faults={"latency": latency}))
+    write_spec(specs, "alpha", "1", any_sim.url, [batch("only", [run(f"r{i}") for i in range(8)])])
 
     # --no-wait on a single batch: nothing but startRun calls are in flight while firing.
     result = run_cli("apply", "--auto-approve", "--no-wait", "--max-concurrent", "3")
 
     assert result.code == 0, result.text
-    counters = served.counters()
+    counters = any_sim.counters()
     assert counters["endpoints"]["POST /scheduler/startRun"] == 8
     assert counters["maxInFlight"] == 3
 
