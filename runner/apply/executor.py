@@ -238,10 +238,12 @@ class Executor:
                     "forceIgnoreEnvironmentStatus: true on those runs"
                 )
         env.claimed = self._store.run_counters(job.name)
-        floor = self._floors.get(job.name)
-        if floor is None and not self._previous:
-            floor = await newest_run_id(env.client, job.environment_id)
-        env.floor = floor or 0
+        floor = self._floors.get(job.name) or 0
+        if not self._previous:
+            # Read again now that the lock is ours: runs fired meanwhile by the apply we
+            # waited for (even ones it never recorded) are older than anything of ours.
+            floor = max(floor, await newest_run_id(env.client, job.environment_id))
+        env.floor = floor
         return None
 
     async def _batches(self, env: _Environment) -> None:

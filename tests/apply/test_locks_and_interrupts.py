@@ -16,6 +16,7 @@ from runner.sim.clock import parse_time
 from runner.state import Outcome, RunStatus, open_state
 from tests.apply._support import (
     FROZEN,
+    STAGING,
     TOKEN,
     ApplyProcess,
     SimServer,
@@ -222,3 +223,47 @@ def test_ctrl_c_ends_a_wait_for_the_lock_at_once(
     assert "apply was interrupted while waiting for the lock" in out
     assert "runner apply --resume" in out
     assert served.start_runs() == []
+
+
+def test_a_run_fired_by_the_apply_it_waited_for_is_never_taken_for_its_own(
+    served: SimServer, specs: Path, tmp_path: Path
+) -> None:
+    """The apply holding the lock fired a run it never recorded (it died with the answer
+    on the wire): an identical request of ours, answered 500, must not adopt it."""
+    write_spec(specs, "alpha", "1", served.url, [batch("only", [run("one")])])
+    state = tmp_path / "state.db"
+    store = open_state(state)
+    try:
+        held = store.acquire_lock(
+            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
+            ttl_seconds=60,
+        )  # fmt: skip
+        waiting = _start(tmp_path, state, "--lock-timeout", "60")
+        try:
+            waiting.read_until(
+                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
+                what="the apply waiting for the lock",
+            )
+            theirs = served.http.post(
+                "/scheduler/startRun",
+                json={
+                    "runDetails": {"environmentID": "1", "includeNodesSelector": STAGING},
+                    "parameters": {"tag": "one"},
+                },
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            ).json()["runCounter"]
+            served.post(
+                "/_sim/faults",
+                {"serverError": {"probability": 1.0, "statuses": [500],
+                                 "paths": ["/scheduler/startRun"]}},
+            )  # fmt: skip
+            store.release_lock(held)
+            code, out, err = waiting.finish()
+        finally:
+            waiting.kill()
+    finally:
+        store.close()
+
+    assert code == 1, err
+    assert f"found it as run {theirs}" not in err
+    assert "not-started   alpha/one" in out and "may have been fired" in out
