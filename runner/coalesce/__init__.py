@@ -17,38 +17,88 @@ unless the first request provably did not reach Coalesce (see :mod:`.retry`).
 
 from __future__ import annotations
 
-from runner.coalesce.client import (
-    DEFAULT_LIMITS,
-    DEFAULT_TIMEOUT,
-    ClientPool,
-    Clock,
-    CoalesceClient,
-)
-from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable
-from runner.coalesce.models import (
-    ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
-    DependencyEdge,
-    Environment,
-    EnvironmentNode,
-    EnvironmentSummary,
-    ErrorBody,
-    ErrorDetail,
-    NodeKey,
-    Page,
-    QueryResult,
-    RunDetails,
-    RunInfo,
-    RunResult,
-    RunStatusResponse,
-    RunSummary,
-    StartRunResponse,
-    dependency_edges,
-    is_terminal,
-)
-from runner.coalesce.outcomes import Ambiguous, CancelAccepted, CancelOutcome, Started, StartOutcome
-from runner.coalesce.retry import READ_RETRY, WRITE_RETRY, RetryPolicy
-from runner.coalesce.urls import ALLOWED_HOSTS_ENV, SIM_URL, URLNotAllowedError, check_url
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below are imported on first use, to keep start-up fast
+    from runner.coalesce.client import (
+        DEFAULT_LIMITS,
+        DEFAULT_TIMEOUT,
+        ClientPool,
+        Clock,
+        CoalesceClient,
+    )
+    from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable
+    from runner.coalesce.models import (
+        ACTIVE_STATUSES,
+        TERMINAL_STATUSES,
+        DependencyEdge,
+        Environment,
+        EnvironmentNode,
+        EnvironmentSummary,
+        ErrorBody,
+        ErrorDetail,
+        NodeKey,
+        Page,
+        QueryResult,
+        RunDetails,
+        RunInfo,
+        RunResult,
+        RunStatusResponse,
+        RunSummary,
+        StartRunResponse,
+        dependency_edges,
+        is_terminal,
+    )
+    from runner.coalesce.outcomes import (
+        Ambiguous,
+        CancelAccepted,
+        CancelOutcome,
+        Started,
+        StartOutcome,
+    )
+    from runner.coalesce.retry import READ_RETRY, WRITE_RETRY, RetryPolicy
+    from runner.coalesce.urls import ALLOWED_HOSTS_ENV, SIM_URL, URLNotAllowedError, check_url
+
+_LAZY = {
+    "ACTIVE_STATUSES": "runner.coalesce.models",
+    "ALLOWED_HOSTS_ENV": "runner.coalesce.urls",
+    "Ambiguous": "runner.coalesce.outcomes",
+    "CancelAccepted": "runner.coalesce.outcomes",
+    "CancelOutcome": "runner.coalesce.outcomes",
+    "ClientPool": "runner.coalesce.client",
+    "Clock": "runner.coalesce.client",
+    "CoalesceAPIError": "runner.coalesce.errors",
+    "CoalesceClient": "runner.coalesce.client",
+    "CoalesceUnreachable": "runner.coalesce.errors",
+    "DEFAULT_LIMITS": "runner.coalesce.client",
+    "DEFAULT_TIMEOUT": "runner.coalesce.client",
+    "DependencyEdge": "runner.coalesce.models",
+    "Environment": "runner.coalesce.models",
+    "EnvironmentNode": "runner.coalesce.models",
+    "EnvironmentSummary": "runner.coalesce.models",
+    "ErrorBody": "runner.coalesce.models",
+    "ErrorDetail": "runner.coalesce.models",
+    "NodeKey": "runner.coalesce.models",
+    "Page": "runner.coalesce.models",
+    "QueryResult": "runner.coalesce.models",
+    "READ_RETRY": "runner.coalesce.retry",
+    "RetryPolicy": "runner.coalesce.retry",
+    "RunDetails": "runner.coalesce.models",
+    "RunInfo": "runner.coalesce.models",
+    "RunResult": "runner.coalesce.models",
+    "RunStatusResponse": "runner.coalesce.models",
+    "RunSummary": "runner.coalesce.models",
+    "SIM_URL": "runner.coalesce.urls",
+    "StartOutcome": "runner.coalesce.outcomes",
+    "StartRunResponse": "runner.coalesce.models",
+    "Started": "runner.coalesce.outcomes",
+    "TERMINAL_STATUSES": "runner.coalesce.models",
+    "URLNotAllowedError": "runner.coalesce.urls",
+    "WRITE_RETRY": "runner.coalesce.retry",
+    "check_url": "runner.coalesce.urls",
+    "dependency_edges": "runner.coalesce.models",
+    "is_terminal": "runner.coalesce.models",
+}
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -90,3 +140,12 @@ __all__ = [
     "dependency_edges",
     "is_terminal",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runner.coalesce' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

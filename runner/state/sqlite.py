@@ -36,6 +36,24 @@ from runner.state.records import (
 from runner.state.rows import apply_record, aware, from_text, last_id, run_record, to_text
 from runner.state.sanitize import scrubbed_text, to_json
 
+# Every column of an apply but its plan document, which only apply_plan() needs: the
+# journal reads the apply on every write, and the plan of a big apply is large.
+_APPLY_FIELDS = (
+    "id",
+    "who",
+    "host",
+    "git_commit",
+    "environments",
+    "argv",
+    "plan_hash",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "resumed",
+)
+APPLY_COLUMNS = ", ".join(_APPLY_FIELDS)
+APPLY_COLUMNS_QUALIFIED = ", ".join(f"applies.{name}" for name in _APPLY_FIELDS)
+
 Clock = Callable[[], datetime]
 
 # Statuses that say the server knows the run, so it must have a runCounter.
@@ -270,7 +288,7 @@ class SqliteState:
         return {int(row[0]) for row in rows}
 
     def get_apply(self, apply_id: int) -> ApplyRecord | None:
-        rows = self._rows("SELECT * FROM applies WHERE id = ?", (apply_id,))
+        rows = self._rows("SELECT " + APPLY_COLUMNS + " FROM applies WHERE id = ?", (apply_id,))
         return apply_record(rows[0]) if rows else None
 
     def last_apply(self, environment: str | None = None) -> ApplyRecord | None:
@@ -294,10 +312,10 @@ class SqliteState:
     def _applies_newest_first(self, environment: str | None) -> Iterator[ApplyRecord]:
         params: tuple[str, ...] = ()
         if environment is None:
-            sql = "SELECT * FROM applies ORDER BY id DESC"
+            sql = "SELECT " + APPLY_COLUMNS + " FROM applies ORDER BY id DESC"
         else:
             sql = (
-                "SELECT applies.* FROM applies JOIN apply_environments"
+                "SELECT " + APPLY_COLUMNS_QUALIFIED + " FROM applies JOIN apply_environments"
                 " ON apply_environments.apply_id = applies.id"
                 " WHERE apply_environments.environment = ? ORDER BY applies.id DESC"
             )
@@ -307,7 +325,7 @@ class SqliteState:
 
     def _require_apply(self, db: sqlite3.Connection, apply_id: int) -> sqlite3.Row:
         row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM applies WHERE id = ?", (apply_id,)
+            "SELECT " + APPLY_COLUMNS + " FROM applies WHERE id = ?", (apply_id,)
         ).fetchone()
         if row is None:
             raise LookupError(f"no apply {apply_id} in the state at {self._path}")
