@@ -24,7 +24,7 @@ async def test_clients_of_a_pool_share_a_url_but_send_their_own_token() -> None:
         await dev.run_status(2)
         await dev.aclose()  # a pooled client does not close the shared connections
         await prod.run_status(3)
-        assert prod._http is dev._http  # one connection pool per base URL
+        assert prod._shards == dev._shards  # the connections of a base URL are shared
     auth = [r.headers["authorization"] for r in server.reached]
     assert auth == ["Bearer TOKEN-PROD", "Bearer TOKEN-DEV", "Bearer TOKEN-PROD"]
     assert {r.url.host for r in server.reached} == {"app.coalescesoftware.io"}
@@ -90,3 +90,13 @@ async def test_transport_exceptions_other_than_httpx_are_not_swallowed() -> None
     ) as client:
         with pytest.raises(RuntimeError):
             await client.start_run({"runDetails": {"environmentID": "1"}})
+
+
+async def test_a_pool_sized_for_many_calls_spreads_them_over_small_pools() -> None:
+    server = FakeCoalesce([answer(200, STATUS) for _ in range(12)])
+    async with ClientPool(transport=server.transport(), environ={}, max_connections=50) as pool:
+        client = pool.client("https://app.coalescesoftware.io", Secret("TOKEN-X"))
+        assert len(client._shards) == 10  # 50 connections, 5 per pool
+        for counter in range(12):
+            await client.run_status(counter)
+    assert len(server.reached) == 12
