@@ -12,10 +12,11 @@ import contextlib
 import datetime as dt
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from runner.apply.firing import Search
 from runner.apply.model import (
     UNSUCCESSFUL,
     ApplyEvent,
@@ -29,11 +30,11 @@ from runner.apply.model import (
     RunState,
 )
 from runner.apply.poller import StatusPoller, poll_interval_for
-from runner.apply.reconcile import find_created_run
 from runner.apply.results import failed_nodes
 from runner.coalesce import Ambiguous, ClientPool, CoalesceAPIError, CoalesceClient
 from runner.errors import LockHeldError, RunnerError
 from runner.state import (
+    LockInfo,
     LockLostError,
     LockToken,
     RunRecord,
@@ -70,7 +71,9 @@ class _Environment:
 
 class Executor:
     """Runs one apply. ``previous`` is the journal of an interrupted apply being resumed:
-    the latest record of each run identity."""
+    the latest record of each run identity. ``locks`` are environment locks taken for
+    this apply beforehand (see :func:`take_locks`); the executor waits for the others
+    itself, and releases them all."""
 
     def __init__(
         self,
@@ -83,6 +86,7 @@ class Executor:
         sink: EventSink,
         previous: Mapping[str, RunRecord] | None = None,
         floors: Mapping[str, int] | None = None,
+        locks: Mapping[str, LockToken] | None = None,
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], dt.datetime] = utc_now,
     ) -> None:
@@ -94,6 +98,7 @@ class Executor:
         self._sink = sink
         self._previous = dict(previous or {})
         self._floors = dict(floors or {})
+        self._locks = dict(locks or {})
         self._sleep = sleep
         self._now = now
         self._stop = asyncio.Event()
@@ -131,28 +136,8 @@ class Executor:
     # -- one environment ---------------------------------------------------------------
 
     async def _environment(self, job: EnvironmentJob) -> None:
-        try:
-            token = await wait_for_lock_async(
-                self._store,
-                job.name,
-                holder=self._options.holder or f"apply {self._apply_id}",
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                ttl_seconds=self._options.lock_ttl,
-                timeout=self._options.lock_timeout,
-                sleep=self._pause_unless_interrupted,
-                on_wait=lambda lock: self._note(
-                    job.name, f"waiting for the lock held by {lock.describe()}"
-                ),
-            )
-        except LockHeldError as error:
-            self._refuse(job, str(error), journal=False)
-            return
-        except _Interrupted:
-            for run in job.runs():  # not journaled: the lock is not ours
-                report = self.reports[run.identity]
-                report.message = "not fired: apply was interrupted while waiting for the lock"
-                self._set(report, RunState.NOT_STARTED)
+        token = self._locks.get(job.name) or await self._lock(job)
+        if token is None:
             return
         if token.took_over is not None:
             self._note(job.name, f"took over a stale lock: {token.took_over.stale_reason}")
@@ -188,6 +173,29 @@ class Executor:
             await env.poller.close()
             with contextlib.suppress(RunnerError):
                 self._store.release_lock(token)
+
+    async def _lock(self, job: EnvironmentJob) -> LockToken | None:
+        """The environment's lock, waited for as the options say; ``None`` if it was
+        not to be had (its runs are then reported as not started)."""
+        holder = self._options.holder or f"apply {self._apply_id}"
+        try:
+            return await wait_for_lock(
+                self._store,
+                job.name,
+                replace(self._options, holder=holder),
+                sleep=self._pause_unless_interrupted,
+                on_wait=lambda lock: self._note(
+                    job.name, f"waiting for the lock held by {lock.describe()}"
+                ),
+            )
+        except LockHeldError as error:
+            self._refuse(job, str(error), journal=False)
+        except _Interrupted:
+            for run in job.runs():  # not journaled: the lock is not ours
+                report = self.reports[run.identity]
+                report.message = "not fired: apply was interrupted while waiting for the lock"
+                self._set(report, RunState.NOT_STARTED)
+        return None
 
     async def _pause_unless_interrupted(self, seconds: float) -> None:
         """The pause between two tries for a lock; an interrupt ends the waiting."""
@@ -299,13 +307,13 @@ class Executor:
             try:
                 found = await self._find(env, run)
             except RunnerError as error:
-                self._uncertain(report, f"looking for it in Coalesce failed ({error.message})")
+                self._uncertain(run, f"looking for it in Coalesce failed ({error.message})")
                 return False
             if found is not None:
                 self._note(
                     run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
                 )
-                self._fired(env, report, found)
+                self._fired(env, run, found)
                 return True
         if self._stop.is_set():
             self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
@@ -327,14 +335,15 @@ class Executor:
             counter = await self._fire(env, run, report)
         if counter is None:
             return False
-        self._fired(env, report, counter)
+        self._fired(env, run, counter)
         return True
 
     async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:
         assert report.journal_id is not None
+        firing = run.firing
         for _attempt in range(MAX_START_TRIES):
             try:
-                outcome = await env.client.start_run(dict(run.request))
+                outcome = await firing.send(env.client, run.request)
             except CoalesceAPIError as error:
                 self._store.record_status(
                     report.journal_id, RunStatus.NOT_STARTED, message=error.message
@@ -344,41 +353,47 @@ class Executor:
                 return None
             if not isinstance(outcome, Ambiguous):
                 return outcome.run_counter
-            self._store.record_ambiguous(report.journal_id, outcome.reason)
+            note = firing.journal_note
+            self._store.record_ambiguous(
+                report.journal_id, f"{note}: {outcome.reason}" if note else outcome.reason
+            )
             self._note(
-                run.environment, f"{run.name}: {outcome.reason}; looking for the run in Coalesce"
+                run.environment,
+                f"{run.name}: {outcome.reason}; looking for the {firing.noun} in Coalesce",
             )
             try:
                 found = await self._find(env, run)
             except RunnerError as error:
                 self._uncertain(
-                    report,
-                    f"startRun's answer was lost ({outcome.reason}) and looking for the "
-                    f"run in Coalesce failed ({error.message})",
+                    run,
+                    f"{firing.endpoint}'s answer was lost ({outcome.reason}) and looking for "
+                    f"the {firing.noun} in Coalesce failed ({error.message})",
                 )
                 return None
             if found is not None:
                 self._note(run.environment, f"{run.name}: found it as run {found}")
                 return found
-        self._uncertain(report, f"startRun's outcome stayed unknown after {MAX_START_TRIES} tries")
+        self._uncertain(
+            run, f"{firing.endpoint}'s outcome stayed unknown after {MAX_START_TRIES} tries"
+        )
         return None
 
     async def _find(self, env: _Environment, run: RunJob) -> int | None:
         async with env.reconciling:  # two identical requests must not claim one run
-            found = await find_created_run(
-                env.client,
-                env.job.environment_id,
-                run.redacted,
-                newer_than=env.floor,
-                claimed=env.claimed,
-            )
+            search = Search(env.job.environment_id, env.floor, env.claimed)
+            found = await run.firing.find_lost(env.client, run.redacted, search)
             if found is not None:
                 env.claimed.add(found)
             return found
 
-    def _fired(self, env: _Environment, report: RunReport, counter: int) -> None:
+    def _fired(self, env: _Environment, run: RunJob, counter: int) -> None:
+        report = self.reports[run.identity]
         assert report.journal_id is not None
         self._store.record_fired(report.journal_id, counter)
+        if run.firing.journal_note:
+            self._store.record_status(
+                report.journal_id, RunStatus.WAITING_TO_RUN, message=run.firing.journal_note
+            )
         env.claimed.add(counter)
         env.by_counter[counter] = report
         report.run_counter = counter
@@ -436,8 +451,8 @@ class Executor:
                     report.journal_id, RunStatus.TIMEOUT, message=f"lost track: {why}"
                 )
                 report.message = (
-                    f"lost track of the run ({why}); apply stopped waiting for it: see "
-                    f"`runner status`, or cancel it with: runner cancel {run.identity}"
+                    f"lost track of the {run.firing.noun} ({why}); apply stopped waiting for "
+                    f"it: see `runner status`, or cancel it with: runner cancel {run.identity}"
                 )
                 self._note(run.environment, f"{run.name}: {report.message}")
                 self._set(report, RunState.TIMEOUT)
@@ -466,6 +481,8 @@ class Executor:
             with contextlib.suppress(RunnerError):
                 report.run_link = (await env.client.run_status(report.run_counter)).runLink
         report.ended_at = self._now()
+        if report.run_link:
+            self._store.record_fired(report.journal_id, report.run_counter, report.run_link)
         self._store.record_status(
             report.journal_id,
             status,
@@ -509,14 +526,12 @@ class Executor:
         report.message = message
         self._set(report, state)
 
-    def _uncertain(self, report: RunReport, what: str) -> None:
+    def _uncertain(self, run: RunJob, what: str) -> None:
         """The run may or may not exist in Coalesce; its journal stays uncertain, so
         ``apply --resume`` looks for it before firing it again."""
+        report = self.reports[run.identity]
         report.uncertain = True
-        report.message = (
-            f"{what}: it may have been fired. Check the environment's runs in Coalesce, "
-            "then `runner apply --resume` (it looks for the run before firing it again)"
-        )
+        report.message = f"{what}: {run.firing.uncertain_hint()}"
         self._note(report.environment, f"{report.name}: {report.message}")
         self._set(report, RunState.NOT_STARTED)
 
@@ -546,6 +561,51 @@ class Executor:
             if report.run_counter is None and not report.ended:
                 with contextlib.suppress(RunnerError, ValueError):
                     self._unfired(run, state, message)
+
+
+async def wait_for_lock(
+    store: StateStore,
+    environment: str,
+    options: ApplyOptions,
+    *,
+    sleep: Sleep,
+    on_wait: Callable[[LockInfo], None] | None = None,
+) -> LockToken:
+    """``environment``'s lock for ``options.holder``, waited for up to ``options.lock_timeout``."""
+    return await wait_for_lock_async(
+        store,
+        environment,
+        holder=options.holder or "runner",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        ttl_seconds=options.lock_ttl,
+        timeout=options.lock_timeout,
+        sleep=sleep,
+        on_wait=on_wait,
+    )
+
+
+async def take_locks(
+    store: StateStore, environments: Sequence[str], options: ApplyOptions
+) -> dict[str, LockToken]:
+    """Every environment's lock, or none (what was taken is released on the way out),
+    for an operation that must fire nothing while one of them is held."""
+    taken: dict[str, LockToken] = {}
+    try:
+        for environment in environments:
+            taken[environment] = await wait_for_lock(
+                store, environment, options, sleep=asyncio.sleep
+            )
+    except BaseException:
+        release_locks(store, taken.values())
+        raise
+    return taken
+
+
+def release_locks(store: StateStore, tokens: Iterable[LockToken]) -> None:
+    for token in tokens:
+        with contextlib.suppress(RunnerError):
+            store.release_lock(token)
 
 
 async def newest_run_id(client: CoalesceClient, environment_id: str) -> int:

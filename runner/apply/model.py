@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from runner.apply.firing import START_RUN, Firing
 from runner.secrets import Secret
 
 
@@ -47,7 +48,9 @@ EXIT_INTERRUPTED = 130
 
 @dataclass(frozen=True)
 class RunJob:
-    """One run to fire: its planned, secret-free request and the real one to send."""
+    """One run to fire: the real request to send, and the secret-free request the
+    journal keeps (for a run of a plan, the planned one). ``firing`` says which endpoint
+    it calls: ``startRun`` unless it is a rerun."""
 
     environment: str
     batch: str
@@ -56,6 +59,7 @@ class RunJob:
     redacted: Mapping[str, Any]
     request_hash: str
     timeout: float | None = None
+    firing: Firing = START_RUN
 
     @property
     def identity(self) -> str:

@@ -1,9 +1,10 @@
-"""Finding a run whose startRun answer was lost, so it is never fired twice.
+"""Finding a run whose answer was lost, so it is never fired twice.
 
-When startRun may have reached Coalesce (a timeout or a reset after sending), the run
-is looked for among the environment's recent runs before anything is sent again. A
-candidate must be newer than every run apply already knows of, be claimed by no other
-run of this apply, and carry the same job, selectors, parallelism and parameters.
+When startRun or rerun may have reached Coalesce (a timeout or a reset after sending),
+the run is looked for among the environment's recent runs before anything is sent
+again. A candidate must be newer than every run apply already knows of and be claimed
+by no other run of this apply. A run must also carry the same job, selectors,
+parallelism and parameters; a rerun must name the run it reran in its ``reRunID``.
 """
 
 from __future__ import annotations
@@ -66,3 +67,26 @@ def matches(info: RunInfo, request: Mapping[str, Any]) -> bool:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value).strip()
+
+
+async def find_created_rerun(
+    client: CoalesceClient,
+    environment_id: str,
+    rerun_of: int,
+    *,
+    newer_than: int,
+    claimed: Set[int],
+) -> int | None:
+    """The runCounter of the rerun of run ``rerun_of`` that a lost answer created, or
+    ``None``: the oldest run newer than ``newer_than``, claimed by nothing, whose
+    ``reRunID`` names that run."""
+    found: int | None = None
+    async for summary in client.iter_runs(
+        environment_id=environment_id, order_by="id", order_by_direction="desc", page_size=100
+    ):
+        if summary.id <= newer_than:
+            break
+        reran = str(summary.reRunID) if summary.reRunID is not None else None
+        if summary.id not in claimed and reran == str(rerun_of):
+            found = summary.id  # newest first: the last one seen is the oldest
+    return found
