@@ -44,7 +44,7 @@ def jobs_from_plan(
                         ),
                     )
                 )
-        jobs.append(_environment_job(spec, tuple(batches)))
+        jobs.append(environment_job(spec, tuple(batches)))
     return jobs
 
 
@@ -70,7 +70,7 @@ def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
     )
 
 
-def _environment_job(spec: EnvironmentSpec, batches: tuple[BatchJob, ...]) -> EnvironmentJob:
+def environment_job(spec: EnvironmentSpec, batches: tuple[BatchJob, ...]) -> EnvironmentJob:
     token = spec.token
     if token is None or isinstance(token, MissingSecret):
         raise RunnerError(

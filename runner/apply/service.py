@@ -1,13 +1,14 @@
 """Applying a plan: begin the apply in the state, run the executor, record how it ended.
 
 Also ``--resume``: the state keeps the plan document of every apply, so an interrupted
-apply is continued with exactly the runs it was started with.
+apply is continued with exactly the runs it was started with. ``runner rerun`` is
+executed here too (see ``runner.apply.operations.rerun_exec``): it is journaled as an
+apply, and resumed as one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import getpass
 import os
 import signal
@@ -16,21 +17,27 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from runner.apply.executor import Executor, newest_run_ids
+from runner.apply.executor import Executor, newest_run_ids, release_locks, take_locks
 from runner.apply.jobs import jobs_from_plan
 from runner.apply.model import ApplyOptions, ApplyResult, EnvironmentJob, EventSink, RunState
 from runner.coalesce import ClientPool
 from runner.errors import RunnerError
 from runner.plan import Plan, plan_from_document, plan_to_document
 from runner.spec import RenderOptions, SpecSet, load_specs
-from runner.state import Outcome, RunRecord, StateStore
+from runner.state import ApplyRecord, Outcome, RunRecord, StateStore
 
 FIRES_KEY = "fires"  # in the stored plan document: the identities this apply fires
 # ... and, per environment, the newest run id in Coalesce before this apply fired any.
 FLOORS_KEY = "runFloors"
+# ... and what the apply was: a plan's runs, unless this says "rerun".
+KIND_KEY = "kind"
+RERUN_KIND = "rerun"
+
+Begin = Callable[[Mapping[str, int]], int]
 
 
 @dataclass(frozen=True)
@@ -71,21 +78,38 @@ def apply_prepared(
     document = plan_to_document(prepared.plan)
     document[FIRES_KEY] = [run.identity for job in prepared.jobs for run in job.runs()]
 
+    begin = begin_apply(
+        store, options, prepared.jobs, document, plan_hash=prepared.plan.fingerprint()
+    )
+    return execute(prepared.jobs, begin, store=store, options=options, sink=sink, runtime=runtime)
+
+
+def begin_apply(
+    store: StateStore,
+    options: ApplyOptions,
+    jobs: Sequence[EnvironmentJob],
+    document: dict[str, Any],
+    *,
+    plan_hash: str | None = None,
+) -> Begin:
+    """How :func:`execute` records the start of an apply of ``jobs``: with who, where, on
+    which commit and the command line, and ``document``, what ``--resume`` needs."""
+
     def begin(floors: Mapping[str, int]) -> int:
-        # The floors are kept with the plan, so that a resumed apply knows which runs
-        # of its environments existed before it and can never be taken for its own.
+        # The floors are kept with the document, so that a resumed apply knows which
+        # runs of its environments existed before it and can never be taken for its own.
         document[FLOORS_KEY] = dict(floors)
         return store.begin_apply(
-            who=_who(),
+            who=who(),
             host=socket.gethostname(),
             git_commit=options.git_commit or _git_commit(),
-            environments=[job.name for job in prepared.jobs],
+            environments=[job.name for job in jobs],
             argv=list(options.argv),
-            plan_hash=prepared.plan.fingerprint(),
+            plan_hash=plan_hash,
             plan=document,
         )
 
-    return _execute(begin, prepared.jobs, store, options, sink, runtime, previous={}, floors=None)
+    return begin
 
 
 def apply_plan(
@@ -122,34 +146,83 @@ def resume(
         )
     document = store.apply_plan(record.apply_id)
     if document is None:
-        raise RunnerError(f"apply {record.apply_id} kept no plan, so it cannot be resumed")
-    plan = plan_from_document(document, f"the plan of apply {record.apply_id}")
-    specs = _load_for_plan(plan, runtime.environ)
+        raise _not_resumable(record)
+    if document.get(KIND_KEY) == RERUN_KIND:
+        # Reruns are built by runner.apply.operations, which builds on this module.
+        from runner.apply.operations.rerun_exec import resume_rerun
+
+        return resume_rerun(
+            record, document, store=store, options=options, sink=sink, runtime=runtime
+        )
+    jobs = _plan_jobs_to_resume(document, record.apply_id, runtime.environ)
+    return continue_apply(
+        record, document, jobs, store=store, options=options, sink=sink, runtime=runtime
+    )
+
+
+def continue_apply(
+    record: ApplyRecord,
+    document: Mapping[str, Any],
+    jobs: Sequence[EnvironmentJob],
+    *,
+    store: StateStore,
+    options: ApplyOptions,
+    sink: EventSink,
+    runtime: Runtime,
+    locks_first: bool = False,
+) -> ApplyResult:
+    """Execute ``jobs`` as the continuation of the interrupted apply ``record``, whose
+    stored ``document`` they were built from: what it fired is picked up, not fired again."""
+    previous = _latest_records(store.runs_of_apply(record.apply_id))
+    floors = {str(k): int(v) for k, v in dict(document.get(FLOORS_KEY) or {}).items()}
+    store.resume_apply(record.apply_id)
+    return execute(
+        jobs,
+        lambda _floors: record.apply_id,
+        store=store,
+        options=options,
+        sink=sink,
+        runtime=runtime,
+        previous=previous,
+        floors=floors,
+        locks_first=locks_first,
+    )
+
+
+def _not_resumable(record: ApplyRecord) -> RunnerError:
+    if record.argv[:1] == ("rerun",):
+        # Reruns recorded before they kept what a resume needs.
+        return RunnerError(
+            f"apply {record.apply_id} was a rerun (runner {' '.join(record.argv)}) and "
+            "kept nothing to resume it from",
+            hint="see its runs with `runner status`, then run `runner rerun` again for "
+            "the ones it did not fire",
+        )
+    return RunnerError(f"apply {record.apply_id} kept no plan, so it cannot be resumed")
+
+
+def _plan_jobs_to_resume(
+    document: Mapping[str, Any], apply_id: int, environ: Mapping[str, str]
+) -> tuple[EnvironmentJob, ...]:
+    """The jobs of the plan an apply kept, less the runs it did not fire (``--changed-only``)."""
+    plan = plan_from_document(document, f"the plan of apply {apply_id}")
+    specs = _load_for_plan(plan, environ)
     fires = set(document.get(FIRES_KEY, []))
     jobs = [
         replace(
             job,
             batches=tuple(
-                replace(b, runs=tuple(r for r in b.runs if r.identity in fires))
-                for b in job.batches
+                b
+                for b in (
+                    replace(b, runs=tuple(r for r in b.runs if r.identity in fires))
+                    for b in job.batches
+                )
+                if b.runs
             ),
         )
         for job in jobs_from_plan(plan, specs)
     ]
-    jobs = [replace(j, batches=tuple(b for b in j.batches if b.runs)) for j in jobs]
-    previous = _latest_records(store.runs_of_apply(record.apply_id))
-    floors = {str(k): int(v) for k, v in dict(document.get(FLOORS_KEY) or {}).items()}
-    store.resume_apply(record.apply_id)
-    return _execute(
-        lambda _floors: record.apply_id,
-        tuple(j for j in jobs if j.batches),
-        store,
-        options,
-        sink,
-        runtime,
-        previous=previous,
-        floors=floors,
-    )
+    return tuple(job for job in jobs if job.batches)
 
 
 def load_specs_for_plan(plan: Plan, environ: Mapping[str, str]) -> SpecSet:
@@ -175,44 +248,61 @@ def _latest_records(records: Sequence[RunRecord]) -> dict[str, RunRecord]:
     return latest
 
 
-def _execute(
-    begin: Callable[[Mapping[str, int]], int],
+def execute(
     jobs: Sequence[EnvironmentJob],
+    begin: Begin,
+    *,
     store: StateStore,
     options: ApplyOptions,
     sink: EventSink,
     runtime: Runtime,
-    previous: Mapping[str, RunRecord],
-    floors: Mapping[str, int] | None,
+    previous: Mapping[str, RunRecord] | None = None,
+    floors: Mapping[str, int] | None = None,
+    locks_first: bool = False,
 ) -> ApplyResult:
-    """Run the executor. ``begin(floors)`` records the apply and returns its id; for a
-    new apply (``floors`` is ``None``) the floors are read from Coalesce first."""
+    """Run the executor over ``jobs`` and record how the apply ended.
+
+    ``begin(floors)`` records the apply and returns its id; for a new apply (``floors``
+    is ``None``) the floors are read from Coalesce first. ``previous`` is the journal of
+    the interrupted apply being resumed. With ``locks_first``, every environment's lock
+    is taken before anything is recorded, or the whole apply is refused (the lock's
+    error is raised): nothing is fired while another apply holds one of them.
+    """
     apply_ids: list[int] = []
 
     async def main() -> ApplyResult:
-        async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
-            known = floors if floors is not None else await newest_run_ids(pool, jobs)
-            apply_ids.append(begin(known))
-            # Whoever finds an environment locked is told who holds it, and which apply.
-            holder = options.holder or f"{_who()} (apply {apply_ids[0]})"
-            executor = Executor(
-                jobs,
-                store=store,
-                pool=pool,
-                apply_id=apply_ids[0],
-                options=replace(options, holder=holder),
-                sink=sink,
-                previous=previous,
-                floors=known,
-            )
-            with _interrupts(executor, runtime.install_signal_handlers):
-                return await executor.run()
+        names = [job.name for job in jobs]
+        locks = await take_locks(store, names, options) if locks_first else {}
+        try:
+            async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
+                known = floors if floors is not None else await newest_run_ids(pool, jobs)
+                apply_ids.append(begin(known))
+                # Whoever finds an environment locked is told who holds it, and which apply.
+                holder = options.holder or f"{who()} (apply {apply_ids[0]})"
+                executor = Executor(
+                    jobs,
+                    store=store,
+                    pool=pool,
+                    apply_id=apply_ids[0],
+                    options=replace(options, holder=holder),
+                    sink=sink,
+                    previous=previous,
+                    floors=known,
+                    locks=locks,
+                )
+                with _interrupts(executor, runtime.install_signal_handlers):
+                    return await executor.run()
+        finally:
+            release_locks(store, locks.values())  # the executor releases those it used
 
     try:
         result = asyncio.run(main())
-    except BaseException:
+    except BaseException as error:
         if apply_ids:
-            store.finish_apply(apply_ids[0], Outcome.ERRORED)
+            interrupted = isinstance(error, KeyboardInterrupt | asyncio.CancelledError)
+            store.finish_apply(
+                apply_ids[0], Outcome.INTERRUPTED if interrupted else Outcome.ERRORED
+            )
         raise
     store.finish_apply(result.apply_id, outcome_of(result))
     return result
@@ -262,7 +352,8 @@ class _interrupts:
             loop.remove_signal_handler(sig)
 
 
-def _who() -> str:
+def who() -> str:
+    """The person applying, as the journal and the locks name them."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -277,7 +368,3 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

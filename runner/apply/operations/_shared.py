@@ -44,6 +44,7 @@ def load_specs_for_operations(
     *,
     variables: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
 ) -> SpecSet:
     """The specs, for the URL, token and run settings of environments already applied.
 
@@ -52,7 +53,12 @@ def load_specs_for_operations(
     ones. A spec with an error still fails the whole load, as everywhere else.
     """
     environ = os.environ if environ is None else environ
-    options = RenderOptions(variables=dict(variables or {}), environ=environ, require_secrets=False)
+    options = RenderOptions(
+        variables=dict(variables or {}),
+        environ=environ,
+        now=now or utc_now(),
+        require_secrets=False,
+    )
     return load_specs(paths, options=options, environ=environ)
 
 

@@ -4,9 +4,10 @@ to its rerun, so they are sent again, with the credentials and the force flag)."
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.apply.operations._shared import (
@@ -53,12 +54,15 @@ class RerunJob:
 
 @dataclass(frozen=True)
 class RerunPlan:
-    """The reruns to fire, grouped by environment, and what the selection left out."""
+    """The reruns to fire, grouped by environment, what the selection left out, and
+    how the specs were rendered (a resumed rerun renders them the same way)."""
 
     jobs: tuple[RerunJob, ...]
     environments: Mapping[str, EnvironmentSpec]
     source_apply: int | None = None  # --failed: the apply whose failures are rerun
     never_fired: tuple[RunRecord, ...] = ()  # --failed: skipped / not started runs
+    variables: Mapping[str, str] = field(default_factory=dict)
+    rendered_at: dt.datetime | None = None
 
     def for_environment(self, environment: str) -> list[list[RerunJob]]:
         """The environment's reruns, one list per batch, in batch order."""
@@ -152,9 +156,16 @@ def _why_not_rerunnable(record: RunRecord) -> str | None:
     )
 
 
-def plan_reruns(selection: RerunSelection, specs: SpecSet) -> RerunPlan:
+def plan_reruns(
+    selection: RerunSelection,
+    specs: SpecSet,
+    *,
+    variables: Mapping[str, str] | None = None,
+    rendered_at: dt.datetime | None = None,
+) -> RerunPlan:
     """Build each rerun's body from the current specs: ``runID`` is the failed run's
     runCounter, and the run's force flag, credentials and parameters are sent again.
+    ``variables`` and ``rendered_at`` are what ``specs`` were rendered with, if known.
 
     Every problem (a spec gone, a missing secret, an environment that moved) is
     reported at once, before anything is fired.
@@ -178,7 +189,14 @@ def plan_reruns(selection: RerunSelection, specs: SpecSet) -> RerunPlan:
             "cannot rerun:\n  " + "\n  ".join(dict.fromkeys(problems)) + "\nnothing was rerun"
         )
     source = selection.last_apply.apply_id if selection.last_apply is not None else None
-    return RerunPlan(tuple(jobs), environments, source, selection.never_fired)
+    return RerunPlan(
+        tuple(jobs),
+        environments,
+        source,
+        selection.never_fired,
+        dict(variables or {}),
+        rendered_at,
+    )
 
 
 def _rerun_job(record: RunRecord, environment: EnvironmentSpec) -> RerunJob:
