@@ -1,0 +1,530 @@
+"""No secret leaves any command, on any path: one matrix of commands x failure paths.
+
+Every test builds the same workspace: two environments behind the embedded simulator
+(``sim://``), one with Basic credentials and one with a KeyPair key and passphrase, all
+read from canary secrets, and one earlier apply in the state (one run completed, one
+failed, one still running, per environment). Then it puts Coalesce (or the program) in
+one failure mode, runs one command, and looks for the canaries everywhere the command
+could have put them: stdout, stderr, every file under the working folder (the state
+database and its -wal/-shm files, plan files, reports, the CI step summary) and every log
+record.
+
+A test also checks that its failure path was really taken (the exit code, and what the
+command said about it), so that a path the program never reached cannot pass unseen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import runner.cli
+import runner.coalesce.client as coalesce_client
+import runner.sim
+from runner.coalesce import CoalesceClient
+from runner.sim import SimApp, SimClock, create_app, parse_world
+from runner.spec import SpecSet
+from runner.state import open_state
+from tests.conftest import CliResult
+
+# -- the canaries ------------------------------------------------------------------------
+#
+# Each line of each secret carries a marker of letters and digits only: a leak of any
+# piece of a secret, in any escaping (JSON, markdown, repr), still carries one.
+
+TOKEN = "CANARYtokenA7c1e9"  # the token Coalesce (the simulator) accepts
+WRONG_TOKEN = "CANARYwrongtokenB4d2"  # a stale token: refused, and a secret all the same
+PASSWORD = (
+    "CANARYpasswordC5f3 \"dq\" 'sq': {brace} [list] #hash \\back\\slash, & * ! | > %\t<tab\n"
+    "CANARYpasswordD8a0 second  line: {\"json\": 'yaml'} # end \\"
+)
+PASSPHRASE = "CANARYpassphraseE2b6 \"x\": {y} #z \\w 'v'\nCANARYpassphraseF9c7 :{}"
+# The simulator, like Snowflake, accepts only PEM text (base64 and header lines) as a key:
+# the YAML/JSON special characters and newlines of the other secrets are in the passphrase
+# and the password; the key has its newlines and a header line with ':' and ','.
+KEY = (
+    "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+    "Proc-Type: 4,ENCRYPTED CANARYkeyG3e8\n"
+    "MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQICANARYkeyH6f1AgIIADAMBggqhkiG9w0C\n"
+    "CANARYkeyJ0a4bodyline+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST=\n"
+    "-----END ENCRYPTED PRIVATE KEY-----\n"
+)
+SECRETS = (TOKEN, WRONG_TOKEN, PASSWORD, PASSPHRASE, KEY)
+MARKERS = (
+    "CANARYtokenA7c1e9",
+    "CANARYwrongtokenB4d2",
+    "CANARYpasswordC5f3",
+    "CANARYpasswordD8a0",
+    "CANARYpassphraseE2b6",
+    "CANARYpassphraseF9c7",
+    "CANARYkeyG3e8",
+    "CANARYkeyH6f1",
+    "CANARYkeyJ0a4",
+)
+
+
+def _forms(value: str) -> set[str]:
+    """A secret as it would show up in text: as is, JSON-escaped, and repr-escaped."""
+    return {value, json.dumps(value)[1:-1], repr(value)[1:-1]}
+
+
+LEAK_FORMS = sorted({f for s in SECRETS for f in _forms(s)} | set(MARKERS), key=len)
+
+
+def leaks_in(text: str) -> list[str]:
+    """The markers (or whole secrets, in any form) found in ``text``."""
+    return [form for form in LEAK_FORMS if form in text]
+
+
+# -- the world and the specs -------------------------------------------------------------
+
+BROKEN_ERROR = "SQL compilation error: invalid identifier 'R.RETURN_REASON_CODE'"
+
+#: QUICK completes the moment it is created, BROKEN fails at once, SLOW runs for days.
+WORLD: dict[str, Any] = {
+    "version": 1,
+    "seed": 0,
+    "tokens": [TOKEN],
+    "projects": [
+        {
+            "id": "1",
+            "name": "Canaries",
+            "nodes": [
+                {"name": "QUICK_A", "location": "QUICK"},
+                {"name": "QUICK_B", "location": "QUICK", "dependsOn": ["QUICK_A"]},
+                {"name": "BROKEN", "location": "BROKEN"},
+                {"name": "SLOW_A", "location": "SLOW"},
+            ],
+        }
+    ],
+    "environments": [
+        {"id": "5", "name": "basic", "project": "1"},
+        {"id": "6", "name": "keypair", "project": "1"},
+    ],
+    "behavior": {
+        "startDelay": 0,
+        "nodeSeconds": 0,
+        "durations": [{"location": "SLOW", "seconds": 1_000_000}],
+        "failures": [{"name": "BROKEN", "error": BROKEN_ERROR}],
+    },
+}
+
+RUNS = """\
+batches:
+  - name: first
+    onFailure: continue
+    runs:
+      - name: good
+        includeNodesSelector: "{ location: QUICK }"
+        parameters: {load_date: "2026-01-05"}
+      - name: bad
+        includeNodesSelector: "{ location: BROKEN }"
+  - name: second
+    runs:
+      - name: slow
+        includeNodesSelector: "{ location: SLOW }"
+"""
+BASIC_SPEC = (
+    'version: 1\nenvironmentID: "5"\nname: basic\ncoalesce:\n  url: "sim://"\n'
+    "userCredentials:\n  snowflakeAuthType: Basic\n  snowflakeUsername: SVC_BASIC\n"
+    "  snowflakePassword: \"{{ secret('SNOWFLAKE_PASSWORD') }}\"\n" + RUNS
+)
+KEYPAIR_SPEC = (
+    'version: 1\nenvironmentID: "6"\nname: keypair\ncoalesce:\n  url: "sim://"\n'
+    "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: SVC_KEYPAIR\n"
+    "  snowflakeKeyPairKey: \"{{ secret_file(var('key_file')) }}\"\n"
+    "  snowflakeKeyPairPass: \"{{ secret('SNOWFLAKE_KEY_PASS') }}\"\n" + RUNS
+)
+
+# -- the commands and the failure paths ---------------------------------------------------
+
+PLAN_FILE = "plan.json"
+FAST = ("--poll-interval", "0.05")
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "validate": ("validate",),
+    "plan-text": ("plan",),
+    "plan-json": ("plan", "--format", "json"),
+    "plan-markdown": ("plan", "--format", "markdown"),
+    "plan-out": ("plan", "--out", "plans/next.json"),
+    "apply": (
+        "apply",
+        "--auto-approve",
+        "--format",
+        "json",
+        "--report",
+        "reports/apply.md",
+        "--no-wait",
+        *FAST,
+    ),
+    "status": ("status", "--refresh"),
+    "rerun-failed": ("rerun", "--failed", "--auto-approve", *FAST),
+    "cancel-all": ("cancel", "--all"),
+}
+#: What each command's requests are, for the faults that hit them: the reads of a
+#: command that only reads, the writes (which carry the credentials) of the others.
+TARGETS = {
+    "plan-text": "GET",
+    "plan-json": "GET",
+    "plan-markdown": "GET",
+    "plan-out": "GET",
+    "apply": "POST",
+    "status": "GET",
+    "rerun-failed": "POST",
+    "cancel-all": "POST",
+}
+#: The core function a crash is injected into, per command: one the command calls once
+#: every secret has been read.
+CRASH_POINTS: dict[str, tuple[Any, str]] = {
+    "validate": (SpecSet, "runs"),
+    "plan-text": (CoalesceClient, "get_environment"),
+    "plan-json": (CoalesceClient, "get_environment"),
+    "plan-markdown": (CoalesceClient, "get_environment"),
+    "plan-out": (CoalesceClient, "get_environment"),
+    "apply": (CoalesceClient, "start_run"),
+    "status": (CoalesceClient, "run_status"),
+    "rerun-failed": (CoalesceClient, "rerun"),
+    "cancel-all": (CoalesceClient, "cancel_run"),
+}
+
+NETWORK = ("401", "400-echo", "400-html", "500-echo", "timeout")
+PATHS_OF: dict[str, tuple[str, ...]] = {
+    "validate": ("ok", "crash"),  # validate reads no network and no state
+    "plan-text": ("ok", *NETWORK, "crash"),
+    "plan-json": ("ok", *NETWORK, "crash"),
+    "plan-markdown": ("ok", *NETWORK, "crash"),
+    "plan-out": ("ok", *NETWORK, "crash"),
+    "apply": ("ok", *NETWORK, "crash", "stale-plan", "lock-held"),
+    "status": ("ok", *NETWORK, "crash", "lock-held"),
+    "rerun-failed": ("ok", *NETWORK, "crash", "lock-held"),
+    "cancel-all": ("ok", *NETWORK, "crash"),  # cancel takes no lock
+}
+
+#: What each command says when all went well.
+OK_SAYS = {
+    "validate": "2 files valid: 2 environments, 6 runs",
+    "plan-text": "basic: 3 to fire",
+    "plan-json": '"formatVersion": 1',
+    "plan-markdown": "| Environment | To fire |",
+    "plan-out": "Plan written to plans/next.json",
+    "apply": '"status": "completed"',
+    "status": "Refreshed from Coalesce",
+    "rerun-failed": "failed node BROKEN",
+    "cancel-all": "Canceled 2 runs.",
+}
+OK_EXIT = {"apply": 3, "rerun-failed": 3}  # the run "bad" fails (again); others exit 0
+#: What a command says once it went down a failure path: proof the path was taken.
+PATH_SAYS = {
+    "401": ["401 Unauthorized"],
+    "400-echo": ["400 Bad Request", "(secret)"],  # the echoed secrets, replaced
+    "400-html": ["400 Bad Request", "(secret)"],
+    "500-echo": ["500 Internal Server Error"],
+    "timeout": ["The read operation timed out"],
+    "crash": ["Traceback (most recent call last)", "internal error: RuntimeError: unexpected"],
+    "stale-plan": ["the plan plan.json is stale"],
+    "lock-held": ["someone else"],
+}
+
+CUT_BEFORE_SCRUBBED = (
+    "a non-JSON error body is cut to 300 characters and its whitespace collapsed "
+    "(runner/coalesce/errors.py, _coalesce_error_text) before CoalesceAPIError scrubs "
+    "it: a secret cut in two, or with two spaces in a row, no longer matches, and its "
+    "first part is printed and stored in the state"
+)
+KNOWN_LEAKS = {
+    ("apply", "400-html"): CUT_BEFORE_SCRUBBED,
+    ("rerun-failed", "400-html"): CUT_BEFORE_SCRUBBED,
+}
+
+
+def _expected_exit(command: str, path: str) -> int | None:
+    """The exit code of ``command`` on ``path`` (None: not part of this contract)."""
+    if path == "ok":
+        return OK_EXIT.get(command, 0)
+    if command == "status" and path != "crash":
+        return None  # status shows what it could not refresh, and the rest
+    if path == "timeout" and command.startswith("plan"):
+        return 0  # an environment plan cannot read is planned offline, and says why
+    return 1
+
+
+def _case(command: str, path: str) -> Any:
+    leak = KNOWN_LEAKS.get((command, path))
+    marks = [pytest.mark.xfail(strict=True, reason=leak)] if leak else []
+    return pytest.param(command, path, id=f"{command}:{path}", marks=marks)
+
+
+MATRIX = [_case(command, path) for command, paths in PATHS_OF.items() for path in paths]
+
+
+# -- Coalesce, with its failures -----------------------------------------------------------
+
+
+def _echo(request: httpx.Request) -> str:
+    """The request as a careless server repeats it in an error: URL, body and token."""
+    body = request.content.decode("utf-8", "replace")
+    return f"{request.method} {request.url} {body} sent with {request.headers['authorization']}"
+
+
+@dataclass
+class Coalesce:
+    """The embedded simulator, behind a transport that answers in its place for the
+    requests a fault targets (``method``), and counts them."""
+
+    app: SimApp
+    fault: str | None = None
+    method: str = "POST"
+    hits: int = 0
+    _asgi: httpx.ASGITransport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._asgi = httpx.ASGITransport(app=self.app)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        if self.fault is None or request.method != self.method:
+            return await self._asgi.handle_async_request(request)
+        self.hits += 1
+        if self.fault == "timeout":
+            raise httpx.ReadTimeout("The read operation timed out", request=request)
+        echoed = _echo(request)
+        if self.fault == "400-echo":
+            error = {"errorString": f"Invalid request: {echoed}", "errorDetail": echoed}
+            return httpx.Response(400, json={"error": error})
+        if self.fault == "400-html":
+            page = f"<html><h1>400 Bad Request</h1><pre>{echoed}</pre></html>"
+            return httpx.Response(400, text=page, headers={"content-type": "text/html"})
+        assert self.fault == "500-echo", self.fault
+        page = f"<html><h1>Internal Server Error</h1><pre>while handling {echoed}</pre></html>"
+        return httpx.Response(500, text=page, headers={"content-type": "text/html"})
+
+
+@dataclass(frozen=True)
+class _NoWaitClock(coalesce_client.Clock):
+    """The client's clock, with backoff waits that do not wait: a read is tried five
+    times, with up to 7.5 s of backoff in all, and the paths here fail every try."""
+
+    sleep: Callable[[float], Awaitable[None]] = field(default=lambda seconds: _no_wait())
+
+
+async def _no_wait() -> None:
+    return None
+
+
+# -- the workspace ----------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    root: Path
+    coalesce: Coalesce
+    monkeypatch: pytest.MonkeyPatch
+    results: list[tuple[str, CliResult]] = field(default_factory=list)
+
+    def run(self, run_cli: Callable[..., CliResult], *args: str) -> CliResult:
+        result = run_cli(*args)
+        self.results.append((" ".join(args), result))
+        return result
+
+    def hold_lock(self, environment: str) -> None:
+        with open_state(self.root / ".runner" / "state.db") as store:
+            store.acquire_lock(
+                environment, holder="someone else", host=socket.gethostname(),
+                pid=os.getpid(), ttl_seconds=600,
+            )  # fmt: skip
+
+    def crash_in(self, owner: Any, name: str) -> None:
+        """Make ``owner.name`` raise an exception whose text holds every secret read."""
+        original = getattr(owner, name)
+
+        def crash(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError(
+                f"unexpected state after {original.__name__}: token {TOKEN}, password "
+                f"{PASSWORD!r}, key {KEY}, passphrase {PASSPHRASE} ({json.dumps(PASSWORD)})"
+            )
+
+        self.monkeypatch.setattr(owner, name, crash)
+
+
+@pytest.fixture
+def workspace(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> Iterator[Workspace]:
+    # The key lives outside the working folder: every file in there is searched.
+    keys = tmp_path_factory.mktemp("keys")
+    (keys / "canary.p8").write_text(KEY)
+    monkeypatch.setenv("RUNNER_SECRET_DIRS", str(keys))
+    monkeypatch.setenv("RUNNER_VAR_key_file", str(keys / "canary.p8"))
+    monkeypatch.setenv("COALESCE_TOKEN", TOKEN)
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("SNOWFLAKE_KEY_PASS", PASSPHRASE)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "ci" / "step-summary.md"))
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "basic.yaml").write_text(BASIC_SPEC)
+    (tmp_path / "specs" / "keypair.yaml").write_text(KEYPAIR_SPEC)
+
+    # A fresh simulator for this test behind sim://. Every command builds its own
+    # client, so the fault transport goes where the client finds the simulator's.
+    coalesce = Coalesce(create_app(parse_world(WORLD), clock=SimClock(1.0)))
+    monkeypatch.setattr(runner.sim, "_embedded", coalesce.app)
+    monkeypatch.setattr(coalesce_client, "_sim_transport", coalesce.transport)
+    monkeypatch.setattr(coalesce_client, "Clock", _NoWaitClock)
+
+    # Every log record, at every level, of runner's own loggers (which do not propagate)
+    # and of the libraries it uses.
+    configure = runner.cli.configure_logging
+    logger = logging.getLogger("runner")
+    level, handlers = logger.level, list(logger.handlers)
+
+    def configure_and_capture(debug: bool) -> None:
+        configure(debug)
+        logger.addHandler(caplog.handler)
+        logger.setLevel(logging.DEBUG)
+
+    monkeypatch.setattr(runner.cli, "configure_logging", configure_and_capture)
+    caplog.set_level(logging.DEBUG)
+    yield Workspace(tmp_path, coalesce, monkeypatch)
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+def _set_up(workspace: Workspace, run_cli: Callable[..., CliResult], path: str) -> None:
+    """The earlier apply (and, for a stale plan, a plan file made before a spec changed)."""
+    done = workspace.run(run_cli, "apply", "--auto-approve", "--no-wait", *FAST)
+    assert done.code == 3, done.text  # bad failed; slow is left running
+    if path == "stale-plan":
+        assert workspace.run(run_cli, "plan", "--out", PLAN_FILE).code == 0
+        spec = workspace.root / "specs" / "basic.yaml"
+        spec.write_text(spec.read_text().replace("2026-01-05", "2026-01-06"))
+
+
+def _enter(workspace: Workspace, command: str, path: str) -> None:
+    """Put Coalesce, the state or the program in the failure mode ``path``."""
+    if path == "401":
+        workspace.monkeypatch.setenv("COALESCE_TOKEN", WRONG_TOKEN)
+    elif path in ("400-echo", "400-html", "500-echo", "timeout"):
+        workspace.coalesce.fault = path
+        workspace.coalesce.method = TARGETS[command]
+    elif path == "crash":
+        workspace.monkeypatch.setenv("RUNNER_DEBUG", "1")
+        workspace.crash_in(*CRASH_POINTS[command])
+    elif path == "lock-held":
+        workspace.hold_lock("basic")
+
+
+def _args(command: str, path: str) -> tuple[str, ...]:
+    args = COMMANDS[command]
+    if path == "stale-plan":
+        return (args[0], PLAN_FILE, *args[1:])
+    return args
+
+
+def _records(caplog: pytest.LogCaptureFixture) -> str:
+    texts = []
+    for record in caplog.records:
+        texts.append(record.getMessage())
+        if record.exc_info:
+            texts.append("".join(traceback.format_exception(*record.exc_info)))
+        if record.exc_text:
+            texts.append(record.exc_text)
+    return "\n".join(texts)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(("command", "path"), MATRIX)
+def test_no_canary_leaves_the_command(
+    workspace: Workspace,
+    run_cli: Callable[..., CliResult],
+    caplog: pytest.LogCaptureFixture,
+    command: str,
+    path: str,
+) -> None:
+    _set_up(workspace, run_cli, path)
+    _enter(workspace, command, path)
+
+    result = workspace.run(run_cli, *_args(command, path))
+
+    expected = _expected_exit(command, path)
+    assert expected is None or result.code == expected, result.text[-3000:]
+    for says in [OK_SAYS[command]] if path == "ok" else PATH_SAYS[path]:
+        assert says in result.text, f"{says!r} not in:\n{result.text[-3000:]}"
+    if path in ("400-echo", "400-html", "500-echo", "timeout"):
+        assert workspace.coalesce.hits > 0, "the fault was never hit"
+    leaked = _leaks(workspace, caplog)
+    assert not leaked, f"secrets leaked: {leaked}"
+
+
+def _leaks(workspace: Workspace, caplog: pytest.LogCaptureFixture) -> dict[str, list[str]]:
+    """Where a canary shows up: each place, with the markers (or forms) found there."""
+    found: dict[str, list[str]] = {}
+    for what, done in workspace.results:
+        for stream, text in (("stdout", done.out), ("stderr", done.err)):
+            if leaks_in(text):
+                found[f"{stream} of `runner {what}`"] = leaks_in(text)
+    for name, data in _files(workspace.root).items():
+        text = data.decode("utf-8", "replace")
+        if leaks_in(text) or leaks_in(name):
+            found[f"file {name}"] = leaks_in(text) + leaks_in(name)
+    if leaks_in(_records(caplog)):
+        found["log records"] = leaks_in(_records(caplog))
+    return found
+
+
+# -- the leak the matrix finds, pinned down -----------------------------------------------
+
+
+def _non_json_error(body: str) -> str:
+    """The error text runner makes of a 400 whose body is not JSON (a proxy's page)."""
+    from runner.coalesce.errors import api_error_from_response
+    from runner.secrets import Secret
+
+    response = httpx.Response(400, text=body, headers={"content-type": "text/html"})
+    Secret(CUT_SECRET)  # read, as a spec's secret is: registered with the scrubber
+    Secret(SPACED_SECRET)
+    error = api_error_from_response(
+        response, method="POST", path="/scheduler/startRun", token_source="COALESCE_TOKEN"
+    )
+    return str(error)
+
+
+CUT_SECRET = "CANARYcutM5d7" + "-abcdefghij" * 5
+SPACED_SECRET = "CANARYspacedN8e2 two  spaces"
+
+
+@pytest.mark.xfail(strict=True, reason=CUT_BEFORE_SCRUBBED)
+def test_a_secret_across_the_cut_of_a_long_error_page_is_not_shown() -> None:
+    page = f"<html><pre>{'x' * 250} password={CUT_SECRET}</pre></html>"
+    starts = page.index(CUT_SECRET)
+    assert starts < 300 < starts + len(CUT_SECRET)  # the secret spans the 300th character
+    text = _non_json_error(page)
+    assert "CANARYcutM5d7" not in text, text
+
+
+@pytest.mark.xfail(strict=True, reason=CUT_BEFORE_SCRUBBED)
+def test_a_secret_with_two_spaces_in_an_error_page_is_not_shown() -> None:
+    text = _non_json_error(f"<html><pre>password={SPACED_SECRET} rejected</pre></html>")
+    assert "CANARYspacedN8e2" not in text, text
+
+
+def test_a_secret_in_a_short_error_page_is_replaced() -> None:
+    # The same page, short and with single spaces: the scrubber finds the secret whole.
+    text = _non_json_error(f"<html><pre>password={CUT_SECRET} rejected</pre></html>")
+    assert "CANARYcutM5d7" not in text and "password=(secret) rejected" in text, text
