@@ -70,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_cli(argv: list[str] | None = None) -> int:
     configure_logging(_debug())
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        result: Any = cli.main(args=argv, prog_name="runner", standalone_mode=False)
+        # The commands find their own arguments in obj (the journal records them).
+        result: Any = cli.main(
+            args=args, prog_name="runner", standalone_mode=False, obj={"argv": tuple(args)}
+        )
     except RunnerError as error:
         echo_err(f"error: {error}" if not _is_multiline(error) else str(error))
         return error.exit_code

@@ -1,11 +1,15 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, the command line they were given, and the
+question that ``--auto-approve`` skips."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
+
+from runner.errors import RunnerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,3 +62,68 @@ def state_option(func: F) -> F:
         metavar="PATH",
         help="The state database (default: $RUNNER_STATE or .runner/state.db).",
     )(func)
+
+
+def specs_option(purpose: str) -> Callable[[F], F]:
+    """``--specs PATH`` (repeatable), for commands whose arguments name runs, not specs."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--specs",
+            "paths",
+            multiple=True,
+            metavar="PATH",
+            help=f"A spec file or folder, {purpose} (default: specs/).",
+        )(func)
+
+    return decorate
+
+
+def waiting_options(func: F) -> F:
+    """``--no-wait``, ``--poll-interval`` and ``--lock-timeout``: how apply and rerun wait."""
+    func = click.option(
+        "--lock-timeout",
+        type=click.FloatRange(0, 86400),
+        default=0.0,
+        help="Seconds to wait for another apply's lock on an environment.",
+    )(func)
+    func = click.option(
+        "--poll-interval",
+        type=click.FloatRange(0.01, 3600),
+        default=10.0,
+        show_default=True,
+        help="Seconds between status polls (at least 1 against real Coalesce).",
+    )(func)
+    return click.option("--no-wait", is_flag=True, help="Return once the last batch is fired.")(
+        func
+    )
+
+
+def command_argv() -> tuple[str, ...]:
+    """The arguments runner was called with, for the journal: those given to
+    ``runner.cli.run_cli``, which are not this process's command line when runner runs
+    inside another program."""
+    context = click.get_current_context(silent=True)
+    given = context.find_root().obj if context is not None else None
+    if isinstance(given, Mapping) and "argv" in given:
+        return tuple(str(arg) for arg in given["argv"])
+    return tuple(sys.argv[1:])
+
+
+def confirm(
+    command: str, question: str, *, auto_approve: bool, review: str, err: bool = False
+) -> None:
+    """Ask ``question`` before ``command`` fires anything, unless ``auto_approve``;
+    anything but ``yes``, or no terminal to ask on, fires nothing."""
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise RunnerError(
+            f"{command} asks for confirmation, and there is no terminal to ask on",
+            hint=f"review {review}, then run again with --auto-approve",
+        )
+    answer = click.prompt(
+        f"{question} Type 'yes' to go on", default="", show_default=False, err=err
+    )
+    if answer.strip() != "yes":
+        raise RunnerError(f"{command} canceled: nothing was fired")

@@ -11,11 +11,14 @@ from typing import Any, TextIO
 import click
 
 from runner.commands._options import (
+    command_argv,
+    confirm,
     filter_options,
     parse_vars,
     spec_paths,
     state_option,
     var_option,
+    waiting_options,
 )
 from runner.errors import RunnerError
 from runner.output import echo, echo_err
@@ -35,20 +38,7 @@ from runner.output import echo, echo_err
     show_default=True,
     help="startRun calls in flight at once, over all environments.",
 )
-@click.option("--no-wait", is_flag=True, help="Return once the last batch is fired.")
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(0.01, 3600),
-    default=10.0,
-    show_default=True,
-    help="Seconds between status polls (at least 1 against real Coalesce).",
-)
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(0, 86400),
-    default=0.0,
-    help="Seconds to wait for another apply's lock on an environment.",
-)
+@waiting_options
 @click.option("--resume", is_flag=True, help="Continue the last interrupted apply.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a markdown report here.")
@@ -79,7 +69,7 @@ def command(
             no_wait=no_wait,
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
-            argv=tuple(sys.argv[1:]),
+            argv=command_argv(),
         )
         if resume:
             result = _resume(store, options, fmt)
@@ -158,41 +148,25 @@ def _confirm(prepared: Any, auto_approve: bool, fmt: str) -> None:
 
     stream = _human_stream(fmt)
     echo(render_plan_text(prepared.plan, color=use_color(stream)), file=stream, end="")
-    if auto_approve:
-        return
-    if not sys.stdin.isatty():
-        raise RunnerError(
-            "apply asks for confirmation, and there is no terminal to ask on",
-            hint="review the plan, then run again with --auto-approve",
-        )
-    environments = len(prepared.jobs)
-    answer = click.prompt(
-        f"Fire {prepared.run_count} run(s) in {environments} environment(s)? Type 'yes' to go on",
-        default="",
-        show_default=False,
+    confirm(
+        "apply",
+        f"Fire {prepared.run_count} run(s) in {len(prepared.jobs)} environment(s)?",
+        auto_approve=auto_approve,
+        review="the plan",
         err=fmt == "json",
     )
-    if answer.strip() != "yes":
-        raise RunnerError("apply canceled: nothing was fired")
-
-
-def _progress(reports: list[Any]) -> Any:
-    from runner.render.apply_output import LineProgress, LiveProgress
-
-    if sys.stderr.isatty() and not os.environ.get("CI"):
-        return LiveProgress(reports)
-    return LineProgress()
 
 
 def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
     from runner.apply import RunReport, apply_prepared
+    from runner.render.apply_output import progress_for
 
     reports = [
         RunReport(run.environment, run.batch, run.name)
         for job in prepared.jobs
         for run in job.runs()
     ]
-    progress = _progress(reports)
+    progress = progress_for(reports)
     try:
         return apply_prepared(prepared, store=store, options=options, sink=progress)
     finally:
@@ -201,8 +175,9 @@ def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
 
 def _resume(store: Any, options: Any, fmt: str) -> Any:
     from runner.apply import resume
+    from runner.render.apply_output import progress_for
 
-    progress = _progress([])
+    progress = progress_for()
     try:
         return resume(store, options=options, sink=progress)
     finally:

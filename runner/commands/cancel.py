@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import click
 
-from runner.commands._options import parse_vars, state_option, var_option
+from runner.commands._options import parse_vars, specs_option, state_option, var_option
 from runner.output import echo
 
 
 @click.command("cancel")
 @click.argument("runs", nargs=-1, metavar="[ENV/RUN]...")
 @click.option("--all", "all_runs", is_flag=True, help="Cancel every run in flight.")
-@click.option(
-    "--specs",
-    "paths",
-    multiple=True,
-    metavar="PATH",
-    help="A spec file or folder, for each environment's URL and token (default: specs/).",
-)
+@specs_option("for each environment's URL and token")
 @var_option
 @state_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")

@@ -3,18 +3,22 @@ parameters and credentials from the specs."""
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 import sys
-from dataclasses import replace
 from typing import Any
 
 import click
 
-from runner.commands._options import parse_vars, state_option, var_option
-from runner.errors import RunnerError
-from runner.output import echo, echo_err
-
-REAL_COALESCE_MIN_POLL = 1.0
+from runner.commands._options import (
+    command_argv,
+    confirm,
+    parse_vars,
+    specs_option,
+    state_option,
+    var_option,
+    waiting_options,
+)
+from runner.output import echo
 
 
 @click.command("rerun")
@@ -22,30 +26,11 @@ REAL_COALESCE_MIN_POLL = 1.0
 @click.option(
     "--failed", is_flag=True, help="Rerun the failed and canceled runs of the last apply."
 )
-@click.option(
-    "--specs",
-    "paths",
-    multiple=True,
-    metavar="PATH",
-    help="A spec file or folder, for parameters, credentials and tokens (default: specs/).",
-)
+@specs_option("for parameters, credentials and tokens")
 @var_option
 @state_option
 @click.option("--auto-approve", is_flag=True, help="Rerun without asking for confirmation.")
-@click.option("--no-wait", is_flag=True, help="Return once the last reruns are fired.")
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(0.01, 3600),
-    default=10.0,
-    show_default=True,
-    help="Seconds between status polls (at least 1 against real Coalesce).",
-)
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(0, 86400),
-    default=0.0,
-    help="Seconds to wait for an apply's lock on an environment.",
-)
+@waiting_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def command(
     runs: tuple[str, ...],
@@ -64,7 +49,8 @@ def command(
 
     Coalesce does not carry a run's parameters over to its rerun: they are sent again
     from the current specs, with the credentials and the force flag. The reruns are
-    recorded as a new apply. Exit codes as apply: 0 ok, 3 a rerun failed, 1 error.
+    recorded as a new apply, which `runner apply --resume` continues if it is
+    interrupted. Exit codes as apply: 0 ok, 3 a rerun failed, 1 error, 130 interrupted.
     """
     from runner.apply import ApplyOptions
     from runner.apply.operations import (
@@ -73,6 +59,7 @@ def command(
         rerun,
         select_for_rerun,
     )
+    from runner.render.apply_output import progress_for
     from runner.render.status_output import (
         render_rerun_json,
         render_rerun_preview,
@@ -94,19 +81,27 @@ def command(
         if not selection.runs:
             echo(_nothing_to_rerun(selection, runs))
             return 0
-        specs = load_specs_for_operations(paths or DEFAULT_PATHS, variables=parse_vars(variables))
-        plan = plan_reruns(selection, specs)
+        given = parse_vars(variables)
+        now = dt.datetime.now(
+            dt.UTC
+        )  # kept with the reruns: a resumed rerun renders the specs alike
+        specs = load_specs_for_operations(paths or DEFAULT_PATHS, variables=given, now=now)
+        plan = plan_reruns(selection, specs, variables=given, rendered_at=now)
         preview = render_rerun_preview(plan)
         echo(preview, end="", file=sys.stderr if fmt == "json" else None)
-        _confirm(len(plan.jobs), auto_approve)
+        confirm(
+            "rerun",
+            f"Rerun {len(plan.jobs)} run(s)?",
+            auto_approve=auto_approve,
+            review="what it would send",
+        )
         options = ApplyOptions(
             no_wait=no_wait,
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
-            argv=tuple(sys.argv[1:]),
+            argv=command_argv(),
         )
-        options = _poll_floor(options, [env.url for env in plan.environments.values()])
-        progress = _progress()
+        progress = progress_for()
         try:
             outcome = rerun(plan, store=store, options=options, sink=progress)
         finally:
@@ -130,48 +125,3 @@ def _nothing_to_rerun(selection: Any, runs: tuple[str, ...]) -> str:
             "knows; runner status --refresh asks Coalesce how they ended."
         )
     return text
-
-
-def _confirm(count: int, auto_approve: bool) -> None:
-    if auto_approve:
-        return
-    if not sys.stdin.isatty():
-        raise RunnerError(
-            "rerun asks for confirmation, and there is no terminal to ask on",
-            hint="review what it would send, then run again with --auto-approve",
-        )
-    answer = click.prompt(
-        f"Rerun {count} run(s)? Type 'yes' to go on", default="", show_default=False
-    )
-    if answer.strip() != "yes":
-        raise RunnerError("rerun canceled: nothing was fired")
-
-
-def _poll_floor(options: Any, urls: list[str]) -> Any:
-    """Real Coalesce is polled at most once a second; the simulator and loopback faster."""
-    local = all(u.startswith("sim://") or _loopback(u) for u in urls)
-    if local or options.poll_interval >= REAL_COALESCE_MIN_POLL:
-        return options
-    echo_err(f"note: --poll-interval raised to {REAL_COALESCE_MIN_POLL:g}s for Coalesce")
-    return replace(options, poll_interval=REAL_COALESCE_MIN_POLL)
-
-
-def _loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _progress() -> Any:
-    from runner.render.apply_output import LineProgress, LiveProgress
-
-    if sys.stderr.isatty() and not os.environ.get("CI"):
-        return LiveProgress([])
-    return LineProgress()

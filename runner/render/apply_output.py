@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -113,6 +114,14 @@ class LiveProgress:
         return Group(table, *self._notes)
 
 
+def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:
+    """How to show progress on stderr: a live table on a terminal (outside CI), one
+    line per change anywhere else."""
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        return LiveProgress(runs)
+    return LineProgress()
+
+
 def render_apply_summary(result: ApplyResult) -> str:
     """What happened, the failed nodes with their errors, and what to do next."""
     lines: list[str] = []
@@ -132,7 +141,7 @@ def render_apply_summary(result: ApplyResult) -> str:
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     header = f"Apply {result.apply_id}: {total or 'nothing to fire'}."
     lines.insert(0, header)
-    lines.extend(_next_steps(result))
+    lines.extend(next_steps(result))
     return scrub("\n".join(lines)) + "\n"
 
 
@@ -145,7 +154,8 @@ def _counter(run: RunReport) -> str:
     return f" ({', '.join(bits)})" if bits else ""
 
 
-def _next_steps(result: ApplyResult) -> list[str]:
+def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
+    """What to do about an apply's (or a rerun's) runs still going, for a person."""
     in_flight = [r for r in result.runs if r.state in (RunState.WAITING_TO_RUN, RunState.RUNNING)]
     steps: list[str] = []
     if result.interrupted:
@@ -156,10 +166,11 @@ def _next_steps(result: ApplyResult) -> list[str]:
             steps.append("Cancel them with:  runner cancel --all")
         steps.append("Continue with:     runner apply --resume")
     elif in_flight:
-        steps.append("Fired and not waited for (--no-wait); follow them with: runner status")
-    timeouts = [r for r in result.runs if r.state is RunState.TIMEOUT]
-    if timeouts:
-        steps.append("Apply stopped waiting for runs that may still be running: see runner status")
+        steps.append(
+            "Fired and not waited for (--no-wait); follow them with: runner status --refresh"
+        )
+    if any(r.state is RunState.TIMEOUT for r in result.runs):
+        steps.append(f"Stopped waiting for {noun}s that may still be running: see runner status")
     return steps
 
 

@@ -19,7 +19,7 @@ from runner.apply.operations import (
     StatusReport,
     UnlockResult,
 )
-from runner.render.apply_output import apply_document
+from runner.render.apply_output import apply_document, next_steps
 from runner.secrets import scrub
 from runner.state import ApplyRecord, LockInfo, RunRecord
 
@@ -405,10 +405,7 @@ def render_rerun_summary(outcome: RerunResult) -> str:
     lines += [f"  error: {error}" for error in result.errors]
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing rerun"
     lines.insert(0, f"Rerun (apply {result.apply_id}): {total}.")
-    if any(r.state in (RunState.WAITING_TO_RUN, RunState.RUNNING) for r in result.runs):
-        lines.append("Fired and not waited for; follow them with: runner status --refresh")
-    if any(r.state is RunState.TIMEOUT for r in result.runs):
-        lines.append("Stopped waiting for reruns that may still be running: see runner status")
+    lines += next_steps(result, "rerun")
     return _text(lines)
 
 
