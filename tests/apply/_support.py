@@ -267,11 +267,20 @@ def _child_environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 class ApplyProcess:
-    """``runner apply ARGS`` in ``cwd``; its progress (stderr) is read line by line."""
+    """``runner apply ARGS`` (or another ``command``, e.g. ``rerun``) in ``cwd``; its
+    progress (stderr) is read line by line."""
 
-    def __init__(self, args: Iterable[str], *, cwd: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        args: Iterable[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        command: str = "apply",
+    ) -> None:
+        self.command = command
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner", "apply", *args],
+            [sys.executable, "-m", "runner", command, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -305,7 +314,8 @@ class ApplyProcess:
             if not line:
                 code = self.process.wait()
                 pytest.fail(
-                    f"runner apply exited ({code}) before {what}:\n" + "\n".join(self.lines)
+                    f"runner {self.command} exited ({code}) before {what}:\n"
+                    + "\n".join(self.lines)
                 )
             self.lines.append(line.rstrip("\n"))
         return self.lines

@@ -153,3 +153,38 @@ def test_a_lost_rerun_that_cannot_be_looked_up_stays_uncertain_and_says_where_to
     status = run_cli("status")
     assert "Outcome uncertain (1)" in status.out
     assert f"rerun of run {failed}" in status.out
+
+
+def test_apply_resume_finds_an_uncertain_rerun_instead_of_sending_it_again(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    assert run_cli(*apply_args("bad")).code == 3
+    failed = workspace.counter("ops/bad")
+    drop_answers_to(sim, "/scheduler/rerun")
+    assert rerun_blind(workspace, sim).exit_code == 1
+
+    result = run_cli("apply", "--resume", "--poll-interval", "0.05")
+
+    (created,) = [run for run in sim.runs().values() if run["reRunID"] == failed]
+    assert result.code == 3, result.text  # the rerun it found failed, as BROKEN does
+    assert f"the interrupted apply fired it as run {created['runCounter']}" in result.err
+    assert len(sim.requests("POST /scheduler/rerun")) == 1, "not sent again"
+    record = workspace.latest("ops/bad")
+    assert record.run_counter == created["runCounter"]
+    assert record.status.value == "failed"
+    assert record.message == f"rerun of run {failed}"
+
+
+def test_apply_resume_refuses_a_rerun_whose_spec_changed_since(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    assert run_cli(*apply_args("bad")).code == 3
+    drop_answers_to(sim, "/scheduler/rerun")
+    assert rerun_blind(workspace, sim).exit_code == 1
+    workspace.spec.write_text(workspace.spec.read_text().replace("2026-01-05", "2026-02-01"))
+
+    result = run_cli("apply", "--resume", "--poll-interval", "0.05")
+
+    assert result.code == 1
+    assert "ops/bad would now be rerun with other settings" in result.err
+    assert len(sim.requests("POST /scheduler/rerun")) == 1, "nothing more was sent"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from runner.spec.request import FORCE_KEYS
+from runner.state import Outcome, open_state
 from tests.conftest import CliResult
 from tests.operations.conftest import BROKEN_ERROR, RunCli, Sim, Workspace, apply_args
 
@@ -169,3 +170,35 @@ def test_nothing_to_rerun_while_the_last_apply_is_still_in_flight_points_at_refr
     assert run_cli("status", "--refresh").code == 0
     assert run_cli(*rerun_args("--failed")).code == 3
     assert len(sim.requests(RERUN)) == 1
+
+
+def test_the_journal_records_the_arguments_each_command_was_given(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    # In this process, sys.argv is the test runner's: what counts is what runner was given.
+    assert run_cli(*apply_args("bad")).code == 3
+    assert run_cli(*rerun_args("--failed")).code == 3
+    with workspace.read_state() as store:
+        applied, reran = store.get_apply(1), store.get_apply(2)
+    assert applied is not None and applied.argv == tuple(apply_args("bad"))
+    assert reran is not None and reran.argv == tuple(rerun_args("--failed"))
+
+
+def test_resume_of_a_rerun_that_kept_nothing_to_resume_from_says_it_was_a_rerun(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    assert run_cli(*apply_args("bad")).code == 3
+    with open_state(workspace.state) as store:
+        # As reruns were recorded before they kept what a resume needs.
+        old = store.begin_apply(
+            who="someone", host="here", git_commit=None, environments=["ops"],
+            argv=["rerun", "--failed"],
+        )  # fmt: skip
+        store.finish_apply(old, Outcome.INTERRUPTED)
+
+    result = run_cli("apply", "--resume")
+
+    assert result.code == 1
+    assert f"apply {old} was a rerun (runner rerun --failed)" in result.err
+    assert "run `runner rerun` again" in result.err
+    assert sim.requests(RERUN) == []
