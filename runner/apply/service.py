@@ -33,9 +33,9 @@ from runner.state import ApplyRecord, Outcome, RunRecord, StateStore
 FIRES_KEY = "fires"  # in the stored plan document: the identities this apply fires
 # ... and, per environment, the newest run id in Coalesce before this apply fired any.
 FLOORS_KEY = "runFloors"
-# ... and what the apply was: a plan's runs, unless this says "rerun".
+# What the document is: a plan ("runner-plan"), or the reruns of `runner rerun`.
 KIND_KEY = "kind"
-RERUN_KIND = "rerun"
+RERUN_KIND = "runner-rerun"
 
 Begin = Callable[[Mapping[str, int]], int]
 

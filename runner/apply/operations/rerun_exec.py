@@ -144,6 +144,7 @@ def _holding(options: ApplyOptions) -> ApplyOptions:
 # -- what the journal keeps, so that an interrupted rerun can be resumed --------------
 
 RERUNS_KEY = "reruns"
+DOCUMENT_VERSION = 1
 
 
 def _document(plan: RerunPlan) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def _document(plan: RerunPlan) -> dict[str, Any]:
     rendered_at = plan.rendered_at.isoformat() if plan.rendered_at is not None else None
     return {
         KIND_KEY: RERUN_KIND,
+        "formatVersion": DOCUMENT_VERSION,
         RERUNS_KEY: [
             {
                 "identity": job.identity,
@@ -171,6 +173,12 @@ def _document(plan: RerunPlan) -> dict[str, Any]:
 def _plan_again(
     document: Mapping[str, Any], store: StateStore, environ: Mapping[str, str]
 ) -> RerunPlan:
+    if document.get("formatVersion") != DOCUMENT_VERSION:
+        raise RunnerError(
+            "the interrupted rerun was recorded by another version of runner, which this "
+            "one cannot resume",
+            hint="see its runs with `runner status`, then run `runner rerun` again",
+        )
     entries: list[Mapping[str, Any]] = list(document.get(RERUNS_KEY) or [])
     originals = [_original(store, entry) for entry in entries]
     variables = {str(k): str(v) for k, v in dict(document.get("variables") or {}).items()}
