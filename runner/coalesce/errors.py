@@ -119,7 +119,9 @@ def _coalesce_error_text(response: httpx.Response) -> tuple[str | None, str | No
     try:
         body = ErrorBody.model_validate(response.json())
     except (ValueError, json.JSONDecodeError):
-        text = " ".join(response.text.split())
+        # Scrubbed before it is reshaped: a secret cut in two at the excerpt's end, or
+        # with its spaces collapsed, would no longer be recognised.
+        text = " ".join(scrub(response.text).split())
         return (text[:300] + ("..." if len(text) > 300 else "")) or None, None
     return body.error.errorString or None, body.error.errorDetail
 

@@ -234,16 +234,8 @@ PATH_SAYS = {
     "lock-held": ["someone else"],
 }
 
-CUT_BEFORE_SCRUBBED = (
-    "a non-JSON error body is cut to 300 characters and its whitespace collapsed "
-    "(runner/coalesce/errors.py, _coalesce_error_text) before CoalesceAPIError scrubs "
-    "it: a secret cut in two, or with two spaces in a row, no longer matches, and its "
-    "first part is printed and stored in the state"
-)
-KNOWN_LEAKS = {
-    ("apply", "400-html"): CUT_BEFORE_SCRUBBED,
-    ("rerun-failed", "400-html"): CUT_BEFORE_SCRUBBED,
-}
+# Known leaks, each an xfail(strict=True) until fixed: (command, path) -> why.
+KNOWN_LEAKS: dict[tuple[str, str], str] = {}
 
 
 def _expected_exit(command: str, path: str) -> int | None:
@@ -509,7 +501,6 @@ CUT_SECRET = "CANARYcutM5d7" + "-abcdefghij" * 5
 SPACED_SECRET = "CANARYspacedN8e2 two  spaces"
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_BEFORE_SCRUBBED)
 def test_a_secret_across_the_cut_of_a_long_error_page_is_not_shown() -> None:
     page = f"<html><pre>{'x' * 250} password={CUT_SECRET}</pre></html>"
     starts = page.index(CUT_SECRET)
@@ -518,7 +509,6 @@ def test_a_secret_across_the_cut_of_a_long_error_page_is_not_shown() -> None:
     assert "CANARYcutM5d7" not in text, text
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_BEFORE_SCRUBBED)
 def test_a_secret_with_two_spaces_in_an_error_page_is_not_shown() -> None:
     text = _non_json_error(f"<html><pre>password={SPACED_SECRET} rejected</pre></html>")
     assert "CANARYspacedN8e2" not in text, text
