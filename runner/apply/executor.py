@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.apply.firing import Search
@@ -171,18 +171,17 @@ class Executor:
             heartbeat.cancel()
             self.status_requests += env.poller.requests
             await env.poller.close()
-            with contextlib.suppress(RunnerError):
-                self._store.release_lock(token)
+            release_locks(self._store, [token])
 
     async def _lock(self, job: EnvironmentJob) -> LockToken | None:
         """The environment's lock, waited for as the options say; ``None`` if it was
         not to be had (its runs are then reported as not started)."""
-        holder = self._options.holder or f"apply {self._apply_id}"
         try:
             return await wait_for_lock(
                 self._store,
                 job.name,
-                replace(self._options, holder=holder),
+                self._options,
+                holder=self._options.holder or f"apply {self._apply_id}",
                 sleep=self._pause_unless_interrupted,
                 on_wait=lambda lock: self._note(
                     job.name, f"waiting for the lock held by {lock.describe()}"
@@ -568,14 +567,15 @@ async def wait_for_lock(
     environment: str,
     options: ApplyOptions,
     *,
+    holder: str,
     sleep: Sleep,
     on_wait: Callable[[LockInfo], None] | None = None,
 ) -> LockToken:
-    """``environment``'s lock for ``options.holder``, waited for up to ``options.lock_timeout``."""
+    """``environment``'s lock for ``holder``, waited for as long as ``options`` say."""
     return await wait_for_lock_async(
         store,
         environment,
-        holder=options.holder or "runner",
+        holder=holder,
         host=socket.gethostname(),
         pid=os.getpid(),
         ttl_seconds=options.lock_ttl,
@@ -586,7 +586,7 @@ async def wait_for_lock(
 
 
 async def take_locks(
-    store: StateStore, environments: Sequence[str], options: ApplyOptions
+    store: StateStore, environments: Sequence[str], options: ApplyOptions, *, holder: str
 ) -> dict[str, LockToken]:
     """Every environment's lock, or none (what was taken is released on the way out),
     for an operation that must fire nothing while one of them is held."""
@@ -594,7 +594,7 @@ async def take_locks(
     try:
         for environment in environments:
             taken[environment] = await wait_for_lock(
-                store, environment, options, sleep=asyncio.sleep
+                store, environment, options, holder=holder, sleep=asyncio.sleep
             )
     except BaseException:
         release_locks(store, taken.values())

@@ -271,8 +271,10 @@ def execute(
     apply_ids: list[int] = []
 
     async def main() -> ApplyResult:
-        names = [job.name for job in jobs]
-        locks = await take_locks(store, names, options) if locks_first else {}
+        locks = {}
+        if locks_first:
+            names = [job.name for job in jobs]
+            locks = await take_locks(store, names, options, holder=options.holder or who())
         try:
             async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
                 known = floors if floors is not None else await newest_run_ids(pool, jobs)
