@@ -155,13 +155,20 @@ def test_a_lost_rerun_that_cannot_be_looked_up_stays_uncertain_and_says_where_to
     assert f"rerun of run {failed}" in status.out
 
 
-def test_apply_resume_finds_an_uncertain_rerun_instead_of_sending_it_again(
-    run_cli: RunCli, workspace: Workspace, sim: Sim
-) -> None:
+def leave_a_rerun_uncertain(run_cli: RunCli, workspace: Workspace, sim: Sim) -> int:
+    """Fail ops/bad, then rerun it, losing the answer and sight of it; returns the
+    runCounter of the run that was rerun."""
     assert run_cli(*apply_args("bad")).code == 3
     failed = workspace.counter("ops/bad")
     drop_answers_to(sim, "/scheduler/rerun")
     assert rerun_blind(workspace, sim).exit_code == 1
+    return failed
+
+
+def test_apply_resume_finds_an_uncertain_rerun_instead_of_sending_it_again(
+    run_cli: RunCli, workspace: Workspace, sim: Sim
+) -> None:
+    failed = leave_a_rerun_uncertain(run_cli, workspace, sim)
 
     result = run_cli("apply", "--resume", "--poll-interval", "0.05")
 
@@ -178,9 +185,7 @@ def test_apply_resume_finds_an_uncertain_rerun_instead_of_sending_it_again(
 def test_apply_resume_refuses_a_rerun_whose_spec_changed_since(
     run_cli: RunCli, workspace: Workspace, sim: Sim
 ) -> None:
-    assert run_cli(*apply_args("bad")).code == 3
-    drop_answers_to(sim, "/scheduler/rerun")
-    assert rerun_blind(workspace, sim).exit_code == 1
+    leave_a_rerun_uncertain(run_cli, workspace, sim)
     workspace.spec.write_text(workspace.spec.read_text().replace("2026-01-05", "2026-02-01"))
 
     result = run_cli("apply", "--resume", "--poll-interval", "0.05")
