@@ -10,6 +10,7 @@ from __future__ import annotations
 from runner.apply.model import BatchJob, EnvironmentJob, RunJob
 from runner.errors import RunnerError, StalePlanError
 from runner.plan import Action, Plan, request_hash
+from runner.secrets import Secret
 from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
 
 
@@ -71,17 +72,22 @@ def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
 
 
 def environment_job(spec: EnvironmentSpec, batches: tuple[BatchJob, ...]) -> EnvironmentJob:
+    return EnvironmentJob(
+        name=spec.name,
+        environment_id=spec.environment_id,
+        url=spec.url,
+        token=token_of(spec),
+        token_source=spec.token_source,
+        batches=batches,
+    )
+
+
+def token_of(spec: EnvironmentSpec) -> Secret:
+    """The environment's Coalesce token, or an error that says where it should come from."""
     token = spec.token
     if token is None or isinstance(token, MissingSecret):
         raise RunnerError(
             f"no Coalesce token for {spec.name}: {spec.token_source}",
             hint="export the token (Coalesce app > Deploy > Generate Access Token) and retry",
         )
-    return EnvironmentJob(
-        name=spec.name,
-        environment_id=spec.environment_id,
-        url=spec.url,
-        token=token,
-        token_source=spec.token_source,
-        batches=batches,
-    )
+    return token

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.apply.jobs import token_of
 from runner.apply.model import (
     FailedNode,
 )
@@ -21,7 +22,7 @@ from runner.coalesce import (
     CoalesceClient,
 )
 from runner.errors import RunnerError
-from runner.spec import EnvironmentSpec, MissingSecret, RenderOptions, SpecSet, load_specs
+from runner.spec import EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.state import (
     RunRecord,
     RunStatus,
@@ -29,7 +30,6 @@ from runner.state import (
 )
 
 Clock = Callable[[], dt.datetime]
-Sleep = Callable[[float], Awaitable[None]]
 
 # The statuses Coalesce reports for a run that has not ended.
 SERVER_ACTIVE = frozenset({RunStatus.WAITING_TO_RUN.value, RunStatus.RUNNING.value})
@@ -82,13 +82,7 @@ def environment_spec(specs: SpecSet, environment: str) -> EnvironmentSpec:
 
 
 def client_for(pool: ClientPool, spec: EnvironmentSpec) -> CoalesceClient:
-    token = spec.token
-    if token is None or isinstance(token, MissingSecret):
-        raise RunnerError(
-            f"no Coalesce token for {spec.name}: {spec.token_source}",
-            hint="export the token (Coalesce app > Deploy > Generate Access Token) and retry",
-        )
-    return pool.client(spec.url, token, token_source=spec.token_source)
+    return pool.client(spec.url, token_of(spec), token_source=spec.token_source)
 
 
 def fired_environment_id(record: RunRecord, spec_environment_id: str) -> str:
