@@ -14,10 +14,12 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from runner.apply.firing import Search
 from runner.apply.model import (
+    EXIT_INTERRUPTED,
     UNSUCCESSFUL,
     ApplyEvent,
     ApplyOptions,
@@ -52,8 +54,26 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class _Interrupted(Exception):
-    """Apply was interrupted while an environment waited for its lock."""
+class LockWaitInterrupted(RunnerError):
+    """An interrupt ended a wait for an environment's lock."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def pause_until(stop: asyncio.Event) -> Sleep:
+    """The pause between two tries for a lock: ``stop`` ends it at once, raising
+    :class:`LockWaitInterrupted`."""
+
+    async def pause(seconds: float) -> None:
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
+        if stop.is_set():
+            raise LockWaitInterrupted("interrupted while waiting for a lock: nothing was fired")
+
+    return pause
 
 
 @dataclass
@@ -73,7 +93,7 @@ class Executor:
     """Runs one apply. ``previous`` is the journal of an interrupted apply being resumed:
     the latest record of each run identity. ``locks`` are environment locks taken for
     this apply beforehand (see :func:`take_locks`); the executor waits for the others
-    itself, and releases them all."""
+    itself, and releases them all. Setting ``stop`` interrupts it (see :meth:`interrupt`)."""
 
     def __init__(
         self,
@@ -87,6 +107,7 @@ class Executor:
         previous: Mapping[str, RunRecord] | None = None,
         floors: Mapping[str, int] | None = None,
         locks: Mapping[str, LockToken] | None = None,
+        stop: asyncio.Event | None = None,
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], dt.datetime] = utc_now,
     ) -> None:
@@ -101,7 +122,7 @@ class Executor:
         self._locks = dict(locks or {})
         self._sleep = sleep
         self._now = now
-        self._stop = asyncio.Event()
+        self._stop = stop or asyncio.Event()
         self._fire_slots = asyncio.Semaphore(options.max_concurrent)
         self._errors: list[str] = []
         self.reports = {
@@ -182,29 +203,19 @@ class Executor:
                 job.name,
                 self._options,
                 holder=self._options.holder or f"apply {self._apply_id}",
-                sleep=self._pause_unless_interrupted,
+                sleep=pause_until(self._stop),
                 on_wait=lambda lock: self._note(
                     job.name, f"waiting for the lock held by {lock.describe()}"
                 ),
             )
         except LockHeldError as error:
             self._refuse(job, str(error), journal=False)
-        except _Interrupted:
+        except LockWaitInterrupted:
             for run in job.runs():  # not journaled: the lock is not ours
                 report = self.reports[run.identity]
                 report.message = "not fired: apply was interrupted while waiting for the lock"
                 self._set(report, RunState.NOT_STARTED)
         return None
-
-    async def _pause_unless_interrupted(self, seconds: float) -> None:
-        """The pause between two tries for a lock; an interrupt ends the waiting."""
-        stop = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({stop}, timeout=seconds)
-        finally:
-            stop.cancel()
-        if self._stop.is_set():
-            raise _Interrupted
 
     async def _heartbeat(self, token: LockToken, job: EnvironmentJob) -> None:
         while True:
@@ -586,15 +597,26 @@ async def wait_for_lock(
 
 
 async def take_locks(
-    store: StateStore, environments: Sequence[str], options: ApplyOptions, *, holder: str
+    store: StateStore,
+    environments: Sequence[str],
+    options: ApplyOptions,
+    *,
+    holder: str,
+    sleep: Sleep,
+    on_wait: Callable[[str, LockInfo], None] | None = None,
 ) -> dict[str, LockToken]:
     """Every environment's lock, or none (what was taken is released on the way out),
     for an operation that must fire nothing while one of them is held."""
     taken: dict[str, LockToken] = {}
     try:
-        for environment in environments:
-            taken[environment] = await wait_for_lock(
-                store, environment, options, holder=holder, sleep=asyncio.sleep
+        for name in environments:
+            taken[name] = await wait_for_lock(
+                store,
+                name,
+                options,
+                holder=holder,
+                sleep=sleep,
+                on_wait=None if on_wait is None else partial(on_wait, name),
             )
     except BaseException:
         release_locks(store, taken.values())

@@ -21,14 +21,28 @@ from typing import Any
 
 import httpx
 
-from runner.apply.executor import Executor, newest_run_ids, release_locks, take_locks
+from runner.apply.executor import (
+    Executor,
+    newest_run_ids,
+    pause_until,
+    release_locks,
+    take_locks,
+)
 from runner.apply.jobs import jobs_from_plan
-from runner.apply.model import ApplyOptions, ApplyResult, EnvironmentJob, EventSink, RunState
+from runner.apply.model import (
+    EXIT_INTERRUPTED,
+    ApplyEvent,
+    ApplyOptions,
+    ApplyResult,
+    EnvironmentJob,
+    EventSink,
+    RunState,
+)
 from runner.coalesce import ClientPool
 from runner.errors import RunnerError
 from runner.plan import Plan, plan_from_document, plan_to_document
 from runner.spec import RenderOptions, SpecSet, load_specs
-from runner.state import ApplyRecord, Outcome, RunRecord, StateStore
+from runner.state import ApplyRecord, LockInfo, LockToken, Outcome, RunRecord, StateStore
 
 FIRES_KEY = "fires"  # in the stored plan document: the identities this apply fires
 # ... and, per environment, the newest run id in Coalesce before this apply fired any.
@@ -271,31 +285,30 @@ def execute(
     apply_ids: list[int] = []
 
     async def main() -> ApplyResult:
-        locks = {}
-        if locks_first:
-            names = [job.name for job in jobs]
-            locks = await take_locks(store, names, options, holder=options.holder or who())
-        try:
-            async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
-                known = floors if floors is not None else await newest_run_ids(pool, jobs)
-                apply_ids.append(begin(known))
-                # Whoever finds an environment locked is told who holds it, and which apply.
-                holder = options.holder or f"{who()} (apply {apply_ids[0]})"
-                executor = Executor(
-                    jobs,
-                    store=store,
-                    pool=pool,
-                    apply_id=apply_ids[0],
-                    options=replace(options, holder=holder),
-                    sink=sink,
-                    previous=previous,
-                    floors=known,
-                    locks=locks,
-                )
-                with _interrupts(executor, runtime.install_signal_handlers):
+        stop = asyncio.Event()
+        with _interrupts(stop, runtime.install_signal_handlers):
+            locks = await _locks_first(jobs, store, options, sink, stop) if locks_first else {}
+            try:
+                async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
+                    known = floors if floors is not None else await newest_run_ids(pool, jobs)
+                    apply_ids.append(begin(known))
+                    # Whoever finds an environment locked is told who holds it, and which apply.
+                    holder = options.holder or f"{who()} (apply {apply_ids[0]})"
+                    executor = Executor(
+                        jobs,
+                        store=store,
+                        pool=pool,
+                        apply_id=apply_ids[0],
+                        options=replace(options, holder=holder),
+                        sink=sink,
+                        previous=previous,
+                        floors=known,
+                        locks=locks,
+                        stop=stop,
+                    )
                     return await executor.run()
-        finally:
-            release_locks(store, locks.values())  # the executor releases those it used
+            finally:
+                release_locks(store, locks.values())  # the executor releases those it used
 
     try:
         result = asyncio.run(main())
@@ -308,6 +321,27 @@ def execute(
         raise
     store.finish_apply(result.apply_id, outcome_of(result))
     return result
+
+
+async def _locks_first(
+    jobs: Sequence[EnvironmentJob],
+    store: StateStore,
+    options: ApplyOptions,
+    sink: EventSink,
+    stop: asyncio.Event,
+) -> dict[str, LockToken]:
+    def waiting(environment: str, lock: LockInfo) -> None:
+        note = f"waiting for the lock held by {lock.describe()}"
+        sink(ApplyEvent("note", environment, message=note))
+
+    return await take_locks(
+        store,
+        [job.name for job in jobs],
+        options,
+        holder=options.holder or who(),
+        sleep=pause_until(stop),
+        on_wait=waiting,
+    )
 
 
 def outcome_of(result: ApplyResult) -> Outcome:
@@ -326,11 +360,12 @@ def outcome_of(result: ApplyResult) -> Outcome:
 
 
 class _interrupts:
-    """First Ctrl-C or SIGTERM: stop firing and waiting, cleanly. Second: exit at once
-    (every journal write is its own committed transaction, so the state stays whole)."""
+    """First Ctrl-C or SIGTERM: set ``stop``, so that nothing more is fired or waited
+    for, cleanly. Second: exit at once (every journal write is its own committed
+    transaction, so the state stays whole)."""
 
-    def __init__(self, executor: Executor, install: bool) -> None:
-        self._executor = executor
+    def __init__(self, stop: asyncio.Event, install: bool) -> None:
+        self._stop = stop
         self._install = install
         self._signals = (signal.SIGINT, signal.SIGTERM)
 
@@ -342,9 +377,9 @@ class _interrupts:
             loop.add_signal_handler(sig, self._on_signal)
 
     def _on_signal(self) -> None:
-        if self._executor.interrupted:
-            os._exit(130)
-        self._executor.interrupt()
+        if self._stop.is_set():
+            os._exit(EXIT_INTERRUPTED)
+        self._stop.set()
 
     def __exit__(self, *exc: object) -> None:
         if not self._install:
