@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,42 @@ def test_an_interrupted_rerun_records_its_reruns_and_apply_resume_completes_it(
         assert journal[name].run_counter == reran[original[name]]
         assert journal[name].message == f"rerun of run {original[name]}"
     assert journal["bad-1"].run_counter == first.run_counter, "followed, not sent again"
+
+
+def test_sigterm_ends_a_reruns_wait_for_the_lock_at_once_and_fires_nothing(
+    run_cli, served: SimServer, specs: Path, tmp_path: Path
+) -> None:
+    write_spec(specs, "alpha", "1", served.url, BATCHES)
+    state = tmp_path / "state.db"
+    applied = run_cli("apply", "--auto-approve", "--state", str(state), "--poll-interval", "0.02")
+    assert applied.code == 3, applied.text
+    store = open_state(state)
+    try:
+        store.acquire_lock(
+            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
+            ttl_seconds=600,
+        )  # fmt: skip
+        rerun = ApplyProcess(
+            ["--failed", "--auto-approve", "--lock-timeout", "600"],
+            cwd=tmp_path,
+            env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(state)},
+            command="rerun",
+        )
+        try:
+            rerun.read_until(
+                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
+                what="the rerun waiting for the lock",
+            )
+            rerun.signal(signal.SIGTERM)
+            code, _, err = rerun.finish(limit=10)
+        finally:
+            rerun.kill()
+        assert [lock.holder for lock in store.list_locks()] == ["someone else"]
+        last = store.last_apply()
+    finally:
+        store.close()
+
+    assert code == 130, err
+    assert "interrupted while waiting for a lock: nothing was fired" in err
+    assert last is not None and last.apply_id == 1, "no apply was recorded"
+    assert _reruns_sent(served) == []
