@@ -42,6 +42,16 @@ def _journal(state: Path) -> tuple[Any, dict[str, RunRecord], list[Any]]:
         store.close()
 
 
+def _start_rerun(tmp_path: Path, state: Path, *args: str) -> ApplyProcess:
+    """`runner rerun --failed --auto-approve ARGS` as a process of its own."""
+    return ApplyProcess(
+        ["--failed", "--auto-approve", *args],
+        cwd=tmp_path,
+        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(state)},
+        command="rerun",
+    )
+
+
 def _reruns_sent(served: SimServer) -> list[str | None]:
     """The tag of each rerun Coalesce created, in order."""
     return [tag_of(r) for r in served.runs() if r.get("reRunID") is not None]
@@ -58,12 +68,7 @@ def test_an_interrupted_rerun_records_its_reruns_and_apply_resume_completes_it(
     original = {tag_of(r): r["runCounter"] for r in served.runs()}
     served.post("/_sim/clock", {"speed": FROZEN})  # the reruns stay in flight
 
-    rerun = ApplyProcess(
-        ["--failed", "--auto-approve", "--poll-interval", "0.02"],
-        cwd=tmp_path,
-        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(state)},
-        command="rerun",
-    )
+    rerun = _start_rerun(tmp_path, state, "--poll-interval", "0.02")
     try:
         rerun.read_until(lambda lines: fired(lines, ["alpha/bad-1"]), what="bad-1 was rerun")
         rerun.signal(how)
@@ -112,12 +117,7 @@ def test_sigterm_ends_a_reruns_wait_for_the_lock_at_once_and_fires_nothing(
             "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
             ttl_seconds=600,
         )  # fmt: skip
-        rerun = ApplyProcess(
-            ["--failed", "--auto-approve", "--lock-timeout", "600"],
-            cwd=tmp_path,
-            env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(state)},
-            command="rerun",
-        )
+        rerun = _start_rerun(tmp_path, state, "--lock-timeout", "600")
         try:
             rerun.read_until(
                 lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
