@@ -289,7 +289,13 @@ def execute(
         with _interrupts(stop, runtime.install_signal_handlers):
             locks = await _locks_first(jobs, store, options, sink, stop) if locks_first else {}
             try:
-                async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
+                # Room for every startRun allowed in flight, plus each environment's poll.
+                connections = options.max_concurrent + len(jobs)
+                async with ClientPool(
+                    transport=runtime.transport,
+                    environ=runtime.environ,
+                    max_connections=connections,
+                ) as pool:
                     known = floors if floors is not None else await newest_run_ids(pool, jobs)
                     apply_ids.append(begin(known))
                     # Whoever finds an environment locked is told who holds it, and which apply.
