@@ -14,22 +14,10 @@ from typing import Any
 
 import click
 
+from runner.commands import COMMANDS, SUMMARY
 from runner.errors import RunnerError
 from runner.output import configure_logging, echo_err
 from runner.secrets import scrub
-
-# name -> one-line help, shown by `runner --help` without importing the command.
-COMMANDS: dict[str, str] = {
-    "validate": "Check spec files; no network.",
-    "plan": "Show which runs would fire and what changed.",
-    "apply": "Fire the runs in batches, wait for them and record what happened.",
-    "status": "Show the last apply and the runs still in flight.",
-    "cancel": "Cancel runs in flight.",
-    "rerun": "Rerun failed runs, re-sending their parameters.",
-    "unlock": "Release an environment's lock left by a dead apply.",
-    "sim": "Serve the local Coalesce simulator.",
-    "schema": "Print the JSON Schema of a spec, for editors.",
-}
 
 EXIT_INTERRUPTED = 130
 
@@ -55,7 +43,10 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="runner")
 def cli() -> None:
-    """Declarative refresh runs for Coalesce: specs as code, reviewed plans, safe applies."""
+    pass
+
+
+cli.help = SUMMARY
 
 
 def _debug() -> bool:

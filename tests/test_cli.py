@@ -55,3 +55,24 @@ def test_log_records_are_scrubbed(run_cli, capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert "server said (secret)" in err
     assert "LOG-CANARY-1234" not in err
+
+
+def test_the_fast_help_is_the_help_click_would_print(run_cli) -> None:
+    from runner.commands import top_level_help
+
+    assert run_cli("--help").out == top_level_help()
+
+
+def test_help_is_answered_without_importing_click() -> None:
+    script = (
+        "import sys\n"
+        "sys.argv = ['runner', '--help']\n"
+        "from runner.launch import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "print('click' in sys.modules, code, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.stderr.strip() == "False 0"
+    assert done.stdout.startswith("Usage: runner [OPTIONS] COMMAND [ARGS]...")
