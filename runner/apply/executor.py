@@ -323,7 +323,7 @@ class Executor:
                 self._note(
                     run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
                 )
-                self._fired(env, run, found)
+                await self._fired(env, run, found)
                 return True
         if self._stop.is_set():
             self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
@@ -333,7 +333,10 @@ class Executor:
                 self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
                 return False
             if report.journal_id is None:
-                report.journal_id = self._store.record_intent(
+                # Committed (with its fsync) in a worker thread: the other runs' requests
+                # go on meanwhile, and the request below still waits for the commit.
+                report.journal_id = await asyncio.to_thread(
+                    self._store.record_intent,
                     self._apply_id,
                     run.environment,
                     run.batch,
@@ -345,7 +348,7 @@ class Executor:
             counter = await self._fire(env, run, report)
         if counter is None:
             return False
-        self._fired(env, run, counter)
+        await self._fired(env, run, counter)
         return True
 
     async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:
@@ -396,10 +399,10 @@ class Executor:
                 env.claimed.add(found)
             return found
 
-    def _fired(self, env: _Environment, run: RunJob, counter: int) -> None:
+    async def _fired(self, env: _Environment, run: RunJob, counter: int) -> None:
         report = self.reports[run.identity]
         assert report.journal_id is not None
-        self._store.record_fired(report.journal_id, counter)
+        await asyncio.to_thread(self._store.record_fired, report.journal_id, counter)
         if run.firing.journal_note:
             self._store.record_status(
                 report.journal_id, RunStatus.WAITING_TO_RUN, message=run.firing.journal_note
