@@ -13,7 +13,6 @@ from runner.state.locks import (
     EnvironmentLocked,
     LockLostError,
     pid_alive,
-    wait_for_lock,
     wait_for_lock_async,
 )
 from runner.state.records import (
@@ -55,6 +54,5 @@ __all__ = [
     "open_state",
     "pid_alive",
     "state_path",
-    "wait_for_lock",
     "wait_for_lock_async",
 ]

@@ -93,44 +93,6 @@ class LockAcquirer(Protocol):
     ) -> LockToken: ...
 
 
-def wait_for_lock(
-    store: LockAcquirer,
-    environment: str,
-    *,
-    holder: str,
-    host: str,
-    pid: int,
-    ttl_seconds: float,
-    timeout: float,
-    poll: float = 1.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    on_wait: Callable[[LockInfo], None] | None = None,
-) -> LockToken:
-    """Acquire ``environment``'s lock, retrying every ``poll`` seconds for up to
-    ``timeout`` seconds (``--lock-timeout``; 0 tries once).
-
-    ``on_wait`` is called once, with the holder, when the first try finds the lock held,
-    so the caller can show who it is waiting for. On timeout it raises
-    :class:`EnvironmentLocked` naming the holder at that moment.
-    """
-    started = clock()
-    told = False
-    while True:
-        try:
-            return store.acquire_lock(
-                environment, holder=holder, host=host, pid=pid, ttl_seconds=ttl_seconds
-            )
-        except EnvironmentLocked as held:
-            pause = _next_pause(started, clock(), timeout, poll)
-            if pause is None:
-                raise _timed_out(held, clock() - started, timeout) from None
-            if on_wait is not None and not told:
-                on_wait(held.lock)
-                told = True
-            sleep(pause)
-
-
 async def wait_for_lock_async(
     store: LockAcquirer,
     environment: str,
@@ -145,7 +107,13 @@ async def wait_for_lock_async(
     clock: Callable[[], float] = time.monotonic,
     on_wait: Callable[[LockInfo], None] | None = None,
 ) -> LockToken:
-    """:func:`wait_for_lock` for asyncio code (pass ``sleep=asyncio.sleep``)."""
+    """Acquire ``environment``'s lock, retrying every ``poll`` seconds for up to
+    ``timeout`` seconds (``--lock-timeout``; 0 tries once); pass ``sleep=asyncio.sleep``.
+
+    ``on_wait`` is called once, with the holder, when the first try finds the lock held,
+    so the caller can show who it is waiting for. On timeout it raises
+    :class:`EnvironmentLocked` naming the holder at that moment.
+    """
     started = clock()
     told = False
     while True:

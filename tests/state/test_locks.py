@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Callable
@@ -16,7 +17,6 @@ from runner.state import (
     LockLostError,
     LockToken,
     SqliteState,
-    wait_for_lock,
     wait_for_lock_async,
 )
 
@@ -197,18 +197,20 @@ def _wait(
     timeout: float,
     on_wait: Callable[[LockInfo], None] | None = None,
 ) -> LockToken:
-    return wait_for_lock(
-        store,
-        "prod",
-        holder="bob",
-        host=THIS_HOST,
-        pid=os.getpid(),
-        ttl_seconds=TTL,
-        timeout=timeout,
-        poll=2.0,
-        sleep=fake.sleep,
-        clock=fake.clock,
-        on_wait=on_wait,
+    return asyncio.run(
+        wait_for_lock_async(
+            store,
+            "prod",
+            holder="bob",
+            host=THIS_HOST,
+            pid=os.getpid(),
+            ttl_seconds=TTL,
+            timeout=timeout,
+            poll=2.0,
+            sleep=fake.async_sleep,
+            clock=fake.clock,
+            on_wait=on_wait,
+        )
     )
 
 
