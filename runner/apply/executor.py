@@ -487,8 +487,15 @@ class Executor:
         assert report.run_counter is not None and report.journal_id is not None
         nodes: list[dict[str, Any]] = []
         if status != RunState.COMPLETED:
-            with contextlib.suppress(RunnerError):
+            try:
                 results = await env.client.run_results(report.run_counter)
+            except RunnerError as error:
+                # The run's status stands; only the detail is missing. Say so, never silence.
+                report.message = (
+                    f"its failed nodes could not be read ({error.message}); see them in "
+                    f"Coalesce, run {report.run_counter}"
+                )
+            else:
                 report.failed_nodes = failed_nodes(results)
                 nodes = [n.as_dict() for n in report.failed_nodes]
             with contextlib.suppress(RunnerError):
@@ -501,6 +508,7 @@ class Executor:
             status,
             ended_at=report.ended_at,
             failed_nodes=nodes or None,
+            message=report.message,
         )
         self._set(report, RunState(status))
 
