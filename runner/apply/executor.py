@@ -430,6 +430,8 @@ class Executor:
         if status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
             report.state = RunState(status.value)
             report.failed_nodes = [_node_from_record(n) for n in previous.failed_nodes]
+            if status is not RunStatus.COMPLETED:
+                report.message = previous.message  # e.g. why its failed nodes are missing
         else:
             report.state = (
                 RunState.RUNNING if status is RunStatus.RUNNING else RunState.WAITING_TO_RUN
