@@ -159,7 +159,6 @@ class Settled:
     reports: dict[str, dict[str, Any]]
     last: CliResult
     steps: list[str]
-    resumed: bool  # some run may have been taken over from an interrupted apply's journal
 
 
 def _identity(report: dict[str, Any]) -> str:
@@ -176,7 +175,7 @@ def _uncertain(report: dict[str, Any]) -> bool:
     return "it may have been fired" in (report["message"] or "")
 
 
-def settle(soak: Soak, run_cli: RunCli, result: CliResult, *, resumed: bool = False) -> Settled:
+def settle(soak: Soak, run_cli: RunCli, result: CliResult) -> Settled:
     """Finish the job as a person would, faults still on: ``apply --resume`` while apply
     reports runs whose fate it could not tell (it looks for them before firing again);
     ``apply --changed-only`` for runs Coalesce provably refused (only those are new)."""
@@ -188,7 +187,7 @@ def settle(soak: Soak, run_cli: RunCli, result: CliResult, *, resumed: bool = Fa
         reports.update({_identity(r): r for r in document["runs"]})
         unsettled = [r for r in document["runs"] if r["status"] not in ("completed", "failed")]
         if not unsettled:
-            return Settled(reports, result, steps, resumed or "resume" in steps)
+            return Settled(reports, result, steps)
         told = [(_identity(r), r["status"], r["message"]) for r in unsettled]
         # Only runs apply could not tell about, or that Coalesce refused, are left over.
         assert all(_uncertain(r) or _refused(r) for r in unsettled), told
@@ -233,8 +232,6 @@ def assert_exactly_once_and_reported(soak: Soak, settled: Settled) -> None:
     last = json.loads(settled.last.out)
     some_failed = any(r["status"] == "failed" for r in last["runs"])
     assert settled.last.code == last["exitCode"] == (3 if some_failed else 0)
-    if unexplained and settled.resumed:  # all else held; remove once the bug below is fixed
-        pytest.xfail(f"{ADOPTED_WITHOUT_MESSAGE}: {unexplained}")
     assert not unexplained, f"failed, with no failed node and no word why: {unexplained}"
 
 
@@ -289,7 +286,7 @@ def test_interrupted_with_ctrl_c_then_resumed_fires_each_run_once(
 
     result = run_cli("apply", "--resume", "--state", str(soak.state), "--format", "json", *FAST)
 
-    settled = settle(soak, run_cli, result, resumed=True)
+    settled = settle(soak, run_cli, result)
     assert_exactly_once_and_reported(soak, settled)
     if "changed-only" not in settled.steps:  # then the interrupted apply finished it all
         record = _last_apply(soak)
@@ -345,14 +342,6 @@ def test_a_failed_run_whose_results_cannot_be_read_says_so(
     assert run["failedNodes"] or run["message"], run
 
 
-ADOPTED_WITHOUT_MESSAGE = (
-    "apply --resume takes a failed run over from the journal with its failed nodes but "
-    "not its message (Executor._adopt, runner/apply/executor.py): a run whose failed "
-    "nodes could not be read is reported again with no failed node and no word why"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ADOPTED_WITHOUT_MESSAGE)
 def test_a_resumed_apply_still_says_why_a_failed_run_has_no_failed_node(
     run_cli: RunCli, simulator: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
