@@ -61,4 +61,5 @@ def command(
             )
         report = read_status(store, environments, refresh=refreshed)
     echo(render_status_json(report) if fmt == "json" else render_status_text(report), end="")
-    return 0
+    # Coalesce could not be asked (auth, API): an error, as for every other command.
+    return 1 if refreshed is not None and refreshed.problems else 0

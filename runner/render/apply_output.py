@@ -171,6 +171,15 @@ def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
         )
     if any(r.state is RunState.TIMEOUT for r in result.runs):
         steps.append(f"Stopped waiting for {noun}s that may still be running: see runner status")
+    refused = [
+        r
+        for r in result.runs
+        if r.state is RunState.NOT_STARTED and r.run_counter is None and not r.uncertain
+    ]
+    if refused and not result.interrupted and noun == "run":
+        runs = " ".join(f"--run '{r.identity}'" for r in refused[:5])
+        more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
+        steps.append(f"Not fired: fire just those, once fixed, with: runner apply {runs}{more}")
     return steps
 
 

@@ -1,0 +1,45 @@
+"""What apply's summary tells a person to do next."""
+
+from __future__ import annotations
+
+from runner.apply.model import ApplyResult, RunReport, RunState
+from runner.render.apply_output import next_steps
+
+
+def report(
+    name: str, state: RunState, *, counter: int | None = None, uncertain: bool = False
+) -> RunReport:
+    run = RunReport("prod", "b", name, state=state, run_counter=counter)
+    run.uncertain = uncertain
+    return run
+
+
+def test_runs_refused_before_firing_are_named_with_the_command_that_fires_just_them() -> None:
+    result = ApplyResult(
+        1,
+        (
+            report("ok", RunState.COMPLETED, counter=1),
+            report("refused", RunState.NOT_STARTED),
+            report("maybe", RunState.NOT_STARTED, uncertain=True),
+        ),
+        errors=("prod/refused: 429",),
+    )
+    steps = next_steps(result)
+    assert steps == [
+        "Not fired: fire just those, once fixed, with: runner apply --run 'prod/refused'"
+    ]
+
+
+def test_an_interrupted_apply_points_at_cancel_and_resume_not_at_firing_again() -> None:
+    result = ApplyResult(
+        2,
+        (report("going", RunState.RUNNING, counter=7), report("later", RunState.NOT_STARTED)),
+        interrupted=True,
+    )
+    assert next_steps(result) == [
+        "Interrupted: nothing more was fired.",
+        "Still running in Coalesce:",
+        "  prod/going (run 7)",
+        "Cancel them with:  runner cancel --all",
+        "Continue with:     runner apply --resume",
+    ]
