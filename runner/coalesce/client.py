@@ -132,7 +132,25 @@ class _AmbiguousWrite(Exception):
         self.outcome = outcome
 
 
-class CoalesceClient:
+class _ClosedOnExit:
+    """``async with`` closes it (see ``aclose``)."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class CoalesceClient(_ClosedOnExit):
     """Calls the Coalesce API at one base URL with one token.
 
     ``url`` is checked against the allow-list (:func:`runner.coalesce.urls.check_url`)
@@ -179,17 +197,6 @@ class CoalesceClient:
         if self._owns_http:
             for http in self._shards:
                 await http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # ------------------------------------------------------------------ scheduler (writes)
 
@@ -544,7 +551,7 @@ class CoalesceClient:
             ) from None
 
 
-class ClientPool:
+class ClientPool(_ClosedOnExit):
     """Hands out :class:`CoalesceClient` objects that share the connections of each base
     URL. Close the pool (``async with`` or :meth:`aclose`) when done.
 
@@ -608,17 +615,6 @@ class ClientPool:
         clients, self._http = [c for shards in self._http.values() for c in shards], {}
         for http in clients:
             await http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 # ---------------------------------------------------------------------- helpers
