@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from runner.apply.firing import Search
+from runner.apply.group_commit import GroupCommit
 from runner.apply.model import (
     EXIT_INTERRUPTED,
     UNSUCCESSFUL,
@@ -124,6 +125,7 @@ class Executor:
         self._now = now
         self._stop = stop or asyncio.Event()
         self._fire_slots = asyncio.Semaphore(options.max_concurrent)
+        self._journal = GroupCommit(store)
         self._errors: list[str] = []
         self.reports = {
             run.identity: RunReport(run.environment, run.batch, run.name)
@@ -333,16 +335,18 @@ class Executor:
                 self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
                 return False
             if report.journal_id is None:
-                # Committed (with its fsync) in a worker thread: the other runs' requests
-                # go on meanwhile, and the request below still waits for the commit.
-                report.journal_id = await asyncio.to_thread(
-                    self._store.record_intent,
-                    self._apply_id,
-                    run.environment,
-                    run.batch,
-                    run.name,
-                    dict(run.redacted),
-                    run.request_hash,
+                # Committed with the intents of the runs fired alongside (one fsync), off
+                # the event loop; the request below still waits for the commit.
+                report.journal_id = await self._journal.write(
+                    partial(
+                        self._store.record_intent,
+                        self._apply_id,
+                        run.environment,
+                        run.batch,
+                        run.name,
+                        dict(run.redacted),
+                        run.request_hash,
+                    )
                 )
             self._set(report, RunState.FIRING)
             counter = await self._fire(env, run, report)
@@ -402,7 +406,7 @@ class Executor:
     async def _fired(self, env: _Environment, run: RunJob, counter: int) -> None:
         report = self.reports[run.identity]
         assert report.journal_id is not None
-        await asyncio.to_thread(self._store.record_fired, report.journal_id, counter)
+        await self._journal.write(partial(self._store.record_fired, report.journal_id, counter))
         if run.firing.journal_note:
             self._store.record_status(
                 report.journal_id, RunStatus.WAITING_TO_RUN, message=run.firing.journal_note

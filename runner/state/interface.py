@@ -9,6 +9,7 @@ implementation.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +77,8 @@ class StateStore(StateReader, Protocol):
     def resume_apply(self, apply_id: int) -> ApplyRecord: ...
 
     def finish_apply(self, apply_id: int, outcome: Outcome | str) -> None: ...
+
+    def batch(self, doing: str = ...) -> AbstractContextManager[None]: ...
 
     def record_intent(
         self,
