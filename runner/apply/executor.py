@@ -43,16 +43,13 @@ from runner.state import (
     RunRecord,
     RunStatus,
     StateStore,
+    utc_now,
     wait_for_lock_async,
 )
 
 FAILED_DEPLOY = "Failed Deploy"
 MAX_START_TRIES = 3
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class LockWaitInterrupted(RunnerError):

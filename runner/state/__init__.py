@@ -29,7 +29,7 @@ from runner.state.records import (
     identity_of,
 )
 from runner.state.sanitize import SecretInStateError
-from runner.state.sqlite import SqliteState, open_state
+from runner.state.sqlite import SqliteState, open_state, utc_now
 
 __all__ = [
     "DEFAULT_STATE_PATH",
@@ -54,5 +54,6 @@ __all__ = [
     "open_state",
     "pid_alive",
     "state_path",
+    "utc_now",
     "wait_for_lock_async",
 ]

@@ -27,16 +27,13 @@ from runner.state import (
     RunRecord,
     RunStatus,
     StateStore,
+    utc_now,
 )
 
 Clock = Callable[[], dt.datetime]
 
 # The statuses Coalesce reports for a run that has not ended.
 SERVER_ACTIVE = frozenset({RunStatus.WAITING_TO_RUN.value, RunStatus.RUNNING.value})
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def load_specs_for_operations(

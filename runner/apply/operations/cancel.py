@@ -21,7 +21,6 @@ from runner.apply.operations._shared import (
     record_end,
     run_async,
     specs_of,
-    utc_now,
 )
 from runner.apply.service import Runtime
 from runner.coalesce import (
@@ -38,6 +37,7 @@ from runner.state import (
     RunStatus,
     StateReader,
     StateStore,
+    utc_now,
 )
 
 CANCELED_MESSAGE = "canceled by runner cancel"

@@ -23,7 +23,6 @@ from runner.apply.operations._shared import (
     record_end,
     run_async,
     specs_of,
-    utc_now,
 )
 from runner.apply.service import Runtime
 from runner.coalesce import (
@@ -39,6 +38,7 @@ from runner.state import (
     RunRecord,
     StateReader,
     StateStore,
+    utc_now,
 )
 
 
