@@ -258,14 +258,16 @@ class _CapturedResponse:
 async def _drop_connection(receive: Receive, send: Send) -> None:
     """Close the client's connection without an answer.
 
-    Under uvicorn, ``send`` is a method of the request cycle, which holds the socket's
-    transport: aborting it resets the connection. In-process there is no connection,
-    so the error the client would see is raised instead.
+    Under uvicorn (h11 or httptools), ``send`` is a method of the request cycle, which
+    holds the socket's transport: aborting it resets the connection. In-process there is
+    no connection, so the error the client would see is raised instead.
     """
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if not isinstance(transport, asyncio.Transport):
+    # Duck-typed: uvloop's transports do not derive from asyncio.Transport.
+    abort = getattr(transport, "abort", None)
+    if not callable(abort):
         raise SimulatedDisconnect("Server disconnected without sending a response.")
-    transport.abort()
+    abort()
     # Wait until the server noticed, so it does not answer in our place.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(receive(), timeout=1.0)

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sim.conftest import AUTH, SMALL_WORLD
+from runner.sim import ManualClock, create_app
+from runner.sim.serve import HttpImplementation, bind, url_of
+from runner.sim.serve import server as sim_server
+from tests.sim.conftest import AUTH, SMALL_WORLD, small_world
 from tests.sim.served import Served, serve, stop
 
 DOCUMENTED_STATUSES = {
@@ -139,3 +143,36 @@ def test_a_taken_port_is_a_clear_error(server: Served, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"runner sim cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_both_http_implementations_answer_and_drop_a_connection_after_creating_the_run(
+    http: HttpImplementation,
+) -> None:
+    if http == "httptools":
+        pytest.importorskip("httptools")
+    sock = bind("127.0.0.1", 0)
+    app = create_app(small_world(), clock=ManualClock())
+    server = sim_server(app, http=http)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=url_of(sock), headers=AUTH, timeout=5) as client:
+            body = {"runDetails": {"environmentID": "1"}}
+            assert client.post("/scheduler/startRun", json=body).json() == {"runCounter": 1}
+            client.post("/_sim/faults", json={"dropAfterCreate": {"probability": 1.0}})
+            with pytest.raises(httpx.TransportError):
+                client.post("/scheduler/startRun", json=body)
+            client.post("/_sim/faults", json={})
+            # The run was created, and the client goes on over a new connection.
+            assert client.post("/scheduler/startRun", json=body).json() == {"runCounter": 3}
+            log = client.get("/_sim/requests").json()["data"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    assert [(e["status"], e["dropped"], e["runCounter"]) for e in log] == [
+        (200, False, 1),
+        (200, True, 2),
+        (200, False, 3),
+    ]
