@@ -54,6 +54,13 @@ class Simulator:
             self.graphs: dict[str, ProjectGraph] = graphs
             self.environments: dict[str, EnvironmentSpec] = {e.id: e for e in world.environments}
             self.runs: dict[int, Run] = {}
+            # The runs of each environment, oldest first, so that nothing per request
+            # scans the runs of every environment.
+            self._runs_of: dict[str, list[Run]] = {e.id: [] for e in world.environments}
+            # Per environment, the latest start of a run that was not canceled before it
+            # started: no later run may start before it. Forgotten when a cancel moves
+            # starts, and then computed again.
+            self._queue_tail: dict[str, float] = {}
             self._last_created = float("-inf")
             self.faults.configure(world.faults, self.seed)
             self.observations.clear()
@@ -66,11 +73,7 @@ class Simulator:
         (a ``Failed Deploy`` environment keeps showing that)."""
         if environment.status != "Waiting":
             return environment.status
-        active = any(
-            not run.is_terminal(now)
-            for run in self.runs.values()
-            if run.environment_id == environment.id
-        )
+        active = any(not run.is_terminal(now) for run in self._environment_runs(environment.id))
         return "Refreshing" if active else environment.status
 
     # ----------------------------------------------------------------- runs
@@ -96,6 +99,7 @@ class Simulator:
             now = self.clock.now()
             run.canceled_at = now
             self._requeue_after(run, now)
+            self._queue_tail.pop(run.environment_id, None)
 
     def run(self, run_id: int) -> Run | None:
         return self.runs.get(run_id)
@@ -140,25 +144,35 @@ class Simulator:
                 ),
                 body=body,
             )
-            run.start = self._queue_start(environment, run, self._environment_runs(environment.id))
+            earlier = self._runs_of[environment.id]
+            tail = self._queue_tail.get(environment.id)
+            if tail is None:
+                tail = _latest_start(earlier)
+            run.start = self._queue_start(environment, run, earlier, tail)
+            self._queue_tail[environment.id] = max(tail, run.start)
             self.runs[run_id] = run
+            earlier.append(run)
             return run
 
     def _environment_runs(self, environment_id: str) -> list[Run]:
-        return [run for run in self.runs.values() if run.environment_id == environment_id]
+        """The runs of the environment, oldest first (the simulator's own list)."""
+        return self._runs_of.get(environment_id, [])
 
-    def _queue_start(self, environment: EnvironmentSpec, run: Run, earlier: list[Run]) -> float:
+    def _queue_start(
+        self, environment: EnvironmentSpec, run: Run, earlier: list[Run], tail: float
+    ) -> float:
         """When ``run`` leaves waitingToRun: after the start delay, once a run slot of its
-        environment is free, and not before a run queued ahead of it."""
-        ready = run.created + self.world.behavior.startDelay
-        ahead = [o.start for o in earlier if o.canceled_at is None or o.canceled_at > o.start]
-        ready = max([ready, *ahead])
+        environment is free, and not before a run queued ahead of it (``tail`` is the
+        :func:`_latest_start` of ``earlier``)."""
+        ready = max(run.created + self.world.behavior.startDelay, tail)
         limit = environment.maxConcurrentRuns
         if limit is None:
             return ready
-        candidates = sorted({ready, *(o.finished_at for o in earlier if o.finished_at > ready)})
+        # Only runs still going at ``ready`` can hold a slot then or later.
+        going = [o for o in earlier if o.finished_at > ready]
+        candidates = sorted({ready, *(o.finished_at for o in going)})
         for moment in candidates:
-            busy = sum(1 for o in earlier if o.start <= moment < o.finished_at)
+            busy = sum(1 for o in going if o.start <= moment < o.finished_at)
             if busy < limit:
                 return moment
         return candidates[-1]  # unreachable: after the last end no slot is busy
@@ -170,7 +184,8 @@ class Simulator:
             if run.id <= canceled.id or run.start <= now or run.canceled_at is not None:
                 continue
             earlier = [o for o in ordered[:index] if o.id != run.id]
-            run.start = max(now, self._queue_start(environment, run, earlier))
+            start = self._queue_start(environment, run, earlier, _latest_start(earlier))
+            run.start = max(now, start)
 
     # ----------------------------------------------------------------- behaviour
 
@@ -237,6 +252,14 @@ def _matches(node: SimNode, name: str | None, location: str | None, node_type: s
     checks = ((name, node.name), (location, node.location), (node_type, node.node_type))
     return all(
         pattern is None or fnmatchcase(value.lower(), pattern.lower()) for pattern, value in checks
+    )
+
+
+def _latest_start(runs: Iterable[Run]) -> float:
+    """The latest start of the runs that were not canceled before they started."""
+    return max(
+        (o.start for o in runs if o.canceled_at is None or o.canceled_at > o.start),
+        default=float("-inf"),
     )
 
 
