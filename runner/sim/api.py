@@ -20,7 +20,7 @@ from runner.sim.listing import (
     run_matches,
     run_ordering,
 )
-from runner.sim.observe import redact
+from runner.sim.observe import ParsedBody
 from runner.sim.paging import envelope, page_query, paginate
 from runner.sim.runs import Run, RunRequest
 from runner.sim.selection import parse
@@ -31,6 +31,7 @@ from runner.sim.validation import (
     digits,
     force_flag,
     json_object,
+    object_body,
     optional_selector_text,
     parallelism,
     parameters,
@@ -39,11 +40,14 @@ from runner.sim.validation import (
 )
 from runner.sim.world import EnvironmentSpec
 
-__all__ = ["AUTH_ERROR", "RUN_CREATED_KEY", "routes"]
+__all__ = ["AUTH_ERROR", "PARSED_BODY_KEY", "RUN_CREATED_KEY", "routes"]
 
 AUTH_ERROR = "401: Unable to authenticate, please ensure your token is valid."
 #: Where a handler leaves the number of the run it created, for the request log.
 RUN_CREATED_KEY = "runner.sim.runCounter"
+#: Where the request log leaves the body it parsed (a :class:`ParsedBody` of the UTF-8
+#: text), so that a handler does not parse it again.
+PARSED_BODY_KEY = "runner.sim.parsedBody"
 DEFAULT_PARALLELISM = 16
 _START_EXAMPLE = '{"runDetails": {"environmentID": "1"}}'
 
@@ -68,6 +72,14 @@ def _authenticate(request: Request) -> Simulator:
     return simulator
 
 
+async def _json_body(request: Request, *, example: str) -> tuple[dict[str, Any], ParsedBody]:
+    """The body as a JSON object (or a 400), and its parse with the redacted copy."""
+    parsed = request.scope.get(PARSED_BODY_KEY)
+    if not isinstance(parsed, ParsedBody):
+        parsed = ParsedBody(json_object(await request.body(), example=example))
+    return object_body(parsed.value, example=example), parsed
+
+
 def _created(request: Request, run: Run) -> JSONResponse:
     request.scope[RUN_CREATED_KEY] = run.id
     return JSONResponse(StartRunResponse(runCounter=run.id).to_wire())
@@ -78,7 +90,7 @@ def _created(request: Request, run: Run) -> JSONResponse:
 
 async def start_run(request: Request) -> Response:
     simulator = _authenticate(request)
-    body = json_object(await request.body(), example=_START_EXAMPLE)
+    body, parsed = await _json_body(request, example=_START_EXAMPLE)
     details = required_object(body, "runDetails", example='"runDetails": {"environmentID": "1"}')
     environment = _environment(simulator, details.get("environmentID"), "runDetails.environmentID")
     job_id = digits(details.get("jobID"), "runDetails.jobID", required=False)
@@ -104,12 +116,12 @@ async def start_run(request: Request) -> Response:
         parameters=parameters(body),
     )
     check_environment_status(environment, run_request.force)
-    return _created(request, simulator.start_run(run_request, redact(body)))
+    return _created(request, simulator.start_run(run_request, parsed.redacted))
 
 
 async def rerun(request: Request) -> Response:
     simulator = _authenticate(request)
-    body = json_object(await request.body(), example='{"runDetails": {"runID": "12"}}')
+    body, parsed = await _json_body(request, example='{"runDetails": {"runID": "12"}}')
     details = required_object(body, "runDetails", example='"runDetails": {"runID": "12"}')
     original = _run_or_400(simulator, details.get("runID"), "runDetails.runID")
     now = simulator.clock.now()
@@ -136,12 +148,12 @@ async def rerun(request: Request) -> Response:
         rerun_of=original.id,
     )
     check_environment_status(environment, run_request.force)
-    return _created(request, simulator.rerun(original, run_request, redact(body)))
+    return _created(request, simulator.rerun(original, run_request, parsed.redacted))
 
 
 async def cancel_run(request: Request) -> Response:
     simulator = _authenticate(request)
-    body = json_object(await request.body(), example='{"runID": 12, "environmentID": "1"}')
+    body, _ = await _json_body(request, example='{"runID": 12, "environmentID": "1"}')
     run = _run_or_400(simulator, body.get("runID"), "runID")
     environment_id = digits(body.get("environmentID"), "environmentID", required=False)
     if environment_id is not None and environment_id != run.environment_id:

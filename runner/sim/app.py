@@ -27,7 +27,7 @@ from runner.sim.clock import Clock, SimClock, format_time
 from runner.sim.demo import demo_world
 from runner.sim.engine import Simulator
 from runner.sim.faults import FaultDecision
-from runner.sim.observe import REDACTED, redact
+from runner.sim.observe import REDACTED, ParsedBody
 from runner.sim.validation import ApiError
 from runner.sim.world import World, load_world
 
@@ -38,6 +38,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
+
+_ROUTE_PATHS_KEPT = 4096
 
 _FAULT_TEXT = {
     429: "429: Too Many Requests",
@@ -60,6 +62,7 @@ class SimApp:
         self.simulator = simulator
         self._sleep = sleep
         self._routes: list[BaseRoute] = [*api.routes(), *control.routes()]
+        self._route_paths: dict[str, str] = {}  # request path -> route path, for the log
         self._inner = Starlette(
             routes=self._routes,
             exception_handlers={
@@ -108,7 +111,9 @@ class SimApp:
         decision: FaultDecision,
         entry: dict[str, Any],
     ) -> None:
-        response = _CapturedResponse()
+        # The answer is held back only when it is to be dropped; else it goes straight
+        # through, and only its status is noted.
+        response = _CapturedResponse(None if decision.drop else send)
         try:
             await self._inner(scope, _replay(body), response.send)
         except Exception:
@@ -119,26 +124,33 @@ class SimApp:
         if decision.drop:
             entry["dropped"] = True
             await _drop_connection(receive, send)
-            return
-        await response.forward(send)
 
     def _describe(self, scope: Scope, body: bytes) -> dict[str, Any]:
         method = scope["method"]
-        headers = {
-            key.decode("latin-1").lower(): value.decode("latin-1")
-            for key, value in scope["headers"]
-        }
+        authorization = False
+        content_type = None
+        for key, value in scope["headers"]:
+            name = key.lower()
+            if name == b"authorization":
+                authorization = True
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")  # the last one, if repeated
         shown_headers = {}
-        if "authorization" in headers:
+        if authorization:
             shown_headers["authorization"] = REDACTED
-        if "content-type" in headers:
-            shown_headers["content-type"] = headers["content-type"]
-        query = httpx.QueryParams(scope.get("query_string", b"").decode("latin-1"))
+        if content_type is not None:
+            shown_headers["content-type"] = content_type
+        query_string = scope.get("query_string", b"")
+        query = (
+            dict(httpx.QueryParams(query_string.decode("latin-1")).multi_items())
+            if query_string
+            else {}
+        )
         entry: dict[str, Any] = {
             "method": method,
             "path": scope["path"],
             "endpoint": f"{method} {self._route_path(scope)}",
-            "query": dict(query.multi_items()),
+            "query": query,
             "headers": shown_headers,
             "status": None,
             "fault": None,
@@ -147,18 +159,33 @@ class SimApp:
             "body": None,
         }
         if body.strip():
-            try:
-                entry["body"] = redact(json.loads(body))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            parsed, as_handlers_read_it = _parse_json(body)
+            if parsed is None:
                 entry["bodyError"] = f"not valid JSON ({len(body)} bytes, not shown)"
+            else:
+                entry["body"] = parsed.redacted
+                if as_handlers_read_it:
+                    scope[api.PARSED_BODY_KEY] = parsed
         return entry
 
     def _route_path(self, scope: Scope) -> str:
+        """The path of the route ``scope`` goes to (its path if none), remembered by path:
+        whether a route matches depends only on the path (a wrong method matches
+        partially)."""
+        path: str = scope["path"]
+        known = self._route_paths.get(path)
+        if known is not None:
+            return known
+        found = path
         for route in self._routes:
             match, _ = route.matches(scope)
             if match != Match.NONE:
-                return str(getattr(route, "path", scope["path"]))
-        return str(scope["path"])
+                found = str(getattr(route, "path", path))
+                break
+        if len(self._route_paths) >= _ROUTE_PATHS_KEPT:
+            self._route_paths.clear()  # ids in paths make them unbounded
+        self._route_paths[path] = found
+        return found
 
 
 async def _api_error(request: Request, error: Exception) -> Response:
@@ -234,25 +261,45 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+def _parse_json(body: bytes) -> tuple[ParsedBody | None, bool]:
+    """The body parsed as JSON (None if it is not JSON), and whether it was parsed as
+    the handlers parse bodies.
+
+    UTF-8 text is tried first, as the handlers read bodies; a body that parses so parses
+    to the same value as :func:`json.loads` of the bytes. Other bodies (with a BOM, in
+    UTF-16) are logged as ``json.loads`` reads them, and the handlers reject them.
+    """
+    try:
+        return ParsedBody(json.loads(body.decode("utf-8"))), True
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    try:
+        return ParsedBody(json.loads(body)), False
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, False
+
+
 class _CapturedResponse:
-    """Holds a response back, so it can be forwarded or never sent."""
+    """Notes a response's status, and sends it on to ``through`` or, without one, holds
+    it back, so that it can be forwarded or never sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, through: Send | None) -> None:
+        self._through = through
         self.messages: list[Message] = []
-
-    @property
-    def status(self) -> int | None:
-        for message in self.messages:
-            if message["type"] == "http.response.start":
-                return int(message["status"])
-        return None
+        self.status: int | None = None
 
     async def send(self, message: Message) -> None:
-        self.messages.append(message)
+        if self.status is None and message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        if self._through is not None:
+            await self._through(message)
+        else:
+            self.messages.append(message)
 
     async def forward(self, send: Send) -> None:
         for message in self.messages:
             await send(message)
+        self.messages.clear()
 
 
 async def _drop_connection(receive: Receive, send: Send) -> None:

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-__all__ = ["REDACTED", "SECRET_KEYS", "Observations", "redact"]
+__all__ = ["REDACTED", "SECRET_KEYS", "Observations", "ParsedBody", "redact"]
 
 REDACTED = "(secret)"
 SECRET_KEYS = frozenset({"snowflakePassword", "snowflakeKeyPairKey", "snowflakeKeyPairPass"})
@@ -28,6 +28,29 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
+
+
+class ParsedBody:
+    """A request body parsed as JSON, and its redacted copy made once, on first use.
+
+    The request log and the run created from the request share that copy; neither
+    changes it.
+    """
+
+    __slots__ = ("_redacted", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._redacted: Any = _NOT_YET
+
+    @property
+    def redacted(self) -> Any:
+        if self._redacted is _NOT_YET:
+            self._redacted = redact(self.value)
+        return self._redacted
+
+
+_NOT_YET: Any = object()
 
 
 class Observations:

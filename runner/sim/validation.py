@@ -21,6 +21,7 @@ __all__ = [
     "digits",
     "force_flag",
     "json_object",
+    "object_body",
     "optional_selector_text",
     "parallelism",
     "parameters",
@@ -73,6 +74,11 @@ def json_object(raw: bytes, *, example: str) -> dict[str, Any]:
             f"{_parse_problem(error)}. Send a JSON object such as {example} "
             "with Content-Type: application/json.",
         ) from None
+    return object_body(value, example=example)
+
+
+def object_body(value: object, *, example: str) -> dict[str, Any]:
+    """An already parsed body, if it is a JSON object; else the 400 of :func:`json_object`."""
     if not isinstance(value, dict):
         raise bad_request(
             "Invalid request body: expected a JSON object",
