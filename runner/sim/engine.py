@@ -14,6 +14,7 @@ import random
 import threading
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
+from typing import TypeVar
 
 from runner.selectors import SelectorError
 from runner.sim.clock import Clock
@@ -21,13 +22,18 @@ from runner.sim.faults import FaultInjector
 from runner.sim.graph import ProjectGraph, SimNode, build_graph
 from runner.sim.observe import Observations
 from runner.sim.runs import Run, RunRequest
-from runner.sim.schedule import NodeFailure, plan_nodes
+from runner.sim.schedule import NodeFailure, NodePlan, plan_nodes
 from runner.sim.selection import parse, select_nodes
 from runner.sim.world import EnvironmentSpec, FailureRule, ProjectSpec, World, WorldError
 
 __all__ = ["Simulator"]
 
 _MILLISECOND = 0.001
+#: How many selections and plans are remembered before starting over (selectors and
+#: parallelism come from requests, so their variety is unbounded).
+_REMEMBERED = 1024
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class Simulator:
@@ -62,6 +68,10 @@ class Simulator:
             # starts, and then computed again.
             self._queue_tail: dict[str, float] = {}
             self._last_created = float("-inf")
+            # Both are functions of the world alone (graphs, durations), and most runs of
+            # an apply ask for the same few selections.
+            self._selections: dict[tuple[str, str | None, str | None], tuple[str, ...]] = {}
+            self._plans: dict[tuple[str, tuple[str, ...], int], tuple[NodePlan, ...]] = {}
             self.faults.configure(world.faults, self.seed)
             self.observations.clear()
 
@@ -86,7 +96,7 @@ class Simulator:
         if request.job is not None:
             include = include if include is not None else request.job.include
             exclude = exclude if exclude is not None else request.job.exclude
-        return self._create("startRun", request, graph, select_nodes(graph, include, exclude), body)
+        return self._create("startRun", request, graph, self._select(graph, include, exclude), body)
 
     def rerun(self, original: Run, request: RunRequest, body: dict[str, object]) -> Run:
         """Create a run of the nodes of ``original`` that did not complete."""
@@ -100,6 +110,14 @@ class Simulator:
             run.canceled_at = now
             self._requeue_after(run, now)
             self._queue_tail.pop(run.environment_id, None)
+
+    def _select(self, graph: ProjectGraph, include: str | None, exclude: str | None) -> list[str]:
+        key = (graph.project_id, include, exclude)
+        selected = self._selections.get(key)
+        if selected is None:
+            selected = tuple(select_nodes(graph, include, exclude))
+            _remember(self._selections, key, selected)
+        return list(selected)
 
     def run(self, run_id: int) -> Run | None:
         return self.runs.get(run_id)
@@ -124,12 +142,8 @@ class Simulator:
             created = max(self.clock.now(), self._last_created + _MILLISECOND)
             self._last_created = created
             nodes = [graph.nodes[node_id] for node_id in node_ids]
-            plans = plan_nodes(
-                node_ids,
-                {node.id: node.depends_on for node in nodes},
-                {node.id: self._duration(node) for node in nodes},
-                self._failures(environment, run_id, nodes),
-                request.parallelism,
+            plans = self._plan(
+                graph, node_ids, nodes, self._failures(environment, run_id, nodes), request
             )
             run = Run(
                 id=run_id,
@@ -153,6 +167,32 @@ class Simulator:
             self.runs[run_id] = run
             earlier.append(run)
             return run
+
+    def _plan(
+        self,
+        graph: ProjectGraph,
+        node_ids: list[str],
+        nodes: list[SimNode],
+        failures: dict[str, NodeFailure],
+        request: RunRequest,
+    ) -> list[NodePlan]:
+        """The schedule of the nodes; without failures it depends only on the nodes and
+        the parallelism, and is remembered."""
+        key = (graph.project_id, tuple(node_ids), request.parallelism)
+        if not failures:
+            known = self._plans.get(key)
+            if known is not None:
+                return list(known)
+        plans = plan_nodes(
+            node_ids,
+            {node.id: node.depends_on for node in nodes},
+            {node.id: self._duration(node) for node in nodes},
+            failures,
+            request.parallelism,
+        )
+        if not failures:
+            _remember(self._plans, key, tuple(plans))
+        return plans
 
     def _environment_runs(self, environment_id: str) -> list[Run]:
         """The runs of the environment, oldest first (the simulator's own list)."""
@@ -253,6 +293,12 @@ def _matches(node: SimNode, name: str | None, location: str | None, node_type: s
     return all(
         pattern is None or fnmatchcase(value.lower(), pattern.lower()) for pattern, value in checks
     )
+
+
+def _remember(memory: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(memory) >= _REMEMBERED:
+        memory.clear()
+    memory[key] = value
 
 
 def _latest_start(runs: Iterable[Run]) -> float:
