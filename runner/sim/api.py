@@ -80,9 +80,14 @@ async def _json_body(request: Request, *, example: str) -> tuple[dict[str, Any],
     return object_body(parsed.value, example=example), parsed
 
 
-def _created(request: Request, run: Run) -> JSONResponse:
+def _created(request: Request, run: Run) -> Response:
     request.scope[RUN_CREATED_KEY] = run.id
-    return JSONResponse(StartRunResponse(runCounter=run.id).to_wire())
+    # The model writes its own JSON: the bytes JSONResponse would send for its one
+    # integer, without building a generic encoder on every call.
+    answer = StartRunResponse(runCounter=run.id)
+    return Response(
+        answer.model_dump_json(by_alias=True, exclude_none=True), media_type="application/json"
+    )
 
 
 # ----------------------------------------------------------------------- scheduler

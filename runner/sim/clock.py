@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 __all__ = ["DEFAULT_START", "Clock", "ManualClock", "SimClock", "format_time", "parse_time"]
@@ -111,8 +112,14 @@ def _check_speed(speed: float) -> None:
 def format_time(timestamp: float) -> str:
     """A timestamp as Coalesce writes times: ISO 8601 UTC with milliseconds."""
     millis = round(timestamp * 1000)
-    moment = datetime.fromtimestamp(millis // 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    return f"{_second_text(millis // 1000)}{millis % 1000:03d}Z"
+
+
+@lru_cache(maxsize=1024)
+def _second_text(seconds: int) -> str:
+    """The part of :func:`format_time` before the milliseconds (runs and requests come
+    many to a second)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def parse_time(text: str) -> float:
