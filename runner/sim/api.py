@@ -196,7 +196,11 @@ async def list_runs(request: Request) -> Response:
     params = request.query_params
     query = page_query(params, fields=RUN_ORDERS, default_descending=True)
     now = simulator.clock.now()
-    runs = [run for run in simulator.all_runs() if run_matches(run, params, now)]
+    environment_id = params.get("environmentID")
+    candidates = (
+        simulator.all_runs() if environment_id is None else simulator.runs_of(environment_id)
+    )
+    runs = [run for run in candidates if run_matches(run, params, now)]
     page, next_cursor, total = paginate(runs, query, run_ordering(query.order_by, now))
     view = responses.run_info if query.detail else responses.run_summary
     return JSONResponse(envelope([view(run, now) for run in page], query, next_cursor, total))

@@ -126,6 +126,11 @@ class Simulator:
         with self._lock:
             return list(self.runs.values())
 
+    def runs_of(self, environment_id: str) -> list[Run]:
+        """The runs of one environment, oldest first."""
+        with self._lock:
+            return list(self._environment_runs(environment_id))
+
     def _create(
         self,
         kind: str,
