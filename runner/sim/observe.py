@@ -90,9 +90,10 @@ class Observations:
             if entry.get("fault"):
                 self._faults[entry["fault"]] += 1
 
-    def log(self) -> list[dict[str, Any]]:
+    def log(self, since: int = 0) -> list[dict[str, Any]]:
+        """The entries after the one numbered ``since`` (all of them by default)."""
         with self._lock:
-            return list(self._log)
+            return self._log[since:]  # entry n (its seq) is at index n - 1
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
