@@ -1,0 +1,239 @@
+"""The asyncio network backend under httpx, over real sockets: what a server does to a
+connection reaches the client as the same httpx error the default backend raises, so
+the retry rules (never sent / maybe carried out) keep telling the two apart."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpcore
+import httpx
+import pytest
+
+from runner.coalesce import ClientPool
+from runner.coalesce.network import AsyncioBackend, use_asyncio_streams
+from runner.secrets import Secret
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + await reader.readexactly(length)
+
+
+@asynccontextmanager
+async def _server(
+    handler: Handler, context: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server on loopback; yields its port and the number of each connection's requests."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(0)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield str(port), connections
+
+
+def _client(scheme: str, port: str, **options: object) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=f"{scheme}://127.0.0.1:{port}", **options)  # type: ignore[arg-type]
+    assert use_asyncio_streams(client)
+    return client
+
+
+async def test_requests_share_a_kept_alive_connection() -> None:
+    async def answer_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                body = await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            assert body.endswith(b'{"runDetails":1}')
+            writer.write(OK)
+            await writer.drain()
+
+    async with _server(answer_each) as (port, connections), _client("http", port) as client:
+        for _ in range(3):
+            response = await client.post("/scheduler/startRun", content=b'{"runDetails":1}')
+            assert response.json() == {}
+    assert len(connections) == 1
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_used_again() -> None:
+    """Sending a startRun into a connection the server has closed would leave its outcome
+    unknown: the client must notice the close, even before its event loop has."""
+    closed = asyncio.Event()
+
+    async def answer_once_then_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await _read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        closed.set()
+
+    async with (
+        _server(answer_once_then_close) as (port, connections),
+        _client("http", port) as client,
+    ):
+        await client.post("/scheduler/startRun", content=b"{}")
+        await closed.wait()
+        response = await client.post("/scheduler/startRun", content=b"{}")
+    assert response.status_code == 200
+    assert len(connections) == 2
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    async with _server(lambda r, w: asyncio.sleep(0)) as (port, _):
+        pass  # the port is closed again
+    async with _client("http", port) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.post("/scheduler/startRun", content=b"{}")
+
+
+async def test_a_server_that_hangs_up_without_answering_is_a_protocol_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+
+    async with _server(hang_up) as (port, _), _client("http", port) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post("/scheduler/startRun", content=b"{}")
+
+
+async def test_a_silent_server_is_a_read_timeout() -> None:
+    release = asyncio.Event()
+
+    async def stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await release.wait()
+
+    async with _server(stay_silent) as (port, _):
+        async with _client("http", port, timeout=httpx.Timeout(5.0, read=0.05)) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.post("/scheduler/startRun", content=b"{}")
+        release.set()
+
+
+async def test_a_reset_connection_is_a_read_error() -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.transport.abort()  # RST rather than FIN
+
+    async with _server(reset) as (port, _), _client("http", port) as client:
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            await client.post("/scheduler/startRun", content=b"{}")
+
+
+# -- TLS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    command = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
+        " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
+    )
+    subprocess.run(
+        [*command.split(), "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+async def _answer_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        try:
+            await _read_request(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        writer.write(OK)
+        await writer.drain()
+
+
+async def test_tls_to_a_trusted_server(certificate: tuple[Path, Path]) -> None:
+    trusted = ssl.create_default_context(cafile=str(certificate[0]))
+    served = _server(_answer_each, _server_context(certificate))
+    async with served as (port, connections), _client("https", port, verify=trusted) as client:
+        for _ in range(2):
+            assert (await client.get("/api/v1/runs")).json() == {}
+    assert len(connections) == 1
+
+
+async def test_tls_to_an_untrusted_server_is_a_connect_error(
+    certificate: tuple[Path, Path],
+) -> None:
+    """A failed certificate check happens before anything is sent: a connect error."""
+    served = _server(_answer_each, _server_context(certificate))
+    async with served as (port, _), _client("https", port) as client:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.post("/scheduler/startRun", content=b"{}")
+
+
+# -- where the backend is used -----------------------------------------------------------
+
+
+def _backend_of(http: httpx.AsyncClient) -> object:
+    return http._transport._pool._network_backend  # type: ignore[attr-defined]
+
+
+async def test_runner_clients_connect_through_the_asyncio_backend() -> None:
+    async with ClientPool(environ={}, max_connections=10) as pool:
+        client = pool.client("https://app.coalescesoftware.io", Secret("T"))
+        assert [type(_backend_of(http)) for http in client._shards] == [AsyncioBackend] * 2
+
+
+async def test_proxies_from_the_environment_are_still_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backend is swapped under httpx's own transport, so HTTPS_PROXY still works."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    async with ClientPool(environ={}) as pool:
+        client = pool.client("https://app.coalescesoftware.io", Secret("T"))
+        http = client._shards[0]
+        request = http.build_request("GET", "https://app.coalescesoftware.io/api/v1/runs")
+        proxied = http._transport_for_url(request.url)
+        assert isinstance(proxied, httpx.AsyncHTTPTransport)
+        assert isinstance(proxied._pool, httpcore.AsyncHTTPProxy)
+
+
+def test_it_runs_on_uvloop_too() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def exchange() -> int:
+        async with _server(_answer_each) as (port, _), _client("http", port) as client:
+            return (await client.get("/api/v1/runs")).status_code
+
+    assert uvloop.run(exchange()) == 200
