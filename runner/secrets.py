@@ -57,12 +57,17 @@ def _variants(value: str) -> set[str]:
     return {f for f in forms if f.strip()}
 
 
+def _json_escaped(form: str) -> str:
+    return json.dumps(form)[1:-1]
+
+
 class Scrubber:
     """Removes every registered secret value from text. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._forms: list[str] = []
+        self._json_forms: list[str] = []
 
     def register(self, value: str) -> None:
         if not value or not value.strip():
@@ -72,6 +77,7 @@ class Scrubber:
             known.update(_variants(value))
             # Longest first, so a value that contains another is replaced whole.
             self._forms = sorted(known, key=len, reverse=True)
+            self._json_forms = sorted({_json_escaped(form) for form in known})
 
     def scrub(self, text: str) -> str:
         for form in self._forms:
@@ -79,10 +85,17 @@ class Scrubber:
                 text = text.replace(form, REDACTED)
         return text
 
+    def in_json(self, text: str) -> bool:
+        """Whether JSON ``text`` (as ``json.dumps`` writes it) may hold a secret in one of
+        its strings. False means scrubbing each string would change none of them: JSON
+        escapes character by character, so a form inside a string shows up escaped."""
+        return any(form in text for form in self._json_forms)
+
     def clear(self) -> None:
         """Forget every value (tests only)."""
         with self._lock:
             self._forms = []
+            self._json_forms = []
 
 
 SCRUBBER = Scrubber()

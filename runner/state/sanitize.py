@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runner.secrets import Secret, scrub
+from runner.secrets import SCRUBBER, Secret, scrub
 
 
 class SecretInStateError(TypeError):
@@ -48,8 +48,17 @@ def scrubbed(value: Any) -> Any:
 
 def to_json(value: Any, where: str) -> str:
     """The canonical, secret-free JSON text of ``value`` (sorted keys, no spaces)."""
-    refuse_secrets(value, where)
-    return json.dumps(scrubbed(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    try:
+        # One pass in C for the usual case: plain JSON data with no secret in it.
+        text = _dumps(value)
+    except TypeError:  # a Secret, or a type json.dumps does not take: the long way
+        refuse_secrets(value, where)
+        return _dumps(scrubbed(value))
+    return _dumps(scrubbed(value)) if SCRUBBER.in_json(text) else text
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def scrubbed_text(text: str | None, where: str) -> str | None:

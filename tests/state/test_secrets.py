@@ -3,14 +3,18 @@ when it shows up as text."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from runner.secrets import REDACTED, Secret, redact_all
+from runner.secrets import REDACTED, SCRUBBER, Secret, redact_all
 from runner.state import SecretInStateError, SqliteState
+from runner.state.sanitize import scrubbed, to_json
 
 CANARY = "CANARY-PASSWORD-7f3a"
 TOKEN_CANARY = "CANARY-TOKEN-91c2"
@@ -132,3 +136,40 @@ def test_a_whole_journal_leaves_no_secret_in_the_database_files(
 
     store.close()  # checkpoints the WAL into the database file
     _assert_no_canary(state_file)
+
+
+# -- the one-pass JSON of the journal ----------------------------------------------------
+
+_SECRET_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
+).filter(lambda text: bool(text.strip()))
+
+
+def _json_values(leaf: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), leaf)
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(leaf, inner, max_size=3),
+        max_leaves=8,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=_SECRET_TEXT, data=st.data())
+def test_stored_json_never_holds_a_secret_in_any_form(secret: str, data: st.DataObject) -> None:
+    """to_json takes a one-pass shortcut when it can: it must store exactly what scrubbing
+    every string first would store, whatever the secret's characters and wherever it
+    hides (as is, JSON- or repr-escaped, inside keys and nested values)."""
+    SCRUBBER.clear()
+    SCRUBBER.register(secret)
+    forms = [secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]]
+    words = st.sampled_from(["a", "note ", *forms]) | st.text(max_size=4)
+    strings = st.lists(words, min_size=1, max_size=3).map("".join)
+    value = data.draw(_json_values(strings))
+
+    stored = to_json(value, "test")
+
+    expected = json.dumps(scrubbed(value), sort_keys=True, separators=(",", ":"))
+    assert stored == expected
+    decoded = json.loads(stored)
+    assert scrubbed(decoded) == decoded  # nothing left to scrub
