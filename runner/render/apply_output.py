@@ -14,20 +14,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
+from runner.render.live import LiveProgress
 from runner.secrets import scrub
 
 FORMAT_VERSION = 1
-
-_STATE_COLOR = {
-    RunState.COMPLETED: "green",
-    RunState.FAILED: "red",
-    RunState.CANCELED: "red",
-    RunState.TIMEOUT: "red",
-    RunState.SKIPPED: "yellow",
-    RunState.NOT_STARTED: "red",
-    RunState.RUNNING: "cyan",
-    RunState.WAITING_TO_RUN: "cyan",
-}
 
 
 def _clock(now: dt.datetime | None = None) -> str:
@@ -61,57 +51,6 @@ def _run_line(run: RunReport) -> str:
     if run.message and run.state in (RunState.NOT_STARTED, RunState.SKIPPED, RunState.TIMEOUT):
         parts.append(f"- {run.message}")
     return " ".join(parts)
-
-
-class LiveProgress:
-    """A table redrawn in place on a terminal: environment, batch, run, status, elapsed,
-    runCounter, link."""
-
-    def __init__(self, runs: Sequence[RunReport], stream: TextIO | None = None) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self._runs = list(runs)
-        self._notes: list[str] = []
-        self._console = Console(file=stream or sys.stderr)
-        self._live = Live(
-            self._table(), console=self._console, refresh_per_second=4, transient=False
-        )
-        self._live.start()
-
-    def __call__(self, event: ApplyEvent) -> None:
-        if event.kind == "note" and event.message:
-            self._notes.append(scrub(f"{event.environment}: {event.message}"))
-            self._notes = self._notes[-5:]
-        if event.run is not None and event.run not in self._runs:
-            self._runs.append(event.run)
-        self._live.update(self._table())
-
-    def close(self) -> None:
-        self._live.update(self._table())
-        self._live.stop()
-
-    def _table(self) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-
-        now = dt.datetime.now(dt.UTC)
-        table = Table(box=None, header_style="bold")
-        for column in ("environment", "batch", "run", "status", "elapsed", "runCounter", "link"):
-            table.add_column(column)
-        for run in self._runs:
-            elapsed = run.elapsed(now)
-            color = _STATE_COLOR.get(run.state, "")
-            table.add_row(
-                run.environment,
-                run.batch,
-                run.name,
-                f"[{color}]{run.state.value}[/]" if color else run.state.value,
-                "" if elapsed is None else f"{elapsed:.0f}s",
-                "" if run.run_counter is None else str(run.run_counter),
-                scrub(run.run_link or ""),
-            )
-        return Group(table, *self._notes)
 
 
 def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:

@@ -1,0 +1,180 @@
+"""The live table of an apply on a terminal, redrawn in place with plain ANSI codes.
+
+One row per run (environment, batch, run, status, elapsed, runCounter, link) and the
+last few notes below. When there are more runs than the terminal has lines, a line of
+counts comes first and the rows shown are those still going or gone wrong, then the
+rest as room allows. A background thread redraws twice a second so that the elapsed
+times move while nothing else does. Everything written passes through ``scrub``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from runner.apply.model import ApplyEvent, RunReport, RunState
+from runner.secrets import scrub
+
+__all__ = ["LiveProgress"]
+
+COLUMNS = ("environment", "batch", "run", "status", "elapsed", "runCounter", "link")
+NOTES_KEPT = 5
+REFRESH_SECONDS = 0.5
+
+_SGR = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1"}
+_STATE_COLOR = {
+    RunState.COMPLETED: "green",
+    RunState.FAILED: "red",
+    RunState.CANCELED: "red",
+    RunState.TIMEOUT: "red",
+    RunState.SKIPPED: "yellow",
+    RunState.NOT_STARTED: "red",
+    RunState.RUNNING: "cyan",
+    RunState.WAITING_TO_RUN: "cyan",
+}
+# Shown first when not every row fits: what a person watching needs to see.
+_GONE_WRONG = {
+    RunState.FAILED,
+    RunState.CANCELED,
+    RunState.TIMEOUT,
+    RunState.NOT_STARTED,
+}
+_GOING = {RunState.FIRING, RunState.WAITING_TO_RUN, RunState.RUNNING}
+_ERASE_LINE = "\x1b[K"
+_ERASE_BELOW = "\x1b[J"
+_HIDE_CURSOR = "\x1b[?25l"
+_SHOW_CURSOR = "\x1b[?25h"
+
+
+class LiveProgress:
+    """A table redrawn in place. ``size`` fixes the terminal's (columns, lines), ``refresh``
+    the redraw interval (``None``: only on events) and ``clock`` the time, for tests."""
+
+    def __init__(
+        self,
+        runs: Sequence[RunReport],
+        stream: TextIO | None = None,
+        *,
+        size: tuple[int, int] | None = None,
+        refresh: float | None = REFRESH_SECONDS,
+        color: bool | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._clock = clock
+        # By identity: the runs planned at the start are replaced, in place, by the
+        # reports the events carry.
+        self._runs = {run.identity: run for run in runs}
+        self._notes: list[str] = []
+        self._stream = stream or sys.stderr
+        self._size = size
+        self._color = not os.environ.get("NO_COLOR") if color is None else color
+        self._drawn = 0  # lines of the previous drawing, to go back up over
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._stream.write(_HIDE_CURSOR)
+        self._draw()
+        self._ticker: threading.Thread | None = None
+        if refresh is not None:
+            self._ticker = threading.Thread(
+                target=self._tick, args=(refresh,), name="live-progress", daemon=True
+            )
+            self._ticker.start()
+
+    def __call__(self, event: ApplyEvent) -> None:
+        if event.kind == "note" and event.message:
+            self._notes = [*self._notes, scrub(f"{event.environment}: {event.message}")]
+            self._notes = self._notes[-NOTES_KEPT:]
+        if event.run is not None:
+            self._runs[event.run.identity] = event.run
+        self._draw()
+
+    def close(self) -> None:
+        """Draw the final table and give the terminal back (the table stays on screen)."""
+        self._closed.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        self._draw()
+        self._stream.write(_SHOW_CURSOR)
+        self._stream.flush()
+
+    def _tick(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            self._draw()
+
+    def _draw(self) -> None:
+        with self._lock:
+            width, height = self._size or shutil.get_terminal_size()
+            lines = self.lines(self._clock(), width, height)
+            # Back to the first line of the previous drawing, then over it.
+            up = f"\x1b[{self._drawn}F" if self._drawn else "\r"
+            body = "".join(f"{line}{_ERASE_LINE}\n" for line in lines)
+            self._stream.write(up + body + _ERASE_BELOW)
+            self._stream.flush()
+            self._drawn = len(lines)
+
+    def lines(self, now: dt.datetime, width: int, height: int) -> list[str]:
+        """The drawing: at most ``height - 1`` lines, each cut to ``width`` columns."""
+        runs = list(self._runs.values())  # the event loop may add one meanwhile
+        shown = _shown(runs, room=max(height - 1 - len(self._notes), 3))
+        header, *body = _table([list(COLUMNS), *(_cells(run, now) for run in shown)], width)
+        lines = [] if len(shown) == len(runs) else [_cut(_counts(runs, len(shown)), width)]
+        lines.append(self._paint(header, "bold"))
+        for run, line in zip(shown, body, strict=True):
+            lines.append(self._paint(line, _STATE_COLOR.get(run.state)))
+        lines += [_cut(note, width) for note in self._notes]
+        return [scrub(line) for line in lines]
+
+    def _paint(self, line: str, color: str | None) -> str:
+        if not self._color or color is None:
+            return line
+        return f"\x1b[{_SGR[color]}m{line}\x1b[0m"
+
+
+def _shown(runs: list[RunReport], room: int) -> list[RunReport]:
+    """The runs that fit in ``room`` lines with the header, in their order: when not all
+    do, those gone wrong or still going first, and a line of counts above."""
+    if len(runs) + 1 <= room:
+        return runs
+    rows = max(room - 2, 1)
+    urgent = [r for r in runs if _needs_eyes(r)]
+    chosen = {id(r) for r in [*urgent, *(r for r in runs if not _needs_eyes(r))][:rows]}
+    return [r for r in runs if id(r) in chosen]
+
+
+def _needs_eyes(run: RunReport) -> bool:
+    return run.state in _GONE_WRONG or run.state in _GOING
+
+
+def _counts(runs: list[RunReport], shown: int) -> str:
+    counts = Counter(run.state.value for run in runs)
+    states = ", ".join(f"{n} {state}" for state, n in counts.most_common())
+    return f"{len(runs)} runs ({states}); {shown} shown"
+
+
+def _cells(run: RunReport, now: dt.datetime) -> list[str]:
+    elapsed = run.elapsed(now)
+    return [
+        run.environment,
+        run.batch,
+        run.name,
+        run.state.value,
+        "" if elapsed is None else f"{elapsed:.0f}s",
+        "" if run.run_counter is None else str(run.run_counter),
+        run.run_link or "",
+    ]
+
+
+def _table(rows: list[list[str]], width: int) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return [_cut("  ".join(map(str.ljust, row, widths)), width) for row in rows]
+
+
+def _cut(line: str, width: int) -> str:
+    line = line.rstrip()
+    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
