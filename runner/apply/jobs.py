@@ -20,11 +20,11 @@ def jobs_from_plan(
     by_name = {env.name: env for env in specs.environments}
     jobs: list[EnvironmentJob] = []
     for env_plan in plan.environments:
-        wanted = [
-            run
+        wanted = {
+            run.identity
             for run in env_plan.runs()
             if run.fires and (not changed_only or run.action in (Action.NEW, Action.CHANGED))
-        ]
+        }
         if not wanted:
             continue
         spec = by_name.get(env_plan.name)
@@ -33,7 +33,7 @@ def jobs_from_plan(
         runs = {run.identity: run for run in spec.runs()}
         batches: list[BatchJob] = []
         for batch in env_plan.batches:
-            chosen = [r for r in batch.runs if r in wanted]
+            chosen = [r for r in batch.runs if r.identity in wanted]
             if chosen:
                 batches.append(
                     BatchJob(
