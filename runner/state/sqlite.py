@@ -32,6 +32,7 @@ from runner.state.records import (
     Outcome,
     RunRecord,
     RunStatus,
+    identity_of,
 )
 from runner.state.rows import apply_record, aware, from_text, last_id, run_record, to_text
 from runner.state.sanitize import scrubbed_text, to_json
@@ -124,6 +125,7 @@ class SqliteState:
         self._is_alive = is_alive
         self._mutex = threading.RLock()
         self._batching = 0  # > 0 while the mutex holder writes inside batch()
+        self._apply_environments: dict[int, tuple[str, ...]] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -338,6 +340,17 @@ class SqliteState:
         for row in self._rows(sql, params):
             yield apply_record(row)
 
+    def _environments_of(self, db: sqlite3.Connection, apply_id: int) -> tuple[str, ...]:
+        """The environments of an apply (fixed when it began: read once per apply)."""
+        environments = self._apply_environments.get(apply_id)
+        if environments is None:
+            row = db.execute("SELECT environments FROM applies WHERE id = ?", (apply_id,))
+            found = row.fetchone()
+            if found is None:
+                raise LookupError(f"no apply {apply_id} in the state at {self._path}")
+            environments = self._apply_environments[apply_id] = tuple(json.loads(found[0]))
+        return environments
+
     def _require_apply(self, db: sqlite3.Connection, apply_id: int) -> sqlite3.Row:
         row: sqlite3.Row | None = db.execute(
             "SELECT " + APPLY_COLUMNS + " FROM applies WHERE id = ?", (apply_id,)
@@ -399,11 +412,10 @@ class SqliteState:
     ) -> int:
         body = to_json(request, f"request of {environment}/{name}")
         with self._journal_write("record a run") as (db, serial):
-            applied = apply_record(self._require_apply(db, apply_id))
-            if environment not in applied.environments:
+            environments = self._environments_of(db, apply_id)
+            if environment not in environments:
                 raise ValueError(
-                    f"apply {apply_id} is over {', '.join(applied.environments)}, "
-                    f"not {environment!r}"
+                    f"apply {apply_id} is over {', '.join(environments)}, not {environment!r}"
                 )
             cursor = db.execute(
                 "INSERT INTO runs (apply_id, environment, batch, name, request, request_hash,"
@@ -431,15 +443,22 @@ class SqliteState:
         it would mean the run was fired twice.
         """
         with self._journal_write("record a fired run") as (db, serial):
-            run = self._require_run(db, run_id)
-            if run.run_counter is not None and run.run_counter != run_counter:
+            # Only what the checks need: this runs once per fired run.
+            row = db.execute(
+                "SELECT environment, name, run_counter, status FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"no run {run_id} in the state at {self._path}")
+            identity = identity_of(row["environment"], row["name"])
+            recorded = RunStatus(row["status"])
+            if row["run_counter"] is not None and row["run_counter"] != run_counter:
                 raise ValueError(
-                    f"run {run.identity} (journal id {run_id}) was already fired as "
-                    f"runCounter {run.run_counter}; refusing to record runCounter {run_counter}"
+                    f"run {identity} (journal id {run_id}) was already fired as "
+                    f"runCounter {row['run_counter']}; refusing to record runCounter {run_counter}"
                 )
-            if run.status in UNFIRED_STATUSES:
-                raise ValueError(f"run {run.identity} was recorded as {run.status}")
-            status = RunStatus.WAITING_TO_RUN if run.status in UNCERTAIN_STATUSES else run.status
+            if recorded in UNFIRED_STATUSES:
+                raise ValueError(f"run {identity} was recorded as {recorded}")
+            status = RunStatus.WAITING_TO_RUN if recorded in UNCERTAIN_STATUSES else recorded
             db.execute(
                 "UPDATE runs SET run_counter = ?, run_link = coalesce(?, run_link),"
                 " status = ?, fired_at = coalesce(fired_at, ?), changed_serial = ? WHERE id = ?",
