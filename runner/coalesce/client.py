@@ -14,6 +14,7 @@ Neither appears in any error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import json
@@ -21,7 +22,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import TracebackType
@@ -177,7 +178,7 @@ class CoalesceClient(_ClosedOnExit):
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
-        shards: Sequence[httpx.AsyncClient] | None = None,
+        shards: Shards | Sequence[httpx.AsyncClient] | None = None,
     ) -> None:
         self.base_url = check_url(url, environ)
         self._token = token
@@ -185,10 +186,13 @@ class CoalesceClient(_ClosedOnExit):
         self._timeout = timeout
         self._policies = _Policies(read_retry, write_retry, clock or Clock())
         self._owns_http = http is None and shards is None
-        self._shards = list(
-            shards or [http or _new_http_client(self.base_url, transport, timeout, limits)]
-        )
-        self._turn = 0
+        if not isinstance(shards, Shards):
+            shards = Shards(
+                list(
+                    shards or [http or _new_http_client(self.base_url, transport, timeout, limits)]
+                )
+            )
+        self._shards = shards
         self._urls: dict[str, httpx.URL] = {}
 
     @property
@@ -198,8 +202,7 @@ class CoalesceClient(_ClosedOnExit):
 
     async def aclose(self) -> None:
         if self._owns_http:
-            for http in self._shards:
-                await http.aclose()
+            await self._shards.aclose()
 
     # ------------------------------------------------------------------ scheduler (writes)
 
@@ -498,16 +501,15 @@ class CoalesceClient(_ClosedOnExit):
         headers = {"Authorization": f"Bearer {self._token.reveal()}"}
         if content is not None:
             headers["Content-Type"] = "application/json"
-        self._turn = (self._turn + 1) % len(self._shards)
-        http = self._shards[self._turn]
-        return await http.request(
-            method,
-            self._url(http, path),
-            params=params,
-            content=content,
-            headers=headers,
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-        )
+        with self._shards.least_busy() as http:
+            return await http.request(
+                method,
+                self._url(http, path),
+                params=params,
+                content=content,
+                headers=headers,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
 
     def _url(self, http: httpx.AsyncClient, path: str) -> httpx.URL:
         """``path`` under the base URL, parsed once: httpx would parse and join it again
@@ -566,6 +568,34 @@ class CoalesceClient(_ClosedOnExit):
             ) from None
 
 
+class Shards:
+    """The connection pools of one base URL, and the requests each has in flight.
+
+    A request goes to the pool with the fewest in flight: taken in turn, a request could
+    wait for a connection of a busy pool while another had one free (with 50 startRuns in
+    flight over ten pools of five, that wait was a third of each request's time)."""
+
+    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
+        self.clients = clients
+        self._in_flight = [0] * len(clients)
+
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    @contextlib.contextmanager
+    def least_busy(self) -> Iterator[httpx.AsyncClient]:
+        index = min(range(len(self.clients)), key=self._in_flight.__getitem__)
+        self._in_flight[index] += 1
+        try:
+            yield self.clients[index]
+        finally:
+            self._in_flight[index] -= 1
+
+    async def aclose(self) -> None:
+        for http in self.clients:
+            await http.aclose()
+
+
 class ClientPool(_ClosedOnExit):
     """Hands out :class:`CoalesceClient` objects that share the connections of each base
     URL. Close the pool (``async with`` or :meth:`aclose`) when done.
@@ -600,7 +630,7 @@ class ClientPool(_ClosedOnExit):
                 max_connections=CONNECTIONS_PER_SHARD,
                 max_keepalive_connections=CONNECTIONS_PER_SHARD,
             )
-        self._http: dict[str, list[httpx.AsyncClient]] = {}
+        self._http: dict[str, Shards] = {}
 
     def client(
         self, url: str, token: Secret, *, token_source: str = _TOKEN_SOURCE
@@ -609,10 +639,12 @@ class ClientPool(_ClosedOnExit):
         base_url = check_url(url, self._environ)
         shards = self._http.get(base_url)
         if shards is None:
-            shards = [
-                _new_http_client(base_url, self._transport, self._timeout, self._limits)
-                for _ in range(self._shard_count)
-            ]
+            shards = Shards(
+                [
+                    _new_http_client(base_url, self._transport, self._timeout, self._limits)
+                    for _ in range(self._shard_count)
+                ]
+            )
             self._http[base_url] = shards
         return CoalesceClient(
             base_url,
@@ -627,9 +659,9 @@ class ClientPool(_ClosedOnExit):
         )
 
     async def aclose(self) -> None:
-        clients, self._http = [c for shards in self._http.values() for c in shards], {}
-        for http in clients:
-            await http.aclose()
+        shard_sets, self._http = list(self._http.values()), {}
+        for shards in shard_sets:
+            await shards.aclose()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -212,7 +212,7 @@ def _backend_of(http: httpx.AsyncClient) -> object:
 async def test_runner_clients_connect_through_the_asyncio_backend() -> None:
     async with ClientPool(environ={}, max_connections=10) as pool:
         client = pool.client("https://app.coalescesoftware.io", Secret("T"))
-        assert [type(_backend_of(http)) for http in client._shards] == [AsyncioBackend] * 2
+        assert [type(_backend_of(http)) for http in client._shards.clients] == [AsyncioBackend] * 2
 
 
 async def test_proxies_from_the_environment_are_still_used(
@@ -222,7 +222,7 @@ async def test_proxies_from_the_environment_are_still_used(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
     async with ClientPool(environ={}) as pool:
         client = pool.client("https://app.coalescesoftware.io", Secret("T"))
-        http = client._shards[0]
+        http = client._shards.clients[0]
         request = http.build_request("GET", "https://app.coalescesoftware.io/api/v1/runs")
         proxied = http._transport_for_url(request.url)
         assert isinstance(proxied, httpx.AsyncHTTPTransport)
