@@ -681,7 +681,7 @@ def _new_http_client(
         transport=transport,
         timeout=timeout,
         limits=limits,
-        verify=_tls_context(),
+        verify=_tls_context() if base_url.startswith("https://") else _untrusting_tls_context(),
         follow_redirects=False,  # a redirect could carry the token to another host
         headers={"accept": "application/json", "user-agent": _user_agent()},
     )
@@ -695,6 +695,14 @@ def _tls_context() -> ssl.SSLContext:
     """One TLS context (verification on, the usual CA bundle) for every client: each
     would otherwise load the CA bundle again, 20 ms apiece."""
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def _untrusting_tls_context() -> ssl.SSLContext:
+    """For a plain-http base URL, which never speaks TLS (redirects are not followed):
+    a context that verifies but trusts no one, so nothing could ever pass it, made
+    without reading the CA bundle."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _sim_transport() -> httpx.AsyncBaseTransport:
