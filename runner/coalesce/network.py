@@ -4,7 +4,7 @@ httpx sends through httpcore, which reaches sockets through a "network backend";
 asyncio its default goes through anyio, whose per-call bookkeeping (cancel scopes, a
 dict of socket attributes rebuilt on every look, a ``getpeername`` each time) costs
 about a third of the client's CPU per request when hundreds of runs are fired at once.
-This backend does the same job with asyncio streams: the HTTP/1.1 protocol, the
+This backend does the same job on asyncio's transports: the HTTP/1.1 protocol, the
 connection pool and keep-alive stay httpcore's, and every failure is raised as the
 httpcore error the anyio backend raises for it, so the client's retry rules (which
 tell "never sent" from "maybe carried out") see exactly what they saw before.
@@ -19,8 +19,8 @@ import asyncio
 import logging
 import select
 import ssl
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -36,45 +36,141 @@ _HAPPY_EYEBALLS_DELAY = 0.25
 SocketOption = Any  # httpcore's own alias is private; never passed by runner
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
-    """One connection, as an asyncio stream pair."""
+class _Connection(asyncio.Protocol):
+    """The socket's side of a stream: what arrived, and whether it ended or broke.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._poller: select.poll | None = None  # made on the first look (see _is_readable)
+    Unlike asyncio's StreamReader it hands out the data it holds before an error that
+    came after it, and shows what it holds to :meth:`AsyncioStream._is_readable`.
+    """
+
+    # Stop reading the socket beyond this much unread data, go on below the low mark.
+    HIGH_WATER = 256 * 1024
+    LOW_WATER = 64 * 1024
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.ended = False  # the server closed its side, or the connection is gone
+        self.error: Exception | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not derive from asyncio's, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > self.HIGH_WATER and not self._reading_paused:
+            self._reading_paused = True
+            self._transport().pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False  # close our side too: a request is never sent after the answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.error = self.error or exc
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake()
+
+    async def readable(self) -> None:
+        """Until there is data, the end of the stream, or an error."""
+        while not self.buffer and not self.ended:
+            await self._wait()
+
+    async def writable(self) -> None:
+        """Until the transport takes more data (or the connection is gone)."""
+        while self._writing_paused and not self.ended:
+            await self._wait()
+
+    def take(self, max_bytes: int) -> bytes:
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if self._reading_paused and len(self.buffer) < self.LOW_WATER and not self.ended:
+            self._reading_paused = False
+            self._transport().resume_reading()
+        return data
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _transport(self) -> asyncio.Transport:
+        assert self.transport is not None
+        return self.transport
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection, on an asyncio transport."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+        self._poll: Callable[[], bool] | None = None  # made on the first look
+
+    @property
+    def _transport(self) -> asyncio.Transport:
+        return self._connection._transport()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        connection = self._connection
         try:
             async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
+                await connection.readable()
         except TimeoutError as error:
             raise httpcore.ReadTimeout(str(error)) from error
-        except OSError as error:
-            raise httpcore.ReadError(_describe(error)) from error
+        if connection.buffer:  # what arrived before any error is handed out first
+            return connection.take(max_bytes)
+        if connection.error is not None:
+            raise httpcore.ReadError(_describe(connection.error)) from connection.error
+        return b""  # the server closed the connection
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
+        connection = self._connection
+        self._refuse_if_gone()
+        try:
+            self._transport.write(buffer)
+        except RuntimeError as error:  # uvloop, on a transport that just closed
+            raise httpcore.WriteError(_describe(error)) from error
         try:
             async with asyncio.timeout(timeout):
-                self._writer.write(buffer)
-                # drain() raises if the connection was lost, even when write() had
-                # nothing to complain about (asyncio drops writes to a lost socket).
-                await self._writer.drain()
+                await connection.writable()
         except TimeoutError as error:
             raise httpcore.WriteTimeout(str(error)) from error
-        except OSError as error:
-            raise httpcore.WriteError(_describe(error)) from error
+        self._refuse_if_gone()
+
+    def _refuse_if_gone(self) -> None:
+        # asyncio drops writes to a connection it lost, without a word: say so instead.
+        connection = self._connection
+        if connection.error is not None:
+            raise httpcore.WriteError(_describe(connection.error)) from connection.error
+        if self._transport.is_closing():
+            raise httpcore.WriteError("the connection was closed")
 
     async def aclose(self) -> None:
-        # Not waiting for the close to finish: httpcore closes connections while
-        # shielded from cancellation, and a TLS goodbye could keep it waiting (for up to
-        # 30 s, with the socket left open if the event loop ends first).
-        if self._is_tls():
-            self._writer.transport.abort()
-        else:
-            self._writer.close()
+        # Aborted, not closed: nothing still queued goes out after the client gave up on
+        # a request (it may be looked up and sent again), no TLS goodbye keeps it waiting,
+        # and the socket is released at once.
+        self._transport.abort()
 
     async def start_tls(
         self,
@@ -82,52 +178,63 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        connection = self._connection
         try:
             async with asyncio.timeout(timeout):
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+                secure = await loop.start_tls(
+                    self._transport, connection, ssl_context, server_hostname=server_hostname
+                )
         except TimeoutError as error:
             await self.aclose()
             raise httpcore.ConnectTimeout(str(error)) from error
         except OSError as error:  # ssl.SSLError (a failed certificate check) included
             await self.aclose()
             raise httpcore.ConnectError(_describe(error)) from error
+        if secure is None:  # the server closed the connection during the handshake
+            await self.aclose()
+            raise httpcore.ConnectError("the server closed the connection during the TLS handshake")
+        connection.transport = secure
         return self
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
             return self._is_readable()
         if info == "ssl_object":
-            return self._writer.get_extra_info("ssl_object")
+            return self._transport.get_extra_info("ssl_object")
         if info == "client_addr":
-            return self._writer.get_extra_info("sockname")
+            return self._transport.get_extra_info("sockname")
         if info == "server_addr":
-            return self._writer.get_extra_info("peername")
+            return self._transport.get_extra_info("peername")
         if info == "socket":
-            return self._writer.get_extra_info("socket")
+            return self._transport.get_extra_info("socket")
         return None
 
-    def _is_tls(self) -> bool:
-        return self._writer.get_extra_info("ssl_object") is not None
-
     def _is_readable(self) -> bool:
-        """True when an idle connection has something to read: data, or the server's
-        goodbye. httpcore then drops it instead of sending a request into a socket the
-        server has closed (which would leave a startRun's outcome unknown)."""
-        if self._reader.at_eof() or self._reader.exception() is not None:
+        """True when an idle connection has something to read: data (say a 408 sent
+        before closing), or the server's goodbye. httpcore then drops it instead of
+        sending a request into a connection the server is done with (which would leave
+        a startRun's outcome unknown, or answer it with the stale data)."""
+        connection = self._connection
+        if connection.buffer or connection.ended or self._transport.is_closing():
             return True
-        if self._writer.is_closing():
-            return True
-        # What the event loop has not read yet, or the end of the stream it has seen
-        # (asyncio stops reading there and leaves the socket readable). httpcore asks
-        # about every idle connection for each request: one poll object per connection.
-        if self._poller is None:
-            sock = self._writer.get_extra_info("socket")
+        # What the event loop has not read yet. httpcore asks about every idle
+        # connection for each request: the poll is set up once per connection.
+        if self._poll is None:
+            sock = self._transport.get_extra_info("socket")
             fileno = -1 if sock is None else sock.fileno()
             if fileno < 0:
                 return True
-            self._poller = select.poll()
-            self._poller.register(fileno, select.POLLIN)
-        return bool(self._poller.poll(0))
+            self._poll = _readable_check(fileno)
+        return self._poll()
+
+
+def _readable_check(fileno: int) -> Callable[[], bool]:
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fileno, select.POLLIN)
+        return lambda: bool(poller.poll(0))
+    return lambda: bool(select.select([fileno], [], [], 0)[0])  # Windows
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
@@ -145,12 +252,12 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.UnsupportedProtocol("socket options are not supported here")
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await _open(host, port, local_address)
+                connection = await _open(host, port, local_address)
         except TimeoutError as error:
             raise httpcore.ConnectTimeout(str(error)) from error
         except OSError as error:  # refused, unreachable, unknown host
             raise httpcore.ConnectError(_describe(error)) from error
-        return AsyncioStream(reader, writer)
+        return AsyncioStream(connection)
 
     async def connect_unix_socket(
         self,
@@ -160,14 +267,15 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         if socket_options:
             raise httpcore.UnsupportedProtocol("socket options are not supported here")
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(path)
+                _, connection = await loop.create_unix_connection(_Connection, path)
         except TimeoutError as error:
             raise httpcore.ConnectTimeout(str(error)) from error
         except OSError as error:
             raise httpcore.ConnectError(_describe(error)) from error
-        return AsyncioStream(reader, writer)
+        return AsyncioStream(connection)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -190,16 +298,21 @@ def use_asyncio_streams(client: httpx.AsyncClient) -> bool:
     return True
 
 
-async def _open(
-    host: str, port: int, local_address: str | None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _open(host: str, port: int, local_address: str | None) -> _Connection:
+    loop = asyncio.get_running_loop()
     local_addr = (local_address, 0) if local_address else None
-    if isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):
+    if isinstance(loop, asyncio.BaseEventLoop):
         # Happy eyeballs: asyncio's loop has it; uvloop's tries the addresses in turn.
-        return await asyncio.open_connection(
-            host, port, local_addr=local_addr, happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY
+        _, connection = await loop.create_connection(
+            _Connection,
+            host,
+            port,
+            local_addr=local_addr,
+            happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
         )
-    return await asyncio.open_connection(host, port, local_addr=local_addr)
+    else:
+        _, connection = await loop.create_connection(_Connection, host, port, local_addr=local_addr)
+    return connection
 
 
 def _describe(error: BaseException) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -52,6 +54,13 @@ async def _server(
     port = server.sockets[0].getsockname()[1]
     async with server:
         yield str(port), connections
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a reset (RST), not a goodbye (FIN)."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def _client(scheme: str, port: str, **options: object) -> httpx.AsyncClient:
@@ -104,6 +113,83 @@ async def test_a_connection_the_server_closed_while_idle_is_not_used_again() -> 
     assert len(connections) == 2
 
 
+async def test_a_connection_with_unasked_data_while_idle_is_not_used_again() -> None:
+    """A server may send a 408 on an idle connection before closing it: that answer must
+    not be taken for the next request's."""
+    answered, timed_out = asyncio.Event(), asyncio.Event()
+    timeout = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+    async def answer_then_time_out(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if len(connections) > 1:  # the next connection is served normally
+            await _answer_each(reader, writer)
+            return
+        await _read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await answered.wait()
+        writer.write(timeout)  # and no FIN yet
+        await writer.drain()
+        timed_out.set()
+        await reader.read()
+
+    async with (
+        _server(answer_then_time_out) as (port, connections),
+        _client("http", port) as client,
+    ):
+        await client.post("/scheduler/startRun", content=b"{}")
+        answered.set()
+        await timed_out.wait()
+        response = await client.post("/scheduler/startRun", content=b"{}")
+    assert response.status_code == 200
+    assert len(connections) == 2
+
+
+async def test_an_answer_followed_by_a_reset_is_still_read() -> None:
+    """Data that arrived before the connection broke is handed over before the error."""
+
+    async def answer_then_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        writer.transport.abort()
+
+    async with _server(answer_then_reset) as (port, _), _client("http", port) as client:
+        response = await client.post("/scheduler/startRun", content=b"{}")
+    assert response.json() == {}
+
+
+async def test_a_request_given_up_on_is_not_sent_any_further() -> None:
+    """After a write timeout, closing the connection drops what was still queued: the
+    server must not get the rest of a request the client reported as failed."""
+    body = b"x" * (16 * 1024 * 1024)
+    received = asyncio.Queue[int]()
+    go = asyncio.Event()
+
+    async def read_late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await go.wait()
+        total = 0
+        while chunk := await _read_some(reader):
+            total += len(chunk)
+        await received.put(total)
+
+    timeout = httpx.Timeout(5.0, write=0.05)
+    async with _server(read_late) as (port, _):
+        async with _client("http", port, timeout=timeout) as client:
+            with pytest.raises(httpx.WriteTimeout):
+                await client.post("/scheduler/startRun", content=body)
+        go.set()
+        assert await received.get() < len(body)
+
+
+async def _read_some(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.read(1024 * 1024)
+    except ConnectionError:
+        return b""
+
+
 async def test_a_refused_connection_is_a_connect_error() -> None:
     async with _server(lambda r, w: asyncio.sleep(0)) as (port, _):
         pass  # the port is closed again
@@ -138,7 +224,7 @@ async def test_a_silent_server_is_a_read_timeout() -> None:
 async def test_a_reset_connection_is_a_read_error() -> None:
     async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
-        writer.transport.abort()  # RST rather than FIN
+        _reset(writer)
 
     async with _server(reset) as (port, _), _client("http", port) as client:
         with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
@@ -237,3 +323,42 @@ def test_it_runs_on_uvloop_too() -> None:
             return (await client.get("/api/v1/runs")).status_code
 
     assert uvloop.run(exchange()) == 200
+
+
+# -- the stream itself, once the event loop has read what the server sent ----------------
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until ``condition`` holds (it reads sockets in between)."""
+    while not condition():
+        await asyncio.sleep(0)
+
+
+async def test_data_already_read_from_an_idle_connection_makes_it_readable() -> None:
+    async def send_unasked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with _server(send_unasked) as (port, _):
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
+        connection = stream._connection  # type: ignore[attr-defined]
+        await _until(lambda: bool(connection.buffer))  # in the stream's buffer, not the socket's
+        assert stream.get_extra_info("is_readable") is True
+        await stream.aclose()
+
+
+async def test_data_that_came_before_a_reset_is_read_before_the_error() -> None:
+    async def answer_then_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello")
+        await writer.drain()
+        _reset(writer)
+
+    async with _server(answer_then_reset) as (port, _):
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
+        connection = stream._connection  # type: ignore[attr-defined]
+        await _until(lambda: connection.ended)
+        assert await stream.read(1024) == b"hello"
+        with pytest.raises(httpcore.ReadError):
+            await stream.read(1024)
+        await stream.aclose()
