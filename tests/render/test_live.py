@@ -118,3 +118,66 @@ def test_no_secret_reaches_the_terminal() -> None:
     live.close()
     assert canary not in stream.getvalue()
     assert "(secret)" in stream.getvalue()
+
+
+def test_server_text_cannot_break_the_drawing_or_drive_the_terminal() -> None:
+    runs = _runs(1)
+    live, stream = _live(runs, size=(40, 10))
+    live(ApplyEvent("note", "prod", message="line one\nline two\r\x1b[2Jcleared?"))
+    live.close()
+    output = stream.getvalue()
+    assert "\x1b[2J" not in output
+    last = _frames(output)[-1]
+    assert last[-1] == "prod: line one line two  [2Jcleared?"
+    assert output.count("\x1b[3F") >= 1  # header, one run, one note: 3 lines to go up over
+
+
+def test_wide_characters_are_measured_by_the_columns_they_take() -> None:
+    runs = [RunReport("本番環境", "marts", "集計-" * 6)]
+    live, stream = _live(runs, size=(40, 10))
+    live.close()
+    for line in _frames(stream.getvalue())[-1]:
+        width = sum(2 if "\u3000" <= ch <= "\u9fff" else 1 for ch in line)
+        assert width <= 40, line
+
+
+def test_a_tiny_terminal_never_scrolls() -> None:
+    live, stream = _live(_runs(30), size=(30, 4))
+    for i in range(3):
+        live(ApplyEvent("note", "prod", message=f"note {i}"))
+    live.close()
+    assert all(len(frame) <= 3 for frame in _frames(stream.getvalue()))
+
+
+def test_a_secret_cut_at_the_edge_leaves_no_part_of_it() -> None:
+    canary = "CANARY-EDGE-51f0c9"
+    SCRUBBER.register(canary)
+    runs = _runs(1)
+    runs[0].run_link = f"https://app.example/runs/1?key={canary}"
+    for width in range(40, 90):
+        live, stream = _live(runs, size=(width, 10))
+        live.close()
+        assert "CANARY-E" not in stream.getvalue(), width
+
+
+def test_a_terminal_that_went_away_does_not_stop_the_apply() -> None:
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(5, "Input/output error")
+
+    live = LiveProgress(_runs(1), Gone(), size=(80, 24), refresh=None, clock=lambda: NOW)
+    live(ApplyEvent("note", "prod", message="still going"))
+    live.close()  # nothing raised
+
+
+def test_events_leave_the_drawing_to_the_background_thread() -> None:
+    """The event loop that fires runs never waits on the terminal."""
+    runs = _runs(1)
+    stream = io.StringIO()
+    live = LiveProgress(runs, stream, size=(80, 24), refresh=60, clock=lambda: NOW)
+    drawn_at_start = stream.getvalue()
+    runs[0].state = RunState.RUNNING
+    live(ApplyEvent("run", "prod", runs[0]))
+    assert stream.getvalue() == drawn_at_start  # the event itself draws nothing
+    live.close()
+    assert _frames(stream.getvalue())[-1][1].split()[3] == "running"
