@@ -332,8 +332,8 @@ class Executor:
                 self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
                 return False
             if report.journal_id is None:
-                # Committed with the intents of the runs fired alongside (one fsync), off
-                # the event loop; the request below still waits for the commit.
+                # Committed with the intents of the runs fired alongside (one fsync); the
+                # request below waits for the commit.
                 report.journal_id = await self._journal.write(
                     partial(
                         self._store.record_intent,

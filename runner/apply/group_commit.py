@@ -10,7 +10,11 @@ the exception that kept the batch from committing.
 The commit runs on the event loop's thread. In a worker thread it took ten times as long
 while runs were being fired: sqlite hands the interpreter lock back and forth on every
 statement, and each time the worker waited for the busy event loop to let go of it (4 ms
-per commit of 16 writes, against 0.5 ms here, fsync included).
+per commit of 16 writes, against 0.5 ms here, fsync included). The price: while a
+commit waits on the disk, or on another process writing the same state file (sqlite
+waits up to its busy timeout), no answer is read either. Both waits are short on a
+local disk; a state file on a network filesystem makes every commit slow, wherever it
+runs.
 """
 
 from __future__ import annotations

@@ -40,10 +40,16 @@ def scrubbed(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, Mapping):
-        return {scrub(str(key)): scrubbed(item) for key, item in value.items()}
+        return {scrub(_json_key(key)): scrubbed(item) for key, item in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, bytes):
         return [scrubbed(item) for item in value]
     return value
+
+
+def _json_key(key: Any) -> str:
+    """A key as JSON writes it (True as "true", None as "null"), so both ways of making
+    the stored text agree."""
+    return key if isinstance(key, str) else json.dumps(key)
 
 
 def to_json(value: Any, where: str) -> str:

@@ -185,3 +185,12 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [text for item in value for text in _strings(item)]
     return []
+
+
+def test_keys_that_are_not_strings_are_stored_the_same_either_way() -> None:
+    SCRUBBER.clear()
+    SCRUBBER.register("s3cr3t-value")
+    value = {True: 1, None: 2, 3: "x", 1.5: "y"}
+    with_secret = {**value, "note": "s3cr3t-value"}  # takes the long way
+    assert to_json(value, "t") == '{"1.5":"y","3":"x","null":2,"true":1}'
+    assert to_json(with_secret, "t").startswith('{"1.5":"y","3":"x","note":"(secret)",')
