@@ -24,6 +24,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib import metadata
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -684,10 +685,19 @@ def _new_http_client(
         verify=_tls_context() if base_url.startswith("https://") else _untrusting_tls_context(),
         follow_redirects=False,  # a redirect could carry the token to another host
         headers={"accept": "application/json", "user-agent": _user_agent()},
+        cookies=_no_cookies(),
     )
     if transport is None:
         use_asyncio_streams(client)
     return client
+
+
+def _no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing. Clients with different tokens share the
+    connections of a URL: a cookie set for one token's request must not ride along with
+    another's (the API authenticates by the Authorization header alone)."""
+    # A CookieJar, not httpx.Cookies: httpx copies the latter into a jar of its own.
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 @functools.cache

@@ -100,3 +100,15 @@ async def test_a_pool_sized_for_many_calls_spreads_them_over_small_pools() -> No
         for counter in range(12):
             await client.run_status(counter)
     assert len(server.reached) == 12
+
+
+async def test_a_cookie_set_for_one_token_never_rides_along_with_another() -> None:
+    login = answer(200, STATUS, headers={"set-cookie": "session=ALICE; Path=/"})
+    server = FakeCoalesce([login, answer(200, STATUS), answer(200, STATUS)])
+    async with make_pool(server) as pool:
+        alice = pool.client("https://app.coalescesoftware.io", Secret("TOKEN-ALICE"))
+        bob = pool.client("https://app.coalescesoftware.io", Secret("TOKEN-BOB"))
+        await alice.run_status(1)
+        await bob.run_status(2)
+        await alice.run_status(3)
+    assert [r.headers.get("cookie") for r in server.reached] == [None, None, None]
