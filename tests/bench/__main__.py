@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tests.bench import bench_fire, bench_plan, bench_selectors, bench_startup, bench_wait
-from tests.bench._common import Figures, emit, machine
+from tests.bench._common import Figures, byte_compile_package, emit, machine
 
 BENCHMARKS: dict[str, ModuleType] = {
     "fire": bench_fire,
@@ -67,6 +67,7 @@ def _run_one(name: str, module: ModuleType, keep: bool) -> list[Figures]:
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
     names = args.names or list(BENCHMARKS)
+    byte_compile_package()
     print(f"bench: machine {json.dumps(machine())}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     lines: list[Figures] = []

@@ -47,6 +47,7 @@ from tests.bench._common import (
     at_least,
     at_most,
     bare_python_rss_kb,
+    byte_compile_package,
     emit,
     parse_time,
     ratio,
@@ -301,6 +302,7 @@ def _memory(apply: Finished, pass_rss_kb: int) -> Figures:
 
 
 def main() -> None:
+    byte_compile_package()
     parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_fire")
     parser.add_argument("--in-process", action="store_true", help="apply_prepared in-process")
     args = parser.parse_args()

@@ -29,6 +29,7 @@ from tests.bench._common import (
     RUNNER,
     Figures,
     at_most,
+    byte_compile_package,
     emit,
     ratio,
     result,
@@ -203,6 +204,7 @@ def run(work_dir: Path) -> list[Figures]:
 
 
 def main() -> None:
+    byte_compile_package()
     with tempfile.TemporaryDirectory(prefix="bench-plan-") as folder:
         for line in run(Path(folder)):
             emit(line)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.selectors import Node, NodeGraph, parse_selector, resolve
-from tests.bench._common import Figures, emit, result, under
+from tests.bench._common import Figures, byte_compile_package, emit, result, under
 
 NODE_COUNT = 5_000
 SELECTOR_COUNT = 1_000
@@ -184,6 +184,7 @@ def run(work_dir: Path | None = None) -> list[Figures]:
 
 
 def main() -> None:
+    byte_compile_package()
     with tempfile.TemporaryDirectory(prefix="bench-selectors-") as folder:
         for line in run(Path(folder)):
             emit(line)

@@ -20,6 +20,7 @@ from tests.bench._common import (
     Figures,
     at_most,
     best_wall,
+    byte_compile_package,
     emit,
     ratio,
     result,
@@ -63,6 +64,7 @@ def run(work_dir: Path) -> list[Figures]:
 
 
 def main() -> None:
+    byte_compile_package()
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as folder:
         for line in run(Path(folder)):
             emit(line)

@@ -31,6 +31,7 @@ from tests.bench._common import (
     apply_document,
     at_least,
     at_most,
+    byte_compile_package,
     emit,
     parse_time,
     percentile,
@@ -139,6 +140,7 @@ def _figures(
 
 
 def main() -> None:
+    byte_compile_package()
     with tempfile.TemporaryDirectory(prefix="bench-wait-") as folder:
         for line in run(Path(folder)):
             emit(line)
