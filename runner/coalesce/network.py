@@ -40,21 +40,22 @@ class _Connection(asyncio.Protocol):
     """The socket's side of a stream: what arrived, and whether it ended or broke.
 
     Unlike asyncio's StreamReader it hands out the data it holds before an error that
-    came after it, and shows what it holds to :meth:`AsyncioStream._is_readable`.
+    came after it, and shows what it holds to :meth:`AsyncioStream._is_readable`. It
+    never pauses reading: answers are small and read whole, and a TLS transport on
+    uvloop that is paused when the server hangs up loses what it held back.
     """
-
-    # Stop reading the socket beyond this much unread data, go on below the low mark.
-    HIGH_WATER = 256 * 1024
-    LOW_WATER = 64 * 1024
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.ended = False  # the server closed its side, or the connection is gone
         self.error: Exception | None = None
-        self._reading_paused = False
+        self.closed_here = False  # aclose() was called: nothing more is read or written
         self._writing_paused = False
-        self._waiter: asyncio.Future[None] | None = None
+        # One waiter for reading, one for writing: a wake-up for one never takes the
+        # place of the other's.
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._write_waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio's, but behave as one.
@@ -62,60 +63,60 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if len(self.buffer) > self.HIGH_WATER and not self._reading_paused:
-            self._reading_paused = True
-            self._transport().pause_reading()
-        self._wake()
+        _wake(self._read_waiter)
 
     def eof_received(self) -> bool:
         self.ended = True
-        self._wake()
+        self._wake_all()
         return False  # close our side too: a request is never sent after the answer
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ended = True
         self.error = self.error or exc
-        self._wake()
+        self._wake_all()
 
     def pause_writing(self) -> None:
         self._writing_paused = True
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        self._wake()
+        _wake(self._write_waiter)
 
     async def readable(self) -> None:
         """Until there is data, the end of the stream, or an error."""
-        while not self.buffer and not self.ended:
-            await self._wait()
+        while not self.buffer and not self.ended and not self.closed_here:
+            self._read_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._read_waiter
+            finally:
+                self._read_waiter = None
 
     async def writable(self) -> None:
         """Until the transport takes more data (or the connection is gone)."""
-        while self._writing_paused and not self.ended:
-            await self._wait()
+        while self._writing_paused and not self.ended and not self.closed_here:
+            self._write_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._write_waiter
+            finally:
+                self._write_waiter = None
 
     def take(self, max_bytes: int) -> bytes:
         data = bytes(self.buffer[:max_bytes])
         del self.buffer[:max_bytes]
-        if self._reading_paused and len(self.buffer) < self.LOW_WATER and not self.ended:
-            self._reading_paused = False
-            self._transport().resume_reading()
         return data
 
-    async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    def _wake_all(self) -> None:
+        _wake(self._read_waiter)
+        _wake(self._write_waiter)
 
     def _transport(self) -> asyncio.Transport:
         assert self.transport is not None
         return self.transport
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -136,6 +137,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 await connection.readable()
         except TimeoutError as error:
             raise httpcore.ReadTimeout(str(error)) from error
+        if connection.closed_here:
+            raise httpcore.ReadError("the connection was closed by this client")
         if connection.buffer:  # what arrived before any error is handed out first
             return connection.take(max_bytes)
         if connection.error is not None:
@@ -163,13 +166,16 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         connection = self._connection
         if connection.error is not None:
             raise httpcore.WriteError(_describe(connection.error)) from connection.error
-        if self._transport.is_closing():
+        if connection.closed_here or connection.ended or self._transport.is_closing():
             raise httpcore.WriteError("the connection was closed")
 
     async def aclose(self) -> None:
         # Aborted, not closed: nothing still queued goes out after the client gave up on
         # a request (it may be looked up and sent again), no TLS goodbye keeps it waiting,
         # and the socket is released at once.
+        connection = self._connection
+        connection.closed_here = True
+        connection._wake_all()  # a read or write waiting on it fails now
         self._transport.abort()
 
     async def start_tls(
@@ -180,6 +186,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         connection = self._connection
+        if connection.ended or self._transport.is_closing():
+            await self.aclose()
+            raise httpcore.ConnectError("the server closed the connection before TLS began")
         try:
             async with asyncio.timeout(timeout):
                 secure = await loop.start_tls(

@@ -362,3 +362,37 @@ async def test_data_that_came_before_a_reset_is_read_before_the_error() -> None:
         with pytest.raises(httpcore.ReadError):
             await stream.read(1024)
         await stream.aclose()
+
+
+async def test_a_read_waiting_when_the_client_closes_the_connection_fails() -> None:
+    """Closed here while waiting for an answer: a read error, not the server's goodbye."""
+    release = asyncio.Event()
+
+    async def stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+
+    async with _server(stay_silent) as (port, _):
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
+        reading = asyncio.ensure_future(stream.read(1024))
+        await _until(lambda: stream._connection._read_waiter is not None)  # type: ignore[attr-defined]
+        await stream.aclose()
+        with pytest.raises(httpcore.ReadError):
+            await reading
+        with pytest.raises(httpcore.WriteError):
+            await stream.write(b"GET / HTTP/1.1\r\n\r\n")
+        release.set()
+
+
+async def test_tls_on_a_connection_the_server_already_closed_fails_at_once(
+    certificate: tuple[Path, Path],
+) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pass  # closed as soon as accepted
+
+    async with _server(hang_up) as (port, _):
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
+        connection = stream._connection  # type: ignore[attr-defined]
+        await _until(lambda: connection.ended)
+        trusted = ssl.create_default_context(cafile=str(certificate[0]))
+        with pytest.raises(httpcore.ConnectError):
+            await stream.start_tls(trusted, server_hostname="127.0.0.1", timeout=30)
