@@ -107,10 +107,13 @@ class LiveProgress:
     def close(self) -> None:
         """Draw the final table and give the terminal back (the table stays on screen)."""
         self._closed.set()
-        if self._ticker is not None:
-            self._ticker.join()
-        self._draw()
-        self._write(_SHOW_CURSOR)
+        try:
+            if self._ticker is not None:
+                self._ticker.join()
+            self._draw()
+        finally:
+            self._broken = False  # the cursor is shown again whatever happened before
+            self._write(_SHOW_CURSOR)
 
     def _tick(self, refresh: float) -> None:
         since_drawn = 0.0
@@ -137,6 +140,9 @@ class LiveProgress:
         try:
             self._stream.write(text)
             self._stream.flush()
+        except BlockingIOError:  # a terminal that is full for now: skip this drawing
+            self._drawn = 0  # how much of it got out is unknown: draw anew below
+            return False
         except (OSError, ValueError):  # a closed or broken terminal: apply goes on
             self._broken = True
             return False

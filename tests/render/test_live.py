@@ -181,3 +181,19 @@ def test_events_leave_the_drawing_to_the_background_thread() -> None:
     assert stream.getvalue() == drawn_at_start  # the event itself draws nothing
     live.close()
     assert _frames(stream.getvalue())[-1][1].split()[3] == "running"
+
+
+def test_the_cursor_comes_back_even_after_the_terminal_refused_a_drawing() -> None:
+    class Flaky(io.StringIO):
+        refuse = True
+
+        def write(self, text: str) -> int:
+            if self.refuse:
+                self.refuse = False
+                raise OSError(5, "Input/output error")
+            return super().write(text)
+
+    stream = Flaky()
+    live = LiveProgress(_runs(1), stream, size=(80, 24), refresh=None, clock=lambda: NOW)
+    live.close()
+    assert stream.getvalue().endswith("\x1b[?25h")
