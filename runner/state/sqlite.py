@@ -344,11 +344,10 @@ class SqliteState:
         """The environments of an apply (fixed when it began: read once per apply)."""
         environments = self._apply_environments.get(apply_id)
         if environments is None:
-            row = db.execute("SELECT environments FROM applies WHERE id = ?", (apply_id,))
-            found = row.fetchone()
-            if found is None:
-                raise LookupError(f"no apply {apply_id} in the state at {self._path}")
-            environments = self._apply_environments[apply_id] = tuple(json.loads(found[0]))
+            row = self._require_apply(db, apply_id)
+            environments = self._apply_environments[apply_id] = tuple(
+                json.loads(row["environments"])
+            )
         return environments
 
     def _require_apply(self, db: sqlite3.Connection, apply_id: int) -> sqlite3.Row:
@@ -444,11 +443,7 @@ class SqliteState:
         """
         with self._journal_write("record a fired run") as (db, serial):
             # Only what the checks need: this runs once per fired run.
-            row = db.execute(
-                "SELECT environment, name, run_counter, status FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-            if row is None:
-                raise LookupError(f"no run {run_id} in the state at {self._path}")
+            row = self._run_row(db, run_id, "environment, name, run_counter, status")
             identity = identity_of(row["environment"], row["name"])
             recorded = RunStatus(row["status"])
             if row["run_counter"] is not None and row["run_counter"] != run_counter:
@@ -530,12 +525,15 @@ class SqliteState:
             )
 
     def _require_run(self, db: sqlite3.Connection, run_id: int) -> RunRecord:
+        return run_record(self._run_row(db, run_id))
+
+    def _run_row(self, db: sqlite3.Connection, run_id: int, columns: str = "*") -> sqlite3.Row:
         row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM runs WHERE id = ?", (run_id,)
+            f"SELECT {columns} FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         if row is None:
             raise LookupError(f"no run {run_id} in the state at {self._path}")
-        return run_record(row)
+        return row
 
     def get_run(self, run_id: int) -> RunRecord | None:
         rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
