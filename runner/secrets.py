@@ -48,17 +48,17 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def _json_escaped(form: str) -> str:
+    return json.dumps(form)[1:-1]
+
+
 def _variants(value: str) -> set[str]:
     """The forms in which a value may show up in text: as is, JSON- or repr-escaped,
     and, for multi-line values such as PEM keys, each substantial line on its own."""
-    forms = {value, json.dumps(value)[1:-1], repr(value)[1:-1], " ".join(value.split())}
+    forms = {value, _json_escaped(value), repr(value)[1:-1], " ".join(value.split())}
     if "\n" in value or "\r" in value:
         forms.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 8)
     return {f for f in forms if f.strip()}
-
-
-def _json_escaped(form: str) -> str:
-    return json.dumps(form)[1:-1]
 
 
 class Scrubber:

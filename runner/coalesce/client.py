@@ -22,7 +22,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib import metadata
@@ -161,8 +161,9 @@ class CoalesceClient(_ClosedOnExit):
     before anything is sent; ``sim://`` talks to the embedded simulator in-process.
     ``token_source`` says in words where the token came from (e.g. "the environment
     variable COALESCE_TOKEN"), for the hint of a 401. ``transport`` replaces the network
-    (tests pass ``httpx.MockTransport``). ``http`` shares an existing pooled client
-    (see :class:`ClientPool`); it is then not closed by :meth:`aclose`.
+    (tests pass ``httpx.MockTransport``). ``http`` (one client) or ``shards`` (the pools
+    of a :class:`ClientPool`) share existing connections; they are then not closed by
+    :meth:`aclose`.
     """
 
     def __init__(
@@ -179,7 +180,7 @@ class CoalesceClient(_ClosedOnExit):
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
-        shards: Shards | Sequence[httpx.AsyncClient] | None = None,
+        shards: Shards | None = None,
     ) -> None:
         self.base_url = check_url(url, environ)
         self._token = token
@@ -187,12 +188,8 @@ class CoalesceClient(_ClosedOnExit):
         self._timeout = timeout
         self._policies = _Policies(read_retry, write_retry, clock or Clock())
         self._owns_http = http is None and shards is None
-        if not isinstance(shards, Shards):
-            shards = Shards(
-                list(
-                    shards or [http or _new_http_client(self.base_url, transport, timeout, limits)]
-                )
-            )
+        if shards is None:
+            shards = Shards([http or _new_http_client(self.base_url, transport, timeout, limits)])
         self._shards = shards
         self._urls: dict[str, httpx.URL] = {}
 
