@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from runner.apply.model import ApplyEvent, RunReport, RunState
+from runner.apply.model import ENDED, UNSUCCESSFUL, ApplyEvent, RunReport, RunState
 from runner.secrets import scrub
 
 __all__ = ["LiveProgress"]
@@ -42,14 +42,10 @@ _STATE_COLOR = {
     RunState.RUNNING: "cyan",
     RunState.WAITING_TO_RUN: "cyan",
 }
-# Shown first when not every row fits: what a person watching needs to see.
-_GONE_WRONG = {
-    RunState.FAILED,
-    RunState.CANCELED,
-    RunState.TIMEOUT,
-    RunState.NOT_STARTED,
-}
-_GOING = {RunState.FIRING, RunState.WAITING_TO_RUN, RunState.RUNNING}
+# Shown first when not every row fits: the runs still going, and those gone wrong.
+_NEEDS_EYES = (frozenset(RunState) - ENDED - {RunState.PENDING}) | (
+    UNSUCCESSFUL - {RunState.SKIPPED}
+)
 _ERASE_LINE = "\x1b[K"
 _ERASE_BELOW = "\x1b[J"
 _HIDE_CURSOR = "\x1b[?25l"
@@ -187,13 +183,9 @@ def _shown(runs: list[RunReport], room: int) -> list[RunReport]:
     if len(runs) + 1 <= room:
         return runs
     rows = max(room - 2, 0)
-    urgent = [r for r in runs if _needs_eyes(r)]
-    chosen = {id(r) for r in [*urgent, *(r for r in runs if not _needs_eyes(r))][:rows]}
-    return [r for r in runs if id(r) in chosen]
-
-
-def _needs_eyes(run: RunReport) -> bool:
-    return run.state in _GONE_WRONG or run.state in _GOING
+    first = sorted(runs, key=lambda run: run.state not in _NEEDS_EYES)  # stable
+    chosen = {id(run) for run in first[:rows]}
+    return [run for run in runs if id(run) in chosen]
 
 
 def _counts(runs: list[RunReport], shown: int) -> str:
