@@ -13,6 +13,7 @@ import copy
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 import runner
+from runner.state import LockToken, StateStore
 
 PROJECT = Path(runner.__file__).resolve().parent.parent
 TOKEN = "tok-apply-tests"
@@ -266,6 +268,20 @@ def _child_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return {**keep, **extra}
 
 
+LOCK_HOLDER = "someone else"
+
+
+def hold_lock_elsewhere(store: StateStore, environment: str, ttl_seconds: float) -> LockToken:
+    """``environment``'s lock, held as another apply on this host would hold it."""
+    return store.acquire_lock(
+        environment,
+        holder=LOCK_HOLDER,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        ttl_seconds=ttl_seconds,
+    )
+
+
 class ApplyProcess:
     """``runner apply ARGS`` (or another ``command``, e.g. ``rerun``) in ``cwd``; its
     progress (stderr) is read line by line."""
@@ -319,6 +335,13 @@ class ApplyProcess:
                 )
             self.lines.append(line.rstrip("\n"))
         return self.lines
+
+    def wait_for_the_lock(self) -> None:
+        """Until the command says it waits for the lock :func:`hold_lock_elsewhere` took."""
+        self.read_until(
+            lambda lines: any(f"waiting for the lock held by {LOCK_HOLDER}" in x for x in lines),
+            what=f"runner {self.command} waiting for the lock",
+        )
 
     def signal(self, how: signal.Signals) -> None:
         self.process.send_signal(how)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 import re
 import signal
 import socket
@@ -22,6 +21,7 @@ from tests.apply._support import (
     SimServer,
     batch,
     fired,
+    hold_lock_elsewhere,
     run,
     tag_of,
     wait_until,
@@ -165,16 +165,10 @@ def test_a_plan_that_went_stale_while_waiting_for_the_lock_fires_nothing(
         args = ["plan.json"]
     store = open_state(state)
     try:
-        held = store.acquire_lock(
-            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
-            ttl_seconds=60,
-        )  # fmt: skip
+        held = hold_lock_elsewhere(store, "alpha", ttl_seconds=60)
         waiting = _start(tmp_path, state, *args, "--lock-timeout", "60")
         try:
-            waiting.read_until(
-                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
-                what="the apply waiting for the lock",
-            )
+            waiting.wait_for_the_lock()
             # Meanwhile, the holder applies alpha.
             other = store.begin_apply(
                 who="someone else", host="elsewhere", git_commit=None,
@@ -202,16 +196,10 @@ def test_ctrl_c_ends_a_wait_for_the_lock_at_once(
     state = tmp_path / "state.db"
     store = open_state(state)
     try:
-        store.acquire_lock(
-            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
-            ttl_seconds=600,
-        )  # fmt: skip
+        hold_lock_elsewhere(store, "alpha", ttl_seconds=600)
         waiting = _start(tmp_path, state, "--lock-timeout", "600")
         try:
-            waiting.read_until(
-                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
-                what="the apply waiting for the lock",
-            )
+            waiting.wait_for_the_lock()
             waiting.signal(signal.SIGINT)
             code, out, err = waiting.finish(limit=10)
         finally:
@@ -235,16 +223,10 @@ def test_a_run_fired_by_the_apply_it_waited_for_is_never_taken_for_its_own(
     state = tmp_path / "state.db"
     store = open_state(state)
     try:
-        held = store.acquire_lock(
-            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
-            ttl_seconds=60,
-        )  # fmt: skip
+        held = hold_lock_elsewhere(store, "alpha", ttl_seconds=60)
         waiting = _start(tmp_path, state, "--lock-timeout", "60")
         try:
-            waiting.read_until(
-                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
-                what="the apply waiting for the lock",
-            )
+            waiting.wait_for_the_lock()
             theirs = served.http.post(
                 "/scheduler/startRun",
                 json={

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from tests.apply._support import (
     SimServer,
     batch,
     fired,
+    hold_lock_elsewhere,
     run,
     tag_of,
     write_spec,
@@ -113,16 +112,10 @@ def test_sigterm_ends_a_reruns_wait_for_the_lock_at_once_and_fires_nothing(
     assert applied.code == 3, applied.text
     store = open_state(state)
     try:
-        store.acquire_lock(
-            "alpha", holder="someone else", host=socket.gethostname(), pid=os.getpid(),
-            ttl_seconds=600,
-        )  # fmt: skip
+        hold_lock_elsewhere(store, "alpha", ttl_seconds=600)
         rerun = _start_rerun(tmp_path, state, "--lock-timeout", "600")
         try:
-            rerun.read_until(
-                lambda lines: any("waiting for the lock held by someone else" in x for x in lines),
-                what="the rerun waiting for the lock",
-            )
+            rerun.wait_for_the_lock()
             rerun.signal(signal.SIGTERM)
             code, _, err = rerun.finish(limit=10)
         finally:
