@@ -9,15 +9,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
 
 from runner.commands import COMMANDS, SUMMARY
 from runner.errors import RunnerError
-from runner.output import configure_logging, echo_err
-from runner.secrets import scrub
+from runner.output import configure_logging, echo_err, traceback_text
+from runner.secrets import foreign_text
 
 EXIT_INTERRUPTED = 130
 
@@ -81,11 +80,14 @@ def run_cli(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         echo_err("Interrupted.")
         return EXIT_INTERRUPTED
-    except Exception as error:  # a bug: say so, scrubbed, and how to see more
+    except Exception as error:  # a bug: say so, and how to see more
+        # An exception's message and traceback are not ours (a library may quote a value
+        # it was given): shown only through the gate for foreign text.
         if _debug():
-            echo_err(scrub("".join(traceback.format_exception(error))))
+            echo_err(traceback_text(error))
+        said = foreign_text(str(error), context="Its message")
         echo_err(
-            f"internal error: {type(error).__name__}: {error}\n"
+            f"internal error: {type(error).__name__}: {said}\n"
             "This is a bug in runner. Run again with RUNNER_DEBUG=1 to see the traceback."
         )
         return 1

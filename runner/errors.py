@@ -5,8 +5,9 @@
     ├── StalePlanError           a plan file no longer matches the specs or the state
     └── LockHeldError            another apply holds an environment's lock
 
-Everything else that escapes is a bug: the CLI prints it scrubbed, with a traceback only
-under RUNNER_DEBUG=1.
+Everything else that escapes is a bug: the CLI prints its message through
+``runner.secrets.foreign_text`` (withheld whole if it holds a secret), with a traceback
+only under RUNNER_DEBUG=1.
 """
 
 from __future__ import annotations

@@ -1,20 +1,54 @@
-"""Secret values: a type that never prints itself, and a scrubber for everything else.
+"""Secret values: a type that never prints itself, and one gate for text from outside.
 
-A resolved secret is wrapped in :class:`Secret` the moment it is read. Its ``str``,
-``repr`` and JSON form are ``(secret)``; only :meth:`Secret.reveal` gives the value, and
-only the request sender calls it. Because values can still escape through text that
-is not ours (a server echoing a password in an error, a traceback), every resolved value
-is also registered with the process-wide :data:`SCRUBBER`, and every line the program
-prints or writes passes through :func:`scrub`.
+Two rules keep secrets out of everything the program shows or writes:
+
+1. **Our own documents never hold a secret, by construction.** A resolved secret is
+   wrapped in :class:`Secret` the moment it is read. Its ``str``, ``repr`` and JSON form
+   are ``(secret)``; only :meth:`Secret.reveal` gives the value, and only the request
+   sender calls it. Plans, plan files, state rows, reports and apply/status output are
+   built from :func:`redact_all` copies, so no string replacement is ever applied to
+   them: a short secret such as ``x`` or ``true`` cannot corrupt a key, an enum or a
+   name, and where a value would have been replaced reveals nothing.
+
+2. **Text from outside goes through** :func:`foreign_text`. Coalesce's error bodies,
+   reason phrases and library exception messages are not ours: a server may echo a
+   credential it was sent, in any encoding. Such text is checked for every known secret
+   in every common encoding (see :mod:`runner._secret_forms`), and when one is found the
+   text is **withheld whole** and replaced by a fixed sentence (status code and safe
+   field names only). It is never edited, so nothing positional leaks. Foreign text is
+   also cut to a bounded length.
+
+Secrets shorter than :data:`MIN_DETECTABLE` characters cannot be told apart from
+ordinary text (``x`` is in most words): while one is known, every foreign text is
+withheld. ``validate``, ``plan`` and ``apply`` warn about such weak secrets.
 """
 
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Iterable
 from typing import Any
 
+from runner._secret_forms import MIN_DETECTABLE, SecretForms, views_of
+
+__all__ = [
+    "KNOWN_SECRETS",
+    "MIN_DETECTABLE",
+    "REDACTED",
+    "Secret",
+    "foreign_text",
+    "holds_secret",
+    "redact_all",
+    "reveal_all",
+]
+
 REDACTED = "(secret)"
+
+#: Foreign text longer than this is cut (after it was checked whole).
+FOREIGN_LIMIT = 500
+#: How much of a foreign text is checked: more than can ever be shown, with room for a
+#: secret in its longest encoding that straddles the cut.
+_CHECKED_CHARS = 64 * 1024
 
 
 class Secret:
@@ -24,7 +58,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        SCRUBBER.register(value)
+        KNOWN_SECRETS.register(value)
 
     def reveal(self) -> str:
         """The real value: only for the request body sent to Coalesce."""
@@ -48,62 +82,112 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-def _json_escaped(form: str) -> str:
-    return json.dumps(form)[1:-1]
+class KnownSecrets:
+    """Every secret value this process has read, with its encoded forms. Thread-safe.
 
-
-def _variants(value: str) -> set[str]:
-    """The forms in which a value may show up in text: as is, JSON- or repr-escaped,
-    and, for multi-line values such as PEM keys, each substantial line on its own."""
-    forms = {value, _json_escaped(value), repr(value)[1:-1], " ".join(value.split())}
-    if "\n" in value or "\r" in value:
-        forms.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 8)
-    return {f for f in forms if f.strip()}
-
-
-class Scrubber:
-    """Removes every registered secret value from text. Thread-safe."""
+    It only *detects*; it never edits text."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._forms: list[str] = []
-        self._json_forms: list[str] = []
+        self._forms: dict[str, SecretForms] = {}
+        self._too_short = False
 
     def register(self, value: str) -> None:
-        if not value or not value.strip():
+        if not value:
             return
         with self._lock:
-            known = set(self._forms)
-            known.update(_variants(value))
-            # Longest first, so a value that contains another is replaced whole.
-            self._forms = sorted(known, key=len, reverse=True)
-            self._json_forms = sorted({_json_escaped(form) for form in known})
+            if value in self._forms:
+                return
+            forms = SecretForms.of(value)
+            self._forms[value] = forms
+            self._too_short = self._too_short or not forms.detectable
 
-    def scrub(self, text: str) -> str:
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
+    @property
+    def undetectable(self) -> bool:
+        """Whether a secret too short to be detected in text is known."""
+        return self._too_short
 
-    def in_json(self, text: str) -> bool:
-        """Whether JSON ``text`` (as ``json.dumps`` writes it) may hold a secret in one of
-        its strings. False means scrubbing each string would change none of them: JSON
-        escapes character by character, so a form inside a string shows up escaped."""
-        return any(form in text for form in self._json_forms)
+    def found_in(self, text: str) -> bool:
+        """Whether ``text`` holds a known (detectable) secret in any encoding."""
+        with self._lock:
+            known = [forms for forms in self._forms.values() if forms.detectable]
+        if not known or not text:
+            return False
+        if any(forms.in_encoded(text) for forms in known):
+            return True
+        return any(forms.in_plain(view) for view in views_of(text) for forms in known)
 
     def clear(self) -> None:
         """Forget every value (tests only)."""
         with self._lock:
-            self._forms = []
-            self._json_forms = []
+            self._forms = {}
+            self._too_short = False
 
 
-SCRUBBER = Scrubber()
+KNOWN_SECRETS = KnownSecrets()
+#: The older name of :data:`KNOWN_SECRETS` (``SCRUBBER.register`` marks a value as secret).
+SCRUBBER = KNOWN_SECRETS
 
 
-def scrub(text: str) -> str:
-    """``text`` with every secret value this process has read replaced by ``(secret)``."""
-    return SCRUBBER.scrub(text)
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` holds any secret this process has read, in any common encoding."""
+    return KNOWN_SECRETS.found_in(text[:_CHECKED_CHARS])
+
+
+def foreign_text(
+    text: str | None,
+    *,
+    context: str,
+    status: int | None = None,
+    fields: Iterable[str] = (),
+    limit: int = FOREIGN_LIMIT,
+    one_line: bool = True,
+) -> str:
+    """The one way text from outside the program (a server's error text, a library's
+    exception message or traceback) may be shown or stored.
+
+    Returns ``text`` with its whitespace runs collapsed and cut to ``limit`` characters,
+    or, when it holds a known secret in any encoding (or a secret too short to be
+    checked is known), a fixed sentence naming ``context``, the ``status`` code and the
+    ``fields`` that are safe to name. The text is never edited to hide a secret.
+    """
+    if not text:
+        return ""
+    if KNOWN_SECRETS.undetectable:
+        return withheld(context, status=status, fields=fields, why=_TOO_SHORT)
+    if holds_secret(text):
+        return withheld(context, status=status, fields=fields)
+    return bounded(text, limit, one_line=one_line)
+
+
+_HOLDS_ONE = "it contained a credential"
+_TOO_SHORT = (
+    f"a secret shorter than {MIN_DETECTABLE} characters is in use, which cannot be looked "
+    "for in text (use a longer secret)"
+)
+
+
+def withheld(
+    context: str,
+    *,
+    status: int | None = None,
+    fields: Iterable[str] = (),
+    why: str = _HOLDS_ONE,
+) -> str:
+    """The fixed sentence that stands in for a foreign text that was withheld."""
+    facts = [f"status {status}"] if status is not None else []
+    named = sorted(set(fields))
+    if named:
+        facts.append(f"fields: {', '.join(named)}")
+    detail = f" ({'; '.join(facts)})" if facts else ""
+    return f"{context} was withheld because {why}{detail}"
+
+
+def bounded(text: str, limit: int, *, one_line: bool = True) -> str:
+    """``text`` cut to ``limit`` characters; on one line (whitespace runs collapsed)
+    unless ``one_line`` is false (a traceback keeps its lines)."""
+    flat = " ".join(text.split()) if one_line else text.rstrip()
+    return flat if len(flat) <= limit else flat[: max(limit - 3, 0)] + "..."
 
 
 def reveal_all(value: Any) -> Any:

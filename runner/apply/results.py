@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from runner.apply.model import FailedNode
 from runner.coalesce import RunResult
-from runner.secrets import scrub
+from runner.secrets import foreign_text
 
 FAILED_STATES = ("failed", "error", "errored")
 
@@ -26,5 +26,8 @@ def _error_text(result: RunResult) -> str:
     for query in result.failed_queries:
         if query.error is not None:
             detail = f": {query.error.errorDetail}" if query.error.errorDetail else ""
-            return scrub(f"{query.error.errorString}{detail}")
+            # Coalesce's (and Snowflake's) text: shown only if it holds no secret.
+            return foreign_text(
+                f"{query.error.errorString}{detail}", context="Coalesce's error text"
+            )
     return f"node {result.runState or 'failed'}"

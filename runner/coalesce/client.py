@@ -62,7 +62,7 @@ from runner.coalesce.retry import (
 )
 from runner.coalesce.urls import SIM_URL, check_url
 from runner.errors import RunnerError
-from runner.secrets import Secret, reveal_all, scrub
+from runner.secrets import Secret, foreign_text, reveal_all
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -458,7 +458,7 @@ class CoalesceClient(_ClosedOnExit):
             if verdict is Verdict.AMBIGUOUS:
                 raise _AmbiguousWrite(
                     Ambiguous(
-                        reason=scrub(_failure_text(failure)),
+                        reason=_failure_text(failure),
                         method=method,
                         path=path,
                         sent_at=sent_at,
@@ -481,7 +481,7 @@ class CoalesceClient(_ClosedOnExit):
                 method,
                 path,
                 self.host,
-                scrub(_failure_text(failure)),
+                _failure_text(failure),
                 delay,
                 attempt + 1,
                 policy.max_attempts,
@@ -541,7 +541,7 @@ class CoalesceClient(_ClosedOnExit):
         nothing_done = " Nothing was started or changed there." if is_write else ""
         return CoalesceUnreachable(
             f"Could not reach Coalesce at {self.host} for {method} {path}: "
-            f"{describe_exception(failure)} ({tried}).{nothing_done}",
+            f"{_failure_text(failure)} ({tried}).{nothing_done}",
             hint="Check coalesce.url (the region's app URL), your network, VPN or proxy "
             "(HTTPS_PROXY), then try again.",
             method=method,
@@ -794,6 +794,9 @@ def _with_read_timeout(timeout: httpx.Timeout, read: float) -> httpx.Timeout:
 
 
 def _failure_text(failure: httpx.Response | Exception) -> str:
+    """What went wrong, for messages: the reason phrase and the library's message are
+    foreign text (withheld whole if they hold a secret)."""
     if isinstance(failure, httpx.Response):
-        return f"Coalesce answered {failure.status_code} {failure.reason_phrase}".rstrip()
-    return describe_exception(failure)
+        reason = foreign_text(failure.reason_phrase, context="The reason phrase", limit=80)
+        return f"Coalesce answered {failure.status_code} {reason}".rstrip()
+    return foreign_text(describe_exception(failure), context="The network error")

@@ -5,9 +5,10 @@
     └── CoalesceAPIError          Coalesce answered with an error, or an unusable answer
         └── CoalesceUnreachable   no answer at all, after the retries allowed
 
-Every text in them passes through :func:`runner.secrets.scrub`, because Coalesce's own
-error text may echo a credential it was sent. They never contain a request's body or
-headers.
+Coalesce's own text in them (error bodies, reason phrases, redirect targets) passes
+through :func:`runner.secrets.foreign_text`, because a server may echo a credential it was
+sent, in any encoding: such text is withheld whole, never edited. They never contain a
+request's body or headers.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ import httpx
 
 from runner.coalesce.models import ErrorBody
 from runner.errors import RunnerError
-from runner.secrets import scrub
+from runner.secrets import foreign_text, holds_secret, withheld
 
 __all__ = ["CoalesceAPIError", "CoalesceUnreachable", "api_error_from_response"]
+
+#: What the program calls Coalesce's own text when it has to withhold it.
+FOREIGN_CONTEXT = "Coalesce's error text"
+_REASON_LIMIT = 80
+_EXCERPT_LIMIT = 300
 
 TOKEN_HELP = "Create a token in the Coalesce app: Deploy tab -> Generate Access Token."
 
@@ -54,7 +60,8 @@ class CoalesceAPIError(RunnerError):
 
     ``status`` is the HTTP status (``None`` when there was no answer), ``method`` and
     ``path`` say which call, ``error_string``/``error_detail`` are Coalesce's own text,
-    scrubbed of every secret this process knows.
+    already passed through :func:`~runner.secrets.foreign_text` by whoever built the
+    error. As a last guard, a message found to hold a secret is withheld whole.
     """
 
     def __init__(
@@ -68,12 +75,16 @@ class CoalesceAPIError(RunnerError):
         error_string: str | None = None,
         error_detail: str | None = None,
     ) -> None:
-        super().__init__(scrub(message), hint=scrub(hint) if hint else None)
+        if holds_secret(message):
+            message = f"{method} {path}: " + withheld(FOREIGN_CONTEXT, status=status)
+        if hint and holds_secret(hint):
+            hint = None
+        super().__init__(message, hint=hint)
         self.status = status
         self.method = method
-        self.path = scrub(path)
-        self.error_string = scrub(error_string) if error_string else None
-        self.error_detail = scrub(error_detail) if error_detail else None
+        self.path = path
+        self.error_string = error_string or None
+        self.error_detail = error_detail or None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
@@ -95,7 +106,8 @@ def api_error_from_response(
     status = response.status_code
     error_string, error_detail = _coalesce_error_text(response)
     what = f"{method} {path}"
-    message = f"Coalesce answered {status} {response.reason_phrase} to {what}".rstrip()
+    reason = foreign_text(response.reason_phrase, context="The reason phrase", limit=_REASON_LIMIT)
+    message = f"Coalesce answered {status} {reason} to {what}".rstrip()
     if error_string:
         message += f": {error_string}"
     if error_detail and error_detail != error_string:
@@ -115,15 +127,39 @@ def api_error_from_response(
 
 def _coalesce_error_text(response: httpx.Response) -> tuple[str | None, str | None]:
     """Coalesce's ``errorString``/``errorDetail``, or a short excerpt of a body that is
-    not in Coalesce's error shape (a proxy's HTML page, say)."""
+    not in Coalesce's error shape (a proxy's HTML page, say); each withheld whole if it
+    holds a secret (checked whole, before it is cut)."""
+    status = response.status_code
     try:
         body = ErrorBody.model_validate(response.json())
     except (ValueError, json.JSONDecodeError):
-        # Scrubbed before it is reshaped: a secret cut in two at the excerpt's end, or
-        # with its spaces collapsed, would no longer be recognised.
-        text = " ".join(scrub(response.text).split())
-        return (text[:300] + ("..." if len(text) > 300 else "")) or None, None
-    return body.error.errorString or None, body.error.errorDetail
+        return _foreign(response.text, status, limit=_EXCERPT_LIMIT) or None, None
+    error_string = _foreign(body.error.errorString, status)
+    error_detail = _foreign(body.error.errorDetail, status)
+    return error_string or None, error_detail or None
+
+
+def _foreign(text: str | None, status: int, *, limit: int = 500) -> str:
+    return foreign_text(
+        text,
+        context=FOREIGN_CONTEXT,
+        status=status,
+        fields=fields_named_in(text or ""),
+        limit=limit,
+    )
+
+
+def fields_named_in(text: str) -> list[str]:
+    """The request fields a foreign text names: safe to show, they are our own words."""
+    named = [field for field in _REQUEST_FIELDS if re.search(rf"\b{field}\b", text)]
+    nested = re.findall(r"\b(?:runDetails|userCredentials)\.(\w+)", text)
+    named += [
+        f"{parent}.{child}"
+        for parent in ("runDetails", "userCredentials")
+        for child in nested
+        if child in _REQUEST_FIELDS and f"{parent}.{child}" in text
+    ]
+    return named
 
 
 def _hint(status: int, response: httpx.Response, text: str, token_source: str) -> str | None:
@@ -152,7 +188,8 @@ def _hint(status: int, response: httpx.Response, text: str, token_source: str) -
     if status == 429:
         return "Coalesce is rate limiting requests; wait a little and try again."
     if 300 <= status < 400:
-        target = f" to {_location_host(response)}" if _location_host(response) else ""
+        host = foreign_text(_location_host(response), context="its target", limit=_REASON_LIMIT)
+        target = f" to {host}" if host else ""
         return (
             f"Coalesce redirected the request{target}; set coalesce.url to the final "
             "address (redirects are not followed, so the token stays on the allowed host)."

@@ -10,12 +10,11 @@ from pathlib import Path
 from runner.errors import RunnerError, StalePlanError
 from runner.plan.document import plan_from_document, plan_to_document
 from runner.plan.model import Plan
-from runner.secrets import scrub
 
 
 def write_plan_file(plan: Plan, path: Path) -> None:
     """Write atomically (a reader never sees half a plan), readable by the owner only."""
-    text = scrub(json.dumps(plan_to_document(plan), indent=2, sort_keys=False)) + "\n"
+    text = json.dumps(plan_to_document(plan), indent=2, sort_keys=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,7 +1,7 @@
 """Views of an apply: progress while it runs, the final summary, JSON, and a markdown report.
 
 Progress is one line per state change when the output is not a terminal, and a live
-table when it is. Everything passes through ``scrub`` on the way out.
+table when it is. Nothing is edited on the way out: no secret is in what it is built from.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any, TextIO
 
 from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
 from runner.render.live import LiveProgress
-from runner.secrets import scrub
 
 FORMAT_VERSION = 1
 
@@ -37,7 +36,7 @@ class LineProgress:
             line = f"{_clock()} {_run_line(event.run)}"
         else:
             return
-        self._stream.write(scrub(line) + "\n")
+        self._stream.write(line + "\n")
         self._stream.flush()
 
     def close(self) -> None:
@@ -81,7 +80,7 @@ def render_apply_summary(result: ApplyResult) -> str:
     header = f"Apply {result.apply_id}: {total or 'nothing to fire'}."
     lines.insert(0, header)
     lines.extend(next_steps(result))
-    return scrub("\n".join(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _counter(run: RunReport) -> str:
@@ -123,7 +122,7 @@ def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
 
 
 def render_apply_json(result: ApplyResult) -> str:
-    return scrub(json.dumps(apply_document(result), indent=2)) + "\n"
+    return json.dumps(apply_document(result), indent=2) + "\n"
 
 
 def apply_document(result: ApplyResult) -> dict[str, Any]:
@@ -175,7 +174,7 @@ def render_apply_markdown(result: ApplyResult) -> str:
     gantt = _gantt(result)
     if gantt:
         lines += ["", "```mermaid", *gantt, "```"]
-    return scrub("\n".join(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _gantt(result: ApplyResult) -> list[str]:

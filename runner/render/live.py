@@ -6,7 +6,9 @@ counts comes first and the rows shown are those still going or gone wrong, then 
 rest as room allows. Events only note what changed; a background thread draws (ten
 times a second at most, twice a second when nothing changes, so that elapsed times
 move), so a slow terminal never holds up the event loop that fires the runs. Every cell
-is scrubbed of secrets and of control characters before it is measured and cut.
+is cleaned of control characters before it is measured and cut (cells hold no secret:
+they are built from redacted values, and foreign text has passed runner.secrets'
+foreign_text gate).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from runner.apply.model import ENDED, UNSUCCESSFUL, ApplyEvent, RunReport, RunState
-from runner.secrets import scrub
 
 __all__ = ["LiveProgress"]
 
@@ -91,7 +92,7 @@ class LiveProgress:
 
     def __call__(self, event: ApplyEvent) -> None:
         if event.kind == "note" and event.message:
-            note = _clean(scrub(f"{event.environment}: {event.message}"))
+            note = _clean(f"{event.environment}: {event.message}")
             self._notes = [*self._notes, note][-NOTES_KEPT:]
         if event.run is not None:
             self._runs[event.run.identity] = event.run
@@ -205,7 +206,7 @@ def _cells(run: RunReport, now: dt.datetime) -> list[str]:
         "" if run.run_counter is None else str(run.run_counter),
         run.run_link or "",
     ]
-    return [_clean(scrub(cell)) for cell in cells]
+    return [_clean(cell) for cell in cells]
 
 
 def _clean(text: str) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from runner.secrets import scrub
-
 if TYPE_CHECKING:
     from runner.plan.model import Plan
 
@@ -14,4 +12,4 @@ if TYPE_CHECKING:
 def render_plan_json(plan: Plan) -> str:
     from runner.plan.document import plan_to_document  # the plan package is slow to import
 
-    return scrub(json.dumps(plan_to_document(plan), indent=2) + "\n")
+    return json.dumps(plan_to_document(plan), indent=2) + "\n"

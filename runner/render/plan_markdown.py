@@ -26,7 +26,6 @@ from runner.render._lines import (
     status_text,
     warning_message,
 )
-from runner.secrets import scrub
 
 if TYPE_CHECKING:
     from runner.plan.model import EnvironmentPlan, Plan, PlanWarning
@@ -45,20 +44,19 @@ _LEGEND = (
 def render_plan_markdown(plan: Plan, *, limit: int = DEFAULT_LIMIT) -> str:
     """The comment, at most ``limit`` characters."""
     comment = _Comment(plan)
-    text = comment.fit(limit)
-    return scrub(text)
+    return comment.fit(limit)
 
 
 def md_text(text: str) -> str:
     """User-supplied text for markdown prose or a table cell: nothing in it is markup."""
-    text = " ".join(scrub(text).splitlines())  # scrub first: escaping would hide a secret
+    text = " ".join(text.splitlines())
     text = html.escape(text, quote=False)
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def md_code(text: str) -> str:
     """Inline code that survives backticks and pipes (a table cell ends at any ``|``)."""
-    text = " ".join(scrub(text).splitlines()).replace("|", "\\|")
+    text = " ".join(text.splitlines()).replace("|", "\\|")
     ticks = "`" * (_longest_run(text, "`") + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
@@ -79,7 +77,7 @@ def diff_block(lines: list[Line]) -> str:
 def _diff_line(line: Line) -> str:
     indent = "  " * line.depth
     mark = _DIFF_MARKS.get(line.mark, " ")
-    return scrub(f"{mark}{indent[1:]}{line.text}" if indent else f"{mark} {line.text}")
+    return f"{mark}{indent[1:]}{line.text}" if indent else f"{mark} {line.text}"
 
 
 @dataclass
@@ -108,7 +106,7 @@ class _Environment:
             return f"- {md_text(environment_summary(self.env))}"
         lines = environment_lines(self.env, show_nodes=False, hide_unchanged=self.level == 1)
         return (
-            f"<details><summary>{html.escape(scrub(environment_summary(self.env)))}</summary>"
+            f"<details><summary>{html.escape(environment_summary(self.env))}</summary>"
             f"\n\n{diff_block(lines)}\n\n</details>"
         )
 

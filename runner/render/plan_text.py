@@ -15,7 +15,6 @@ from runner.render._lines import (
     plan_summary,
     problems_summary,
 )
-from runner.secrets import scrub
 
 if TYPE_CHECKING:
     from runner.plan.model import Plan
@@ -53,7 +52,7 @@ def render_plan_text(plan: Plan, *, color: bool, show_nodes: bool = False) -> st
     if problems:
         has_errors = any(w.fails for w in plan.warnings())
         lines.append(Line(problems, tone=Tone.ERROR if has_errors else Tone.WARNING))
-    return scrub("\n".join(text_line(line, color=color) for line in lines) + "\n")
+    return "\n".join(text_line(line, color=color) for line in lines) + "\n"
 
 
 def text_line(line: Line, *, color: bool) -> str:

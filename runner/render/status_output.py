@@ -1,5 +1,5 @@
 """Views of ``runner status``, ``cancel``, ``rerun`` and ``unlock``: text for a person,
-JSON (``"formatVersion": 1``) for programs. Everything passes through ``scrub``.
+JSON (``"formatVersion": 1``) for programs. Nothing is edited: no secret is in the state.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from runner.apply.operations import (
     UnlockResult,
 )
 from runner.render.apply_output import apply_document, next_steps
-from runner.secrets import scrub
 from runner.state import ApplyRecord, LockInfo, RunRecord
 
 FORMAT_VERSION = 1
@@ -88,11 +87,11 @@ def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
 
 
 def _text(lines: Iterable[str]) -> str:
-    return scrub("\n".join(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _json(document: Mapping[str, Any]) -> str:
-    return scrub(json.dumps(document, indent=2)) + "\n"
+    return json.dumps(document, indent=2) + "\n"
 
 
 # --------------------------------------------------------------------------- status
@@ -458,7 +457,7 @@ def unlock_warning(result: UnlockResult) -> str | None:
     if not result.holder_may_be_running or result.removed is None:
         return None
     lock = result.removed
-    return scrub(
+    return (
         f"warning: the lock of {result.environment} did not look stale: its holder, "
         f"{lock.holder} (pid {lock.pid} on {lock.host}), may still be running. It was "
         "removed because you asked; if that apply is alive, it will notice at its next "

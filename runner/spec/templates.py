@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import (
+    StrictUndefined,
+    TemplateSyntaxError,
+    UndefinedError,
+    nodes,
+    pass_environment,
+    pass_eval_context,
+)
+from jinja2 import filters as jinja_filters
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -59,7 +67,10 @@ class RenderOptions:
 _UNSAFE_METHODS = frozenset(
     ["format", "format_map", "center", "ljust", "rjust", "zfill", "expandtabs"]
 )
-_WIDE_PERCENT = re.compile(r"%[-+ #0]*(\d{5,}|\*)")
+# A %-format field: its width and precision (or '*', taken from the arguments).
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?")
+MAX_WIDTH = 10_000
+MAX_INT_BITS = 64 * 1024
 # Statements that loop or define code: spec values need expressions, and without loops
 # a template's running time is bounded by its length.
 _FORBIDDEN_NODES = (
@@ -71,13 +82,113 @@ _FORBIDDEN_NODES = (
     nodes.FromImport,
     nodes.Include,
     nodes.Extends,
+    # Assignments would let a template double a value many times over with '~'.
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.With,
 )
+
+
+class TemplateTooLarge(Exception):
+    """An operation would build a value larger than templates may make."""
+
+
+def _limit(size: int, what: str, limit: int = MAX_RENDERED_CHARS) -> None:
+    """Refuse, before allocating, an operation that would build ``size`` characters."""
+    if size > limit:
+        raise TemplateTooLarge(f"{what} would build about {size:,} characters (at most {limit:,})")
+
+
+def _size(value: Any) -> int:
+    """Roughly how many characters ``value`` takes (a list counts its items)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return len(value) + sum(_size(item) for item in value)
+    return 1
+
+
+def _check_percent(template: str, what: str) -> None:
+    for width, precision in _PERCENT_FIELD.findall(template):
+        for number in (width, precision):
+            if number == "*" or (number and int(number) > MAX_WIDTH):
+                raise TemplateTooLarge(
+                    f"{what} has a width or precision of {number} (at most {MAX_WIDTH:,})"
+                )
+
+
+def _center(value: Any, width: int = 80) -> str:
+    _limit(int(width), "center()")
+    return jinja_filters.do_center(value, width)
+
+
+def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    lines = str(s).count("\n") + 1
+    step = len(width) if isinstance(width, str) else int(width)
+    _limit(len(str(s)) + step * lines, "indent()")
+    return jinja_filters.do_indent(s, width, first, blank)
+
+
+def _format(value: Any, *args: Any, **kwargs: Any) -> str:
+    _check_percent(str(value), "format()")
+    _limit(len(str(value)) + sum(_size(a) for a in (*args, *kwargs.values())), "format()")
+    return jinja_filters.do_format(value, *args, **kwargs)
+
+
+@pass_environment
+def _wordwrap(
+    environment: Any,
+    s: Any,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
+    breaks = len(wrapstring) if wrapstring is not None else 2
+    _limit(len(str(s)) * (1 + breaks), "wordwrap()")
+    return jinja_filters.do_wordwrap(
+        environment, s, width, break_long_words, wrapstring, break_on_hyphens
+    )
+
+
+@pass_eval_context
+def _replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> str:
+    text, old_text = str(s), str(old)
+    found = text.count(old_text) if old_text else len(text) + 1
+    if count is not None:
+        found = min(found, max(int(count), 0))
+    _limit(len(text) + found * len(str(new)), "replace()")
+    return jinja_filters.do_replace(eval_ctx, s, old, new, count)
+
+
+@pass_environment
+def _truncate(
+    env: Any,
+    s: Any,
+    length: int = 255,
+    killwords: bool = False,
+    end: str = "...",
+    leeway: int | None = None,
+) -> str:
+    _limit(int(length) + int(leeway or 0), "truncate()")
+    return jinja_filters.do_truncate(env, s, length, killwords, end, leeway)
+
+
+#: Filters that can build a large value, each bounded before it allocates.
+_BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
+    "center": _center,
+    "indent": _indent,
+    "format": _format,
+    "wordwrap": _wordwrap,
+    "replace": _replace,
+    "truncate": _truncate,
+}
 
 
 class _GuardedSandbox(SandboxedEnvironment):
     """The standard sandbox, plus limits on what can exhaust memory or time."""
 
-    intercepted_binops = frozenset(["*", "**", "%"])
+    intercepted_binops = frozenset(["*", "**", "%", "+"])
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr in _UNSAFE_METHODS:
@@ -91,20 +202,35 @@ class _GuardedSandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         if op == "%":
-            if isinstance(left, str) and _WIDE_PERCENT.search(left):
-                raise SecurityError("a %-format with a width of 10,000 or more is not allowed")
+            if isinstance(left, str):
+                _check_percent(left, "a %-format")
+                _limit(len(left) + _size(right), "a %-format")
             return operator.mod(left, right)
         if op == "**":
-            if isinstance(right, int) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+            _check_power(left, right)
             return operator.pow(left, right)
         if op == "*":
             for seq, count in ((left, right), (right, left)):
                 sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
-                if sized and count * max(len(seq), 1) > MAX_REPEAT:
-                    raise SecurityError(f"repeating a value {count} times is not allowed")
+                if sized and count * max(_size(seq), 1) > MAX_REPEAT:
+                    raise TemplateTooLarge(
+                        f"repeating a value {count} times would build about "
+                        f"{count * _size(seq):,} characters (at most {MAX_REPEAT:,})"
+                    )
+            if isinstance(left, int) and isinstance(right, int):
+                _limit(left.bit_length() + right.bit_length(), "a product", MAX_INT_BITS)
             return operator.mul(left, right)
+        if op == "+" and isinstance(left, str | list | tuple):
+            _limit(_size(left) + _size(right), "joining two values with '+'")
         return super().call_binop(context, op, left, right)
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    """``base ** exponent`` is refused before it is computed when either is too large."""
+    if isinstance(exponent, int) and abs(exponent) > MAX_EXPONENT:
+        raise TemplateTooLarge(f"the exponent {exponent} is larger than {MAX_EXPONENT}")
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
+        _limit(max(abs(base).bit_length(), 1) * exponent, "a power", MAX_INT_BITS)
 
 
 class _SecretRequest(Exception):
@@ -117,6 +243,7 @@ class _Leaf:
 
     placeholders: dict[str, Secret] = field(default_factory=dict)
     missing_vars: list[str] = field(default_factory=list)
+    weak: list[str] = field(default_factory=list)  # where each weak secret came from
 
 
 class Renderer:
@@ -127,6 +254,7 @@ class Renderer:
         self._nonce = stdlib_secrets.token_hex(8)
         self._env = _GuardedSandbox(undefined=StrictUndefined, autoescape=False)
         self._env.globals.clear()
+        self._env.filters.update(_BOUNDED_FILTERS)
         self._cache: dict[str, Any] = {}
         self._secret_values: dict[tuple[str, str], Secret] = {}
 
@@ -166,7 +294,12 @@ class Renderer:
         except UndefinedError as error:
             problems.append(pos.problem(_undefined_message(str(error), leaf)))
             return text
-        except _SecretFileError as error:
+        except TemplateTooLarge as error:
+            problems.append(
+                pos.problem(f"template builds too large a value: {error}; make the value smaller")
+            )
+            return text
+        except (_SecretFileError, _SecretEnvNotAllowed) as error:
             problems.append(pos.problem(str(error)))
             return text
         except Exception as error:  # templates are user input: any failure is theirs to fix
@@ -177,6 +310,8 @@ class Renderer:
                 pos.problem(f"template renders to more than {MAX_RENDERED_CHARS} characters")
             )
             return text
+        for source in leaf.weak:
+            problems.append(pos.problem(weak_secret_warning(source), severity="warning"))
         if not leaf.placeholders:
             return output
         return self._settle_secrets(output, leaf, pos, secrets_allowed, where, problems)
@@ -205,6 +340,7 @@ class Renderer:
             return value
 
         def secret(name: str) -> str:
+            _check_secret_env(str(name), self.options.environ)
             value = self.options.environ.get(str(name))
             key = ("env", str(name))
             found = self._secret_values.get(key)
@@ -215,6 +351,8 @@ class Renderer:
                     else Secret(value)
                 )
                 self._secret_values[key] = found
+                if value is not None and is_weak_secret(value):
+                    leaf.weak.append(f"the environment variable {name}")
             return self._placeholder(leaf, found)
 
         def secret_file(path: str) -> str:
@@ -227,6 +365,8 @@ class Renderer:
                 _check_reach(resolved, str(path), spec_dir, self.options.environ)
                 found = _read_secret_file(resolved, str(path))
                 self._secret_values[key] = found
+                if not isinstance(found, MissingSecret) and is_weak_secret(found.reveal()):
+                    leaf.weak.append(f"secret_file('{path}')")
             return self._placeholder(leaf, found)
 
         def now() -> dt.datetime:
@@ -279,6 +419,144 @@ class _SecretFileError(Exception):
     pass
 
 
+#: A secret shorter than this is easy to guess and hard to recognise in text.
+WEAK_SECRET_LENGTH = 8
+#: Secrets that are words: guessable, and found inside ordinary text.
+_COMMON_WORDS = frozenset(
+    [
+        "password",
+        "passw0rd",
+        "p@ssw0rd",
+        "secret",
+        "changeme",
+        "change_me",
+        "default",
+        "letmein",
+        "welcome",
+        "qwerty",
+        "qwertyuiop",
+        "asdfgh",
+        "asdfghjkl",
+        "zxcvbnm",
+        "admin",
+        "administrator",
+        "root",
+        "toor",
+        "guest",
+        "user",
+        "login",
+        "test",
+        "testing",
+        "tester",
+        "example",
+        "sample",
+        "demo",
+        "token",
+        "apikey",
+        "api_key",
+        "master",
+        "dragon",
+        "monkey",
+        "shadow",
+        "sunshine",
+        "princess",
+        "football",
+        "baseball",
+        "iloveyou",
+        "trustno1",
+        "abc123",
+        "abcdef",
+        "abcdefg",
+        "abcdefgh",
+        "snowflake",
+        "coalesce",
+        "production",
+        "staging",
+        "development",
+        "prod",
+        "stage",
+        "dev",
+        "local",
+        "true",
+        "false",
+        "null",
+        "none",
+        "undefined",
+        "nil",
+        "empty",
+        "run",
+        "runs",
+        "stop",
+        "continue",
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "canceled",
+        "cancelled",
+        "environment",
+        "parameters",
+        "default",
+    ]
+)
+
+
+def is_weak_secret(value: str) -> bool:
+    """Shorter than 8 characters, all digits, or a common word (any case)."""
+    text = value.strip()
+    return (
+        len(text) < WEAK_SECRET_LENGTH
+        or text.isdigit()
+        or text.lower().rstrip("0123456789!") in _COMMON_WORDS
+    )
+
+
+def weak_secret_warning(source: str) -> str:
+    """The warning for a weak secret: says where it came from, never what it is."""
+    return (
+        f"the secret from {source} is weak (shorter than {WEAK_SECRET_LENGTH} characters, "
+        "all digits, or a common word): it is easy to guess and cannot be told apart "
+        "from ordinary text in what Coalesce sends back. Use a long random value"
+    )
+
+
+class _SecretEnvNotAllowed(Exception):
+    pass
+
+
+#: Where ``secret()`` may read: environment variables whose names start with these...
+SECRET_ENV_PREFIXES = ("COALESCE_", "SNOWFLAKE_", "RUNNER_SECRET_")
+#: ...and those the operator lists here (comma-separated; a name, or a prefix ending in *).
+SECRET_ENV_ALLOW = "RUNNER_SECRET_ENV"
+
+
+def secret_env_allowed(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether a spec may read the environment variable ``name`` with ``secret()``.
+
+    The list is the operator's (CI's), never the spec's: a pull request must not be able
+    to send ``AWS_SECRET_ACCESS_KEY`` or ``GITHUB_TOKEN`` to Coalesce as a password."""
+    if name.startswith(SECRET_ENV_PREFIXES):
+        return True
+    for entry in environ.get(SECRET_ENV_ALLOW, "").split(","):
+        entry = entry.strip()
+        if entry.endswith("*") and len(entry) > 1 and name.startswith(entry[:-1]):
+            return True
+        if entry and entry == name:
+            return True
+    return False
+
+
+def _check_secret_env(name: str, environ: Mapping[str, str]) -> None:
+    if secret_env_allowed(name, environ):
+        return
+    raise _SecretEnvNotAllowed(
+        f"secret('{name}') reads an environment variable secrets may not come from: "
+        f"secret() reads only names starting with {', '.join(SECRET_ENV_PREFIXES)} and "
+        f"those listed in {SECRET_ENV_ALLOW}. Rename the variable (e.g. "
+        f"RUNNER_SECRET_{name}) or have CI allow it: {SECRET_ENV_ALLOW}={name}"
+    )
+
+
 SECRET_DIRS_ENV = "RUNNER_SECRET_DIRS"
 
 
@@ -329,7 +607,17 @@ def _read_secret_file(path: Path, written: str) -> Secret:
         raise _SecretFileError(
             f"secret_file('{written}'): {path} is not UTF-8 text (a DER key? convert it to PEM)"
         ) from None
-    return Secret(text.strip("\ufeff"))
+    return Secret(_without_final_newline(text.strip("\ufeff")))
+
+
+def _without_final_newline(text: str) -> str:
+    """Exactly one trailing newline (``\\n`` or ``\\r\\n``) removed, as editors and
+    ``echo`` add one to a file holding a password; anything else is part of the secret."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
 
 
 def _at(pos: Pos, template_line: int | None) -> Pos:

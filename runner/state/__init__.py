@@ -2,7 +2,8 @@
 
 ``open_state(state_path(cli_value))`` gives a :class:`SqliteState`; plan code should
 depend on :class:`StateReader`, apply code on :class:`StateStore`. The state never holds
-a secret: requests are stored redacted, and every text is scrubbed on the way in.
+a secret: requests are stored redacted, foreign text arrives through
+``runner.secrets.foreign_text``, and a Secret object handed over is refused.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""What goes into the state is secret-free, whatever the caller hands over.
+"""What goes into the state is secret-free because no secret is handed over.
 
-Callers pass requests through ``redact_all`` first; this is the second line: a
-:class:`Secret` object is refused (it means the caller forgot), and every string is
-scrubbed of the secret values this process has read (a server may echo a password in
-an error message, a plain value may happen to contain one).
+Callers pass requests through ``redact_all`` and foreign text through
+``runner.secrets.foreign_text`` first. This is the structural guard behind that: a
+:class:`Secret` object is refused (it means the caller forgot). Nothing is edited: a
+value the program or the spec author wrote is stored exactly as written, so a short
+secret such as ``run`` can never rewrite a stored key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runner.secrets import SCRUBBER, Secret, scrub
+from runner.secrets import Secret
 
 
 class SecretInStateError(TypeError):
@@ -35,32 +36,29 @@ def refuse_secrets(value: Any, where: str) -> None:
             refuse_secrets(item, f"{where}[{index}]")
 
 
-def scrubbed(value: Any) -> Any:
-    """A deep copy of a JSON-like ``value`` with every string (keys too) scrubbed."""
-    if isinstance(value, str):
-        return scrub(value)
+def to_json(value: Any, where: str) -> str:
+    """The canonical JSON text of ``value`` (sorted keys, no spaces); a :class:`Secret`
+    anywhere in it is refused."""
+    try:
+        # One pass in C for the usual case: plain JSON data (a Secret is not JSON data).
+        return _dumps(value)
+    except TypeError:  # a Secret, or a mapping or sequence json.dumps does not take
+        refuse_secrets(value, where)
+        return _dumps(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every mapping a dict and every sequence a list."""
     if isinstance(value, Mapping):
-        return {scrub(_json_key(key)): scrubbed(item) for key, item in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, bytes):
-        return [scrubbed(item) for item in value]
+        return {_json_key(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(item) for item in value]
     return value
 
 
 def _json_key(key: Any) -> str:
-    """A key as JSON writes it (True as "true", None as "null"), so both ways of making
-    the stored text agree."""
+    """A key as JSON writes it (True as "true", None as "null")."""
     return key if isinstance(key, str) else json.dumps(key)
-
-
-def to_json(value: Any, where: str) -> str:
-    """The canonical, secret-free JSON text of ``value`` (sorted keys, no spaces)."""
-    try:
-        # One pass in C for the usual case: plain JSON data with no secret in it.
-        text = _dumps(value)
-    except TypeError:  # a Secret, or a type json.dumps does not take: the long way
-        refuse_secrets(value, where)
-        return _dumps(scrubbed(value))
-    return _dumps(scrubbed(value)) if SCRUBBER.in_json(text) else text
 
 
 def _dumps(value: Any) -> str:
@@ -68,5 +66,6 @@ def _dumps(value: Any) -> str:
 
 
 def scrubbed_text(text: str | None, where: str) -> str | None:
+    """``text`` as given, once checked not to be a :class:`Secret` object."""
     refuse_secrets(text, where)
-    return None if text is None else scrub(text)
+    return text

@@ -137,10 +137,12 @@ def test_no_secret_when_coalesce_echoes_the_request_in_an_error(
     as_json = run_cli("apply", "--auto-approve", "--format", "json")
 
     assert text.code == as_json.code == 1
-    # The server's message is shown, with the secrets in it replaced.
-    assert "(secret)" in text.out and "SVC_RUNNER" in text.out
+    # The server's message is withheld whole (never edited), with the status and the
+    # request fields it named.
+    withheld = "Coalesce's error text was withheld because it contained a credential (status 400"
+    assert withheld in text.out and "SVC_RUNNER" not in text.out
     runs: list[dict[str, Any]] = json.loads(as_json.out)["runs"]
-    assert all(r["status"] == "not-started" and "(secret)" in r["message"] for r in runs)
+    assert all(r["status"] == "not-started" and withheld in r["message"] for r in runs)
     _assert_clean("output", text.text + as_json.text)
     _assert_clean("report", (tmp_path / "r.md").read_text() + canaries.read_text())
     _assert_state_clean(tmp_path)

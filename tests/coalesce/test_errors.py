@@ -33,7 +33,7 @@ async def test_401_hint_names_the_token_source_and_how_to_make_a_token() -> None
     assert "GET /api/v1/environments/4" in text
 
 
-async def test_a_server_echoing_a_password_is_scrubbed_everywhere() -> None:
+async def test_a_server_echoing_a_password_is_withheld_everywhere() -> None:
     Secret(CANARY)  # registered as every resolved secret is
     server = FakeCoalesce(
         [error(400, f"Invalid snowflakePassword {CANARY}", f'{{"snowflakePassword": "{CANARY}"}}')]
@@ -43,7 +43,10 @@ async def test_a_server_echoing_a_password_is_scrubbed_everywhere() -> None:
             await client.start_run({"runDetails": {"environmentID": "4"}})
     exc = caught.value
     assert CANARY not in all_text(exc)
-    assert exc.error_detail is not None and "(secret)" in exc.error_detail
+    assert exc.error_detail == (
+        "Coalesce's error text was withheld because it contained a credential "
+        "(status 400; fields: snowflakePassword)"
+    )
     assert "snowflakePassword" in (exc.hint or "")
 
 

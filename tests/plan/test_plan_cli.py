@@ -10,7 +10,7 @@ import pytest
 SPEC = (
     'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
     "userCredentials:\n  snowflakeUsername: svc\n"
-    "  snowflakePassword: \"{{ secret('SF_PASSWORD') }}\"\n"
+    "  snowflakePassword: \"{{ secret('SNOWFLAKE_PASSWORD') }}\"\n"
     "runs:\n"
     "  - name: stage\n    includeNodesSelector: '{ location: STG }'\n"
     "  - name: nothing\n    includeNodesSelector: '{ location: NOWHERE }'\n    allowEmpty: true\n"
@@ -22,7 +22,7 @@ CANARY_TOKEN = "sim-demo-token"  # the simulator's token is not a canary; the pa
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COALESCE_TOKEN", CANARY_TOKEN)
-    monkeypatch.setenv("SF_PASSWORD", CANARY_PASSWORD)
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", CANARY_PASSWORD)
 
 
 def test_detailed_exitcode_is_2_with_changes_and_0_without(run_cli, write) -> None:

@@ -222,14 +222,19 @@ OK_SAYS = {
     "cancel-all": "Canceled 2 runs.",
 }
 OK_EXIT = {"apply": 3, "rerun-failed": 3}  # the run "bad" fails (again); others exit 0
+WITHHELD = "Coalesce's error text was withheld because it contained a credential (status 400"
 #: What a command says once it went down a failure path: proof the path was taken.
 PATH_SAYS = {
     "401": ["401 Unauthorized"],
-    "400-echo": ["400 Bad Request", "(secret)"],  # the echoed secrets, replaced
-    "400-html": ["400 Bad Request", "(secret)"],
+    "400-echo": ["400 Bad Request", WITHHELD],  # the echo, withheld whole
+    "400-html": ["400 Bad Request", WITHHELD],
     "500-echo": ["500 Internal Server Error"],
     "timeout": ["The read operation timed out"],
-    "crash": ["Traceback (most recent call last)", "internal error: RuntimeError: unexpected"],
+    "crash": [
+        "Traceback (most recent call last)",
+        "The RuntimeError's message was withheld because it contained a credential",
+        "internal error: RuntimeError: Its message was withheld",
+    ],
     "stale-plan": ["the plan plan.json is stale"],
     "lock-held": ["someone else"],
 }
@@ -514,7 +519,7 @@ def test_a_secret_with_two_spaces_in_an_error_page_is_not_shown() -> None:
     assert "CANARYspacedN8e2" not in text, text
 
 
-def test_a_secret_in_a_short_error_page_is_replaced() -> None:
-    # The same page, short and with single spaces: the scrubber finds the secret whole.
+def test_a_secret_in_a_short_error_page_is_withheld_whole() -> None:
     text = _non_json_error(f"<html><pre>password={CUT_SECRET} rejected</pre></html>")
-    assert "CANARYcutM5d7" not in text and "password=(secret) rejected" in text, text
+    assert "CANARYcutM5d7" not in text and "password=" not in text, text
+    assert WITHHELD in text, text

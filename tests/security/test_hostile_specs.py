@@ -8,7 +8,10 @@ import httpx
 import pytest
 
 HEAD = 'version: 1\nenvironmentID: "1"\n'
-CREDS = "userCredentials:\n  snowflakeUsername: u\n  snowflakePassword: \"{{ secret('PW') }}\"\n"
+CREDS = (
+    "userCredentials:\n  snowflakeUsername: u\n"
+    "  snowflakePassword: \"{{ secret('SNOWFLAKE_PW') }}\"\n"
+)
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ def test_foreign_url_is_refused_before_any_request_even_with_secrets(
     run_cli, write, no_network, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
     monkeypatch.setenv("COALESCE_TOKEN", "tok-valid-123")
-    monkeypatch.setenv("PW", "pw-valid-456")
+    monkeypatch.setenv("SNOWFLAKE_PW", "pw-valid-456")
     write(
         {
             "specs/e.yaml": HEAD
@@ -57,14 +60,14 @@ def test_foreign_url_is_refused_before_any_request_even_with_secrets(
 @pytest.mark.parametrize(
     "place",
     [
-        "    includeNodesSelector: \"{{ secret('PW') }}\"\n",
-        "    excludeNodesSelector: \"{ name: {{ secret('PW') }} }\"\n",
-        "    parameters: {leak: \"x{{ secret('PW') }}\"}\n",
-        "    jobID: \"{{ secret('PW') }}\"\n",
+        "    includeNodesSelector: \"{{ secret('SNOWFLAKE_PW') }}\"\n",
+        "    excludeNodesSelector: \"{ name: {{ secret('SNOWFLAKE_PW') }} }\"\n",
+        "    parameters: {leak: \"x{{ secret('SNOWFLAKE_PW') }}\"}\n",
+        "    jobID: \"{{ secret('SNOWFLAKE_PW') }}\"\n",
     ],
 )
 def test_a_secret_outside_credentials_is_refused(run_cli, write, monkeypatch, place: str) -> None:
-    monkeypatch.setenv("PW", "pw-valid-456")
+    monkeypatch.setenv("SNOWFLAKE_PW", "pw-valid-456")
     write({"e.yaml": HEAD + 'coalesce: {url: "sim://"}\nruns:\n  - name: a\n' + place})
     result = run_cli("validate", "e.yaml")
     assert result.code == 1

@@ -63,7 +63,7 @@ def test_request_is_the_exact_startrun_body(write) -> None:
                 'version: 1\nenvironmentID: "4"\ncoalesce: {url: "sim://"}\n'
                 "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: SVC\n"
                 "  snowflakeKeyPairKey: \"{{ secret_file('key.p8') }}\"\n"
-                "  snowflakeKeyPairPass: \"{{ secret('KEY_PASS') }}\"\n"
+                "  snowflakeKeyPairPass: \"{{ secret('SNOWFLAKE_KEY_PASS') }}\"\n"
                 "  snowflakeRole: TRANSFORMER\n"
                 "defaults: {forceIgnoreEnvironmentStatus: false}\n"
                 "batches:\n  - name: one\n    runs:\n"
@@ -75,7 +75,7 @@ def test_request_is_the_exact_startrun_body(write) -> None:
             ),
         }
     )
-    specs = load(tmp, {"KEY_PASS": "pass-9876"})
+    specs = load(tmp, {"SNOWFLAKE_KEY_PASS": "pass-9876"})
     job, forced = specs.environments[0].runs()
     sent = reveal_all(dict(job.request))
     assert sent == {
@@ -141,10 +141,11 @@ def test_secret_glued_to_text_is_a_secret_as_a_whole(write) -> None:
     tmp = write(
         {
             "e.yaml": 'version: 1\nenvironmentID: "1"\n'
-            "coalesce: {url: 'sim://', token: \"pre-{{ secret('T') }}\"}\nruns: [{name: a}]\n"
+            "coalesce: {url: 'sim://', token: \"pre-{{ secret('COALESCE_T') }}\"}\n"
+            "runs: [{name: a}]\n"
         }
     )
-    [env] = load(tmp, {"T": "abcdef"}).environments
+    [env] = load(tmp, {"COALESCE_T": "abcdef"}).environments
     assert isinstance(env.token, Secret) and env.token.reveal() == "pre-abcdef"
     assert str(env.token) == "(secret)"
 

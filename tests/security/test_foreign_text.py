@@ -1,0 +1,148 @@
+"""Text from outside (a server's error, a library's message) is withheld whole when it
+holds a secret in any common encoding, and is otherwise shown cut to a bounded length."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Callable, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runner.secrets import FOREIGN_LIMIT, KNOWN_SECRETS, Secret, foreign_text, holds_secret
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_known() -> Iterator[None]:
+    KNOWN_SECRETS.clear()
+    yield
+    KNOWN_SECRETS.clear()
+
+
+def _json(value: str) -> str:
+    return json.dumps(value)[1:-1]
+
+
+def _b64_at(offset: int, alphabet: str = "std") -> Callable[[str], str]:
+    def encode(value: str) -> str:
+        data = b"ab"[:offset] + value.encode()
+        out = base64.b64encode(data) if alphabet == "std" else base64.urlsafe_b64encode(data)
+        return out.decode()
+
+    return encode
+
+
+def _wrapped(text: str, width: int = 8) -> str:
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
+
+
+#: The ways a server was seen (or can be expected) to repeat a credential it was sent.
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "as-is": lambda s: s,
+    "url": lambda s: urllib.parse.quote(s, safe=""),
+    "url-bearer": lambda s: urllib.parse.quote(f"Bearer {s}"),
+    "url-lower-hex": lambda s: re.sub(
+        "%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote(s, safe="")
+    ),
+    "form": lambda s: urllib.parse.urlencode({"password": s, "user": "svc"}),
+    "json": lambda s: _json(s),
+    "json-raw": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    "json-slash": lambda s: _json(s).replace("/", "\\/"),
+    "json-twice": lambda s: _json(json.dumps({"snowflakePassword": s})),
+    "json-body-url": lambda s: urllib.parse.quote(json.dumps({"p": s})),
+    "html-named": lambda s: html.escape(s),
+    "html-decimal": lambda s: "".join(f"&#{ord(c)};" for c in s),
+    "html-hex": lambda s: "".join(f"&#x{ord(c):X};" for c in s),
+    "u-escapes": lambda s: "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else c for c in s),
+    "u-escapes-upper": lambda s: re.sub(
+        r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group()[2:].upper(), _json(s)
+    ),
+    "byte-escapes": lambda s: "".join(f"\\x{b:02x}" for b in s.encode()),
+    "hex": lambda s: s.encode().hex(),
+    "hex-upper": lambda s: s.encode().hex().upper(),
+    "hex-spaced": lambda s: " ".join(f"{b:02X}" for b in s.encode()),
+    "base64-0": _b64_at(0),
+    "base64-1": _b64_at(1),
+    "base64-2": _b64_at(2),
+    "base64url-1": _b64_at(1, "url"),
+    "base64url-2": _b64_at(2, "url"),
+    "basic-auth": lambda s: "Basic " + base64.b64encode(f"svc_user:{s}".encode()).decode(),
+    "base64-mime": lambda s: _wrapped(base64.b64encode(("x" + s).encode()).decode()),
+    "nfc": lambda s: unicodedata.normalize("NFC", s),
+    "nfd": lambda s: unicodedata.normalize("NFD", s),
+    "nfd-json": lambda s: _json(unicodedata.normalize("NFD", s)),
+}
+
+#: Text around the echo, as servers write it (no escape characters of their own).
+SURROUNDING = st.text(alphabet=st.sampled_from("abcXYZ019 :;,.=()[]{}\"'<>/-_\n"), max_size=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    secret=st.text(min_size=4, max_size=40).filter(lambda s: len(s.strip()) >= 4),
+    encoding=st.sampled_from(sorted(ENCODINGS)),
+    before=SURROUNDING,
+    after=SURROUNDING,
+)
+def test_a_secret_in_any_encoding_is_withheld_whole(
+    secret: str, encoding: str, before: str, after: str
+) -> None:
+    KNOWN_SECRETS.clear()
+    Secret(secret)
+    echoed = f"{before}{ENCODINGS[encoding](secret)}{after}"
+    shown = foreign_text(echoed, context="Coalesce's error text", status=400)
+    assert shown == (
+        "Coalesce's error text was withheld because it contained a credential (status 400)"
+    )
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_each_encoding_of_a_canary_is_withheld(encoding: str) -> None:
+    canary = 'CANARY-pässwörd/+=&"<tag> ünï 日本 \U0001f511'
+    Secret(canary)
+    echoed = f"error: request had {ENCODINGS[encoding](canary)} in it"
+    assert holds_secret(echoed)
+    assert "CANARY" not in foreign_text(echoed, context="it", fields=["runDetails.jobID"])
+
+
+def test_overlapping_secrets_are_withheld_without_a_tail() -> None:
+    Secret("abcdefgh1234")
+    Secret("1234wxyz")
+    shown = foreign_text("token abcdefgh1234wxyz refused", context="Coalesce's error text")
+    assert "wxyz" not in shown and "abcd" not in shown
+
+
+def test_text_without_a_secret_is_shown_on_one_line_and_cut() -> None:
+    Secret("a-real-secret-value")
+    text = "first line\n   second\tline " + "y" * 2000
+    shown = foreign_text(text, context="it")
+    assert shown.startswith("first line second line yyy")
+    assert len(shown) == FOREIGN_LIMIT and shown.endswith("...")
+
+
+def test_a_secret_across_the_cut_is_withheld_whole() -> None:
+    Secret("CANARY-across-the-cut-0123456789")
+    text = "x" * (FOREIGN_LIMIT - 10) + "CANARY-across-the-cut-0123456789"
+    assert "CANARY" not in foreign_text(text, context="it")
+
+
+@pytest.mark.parametrize("short", ["x", "1", "e", "ab", "  z  "])
+def test_a_secret_too_short_to_look_for_withholds_every_foreign_text(short: str) -> None:
+    Secret(short)
+    shown = foreign_text("Coalesce is down for maintenance", context="Coalesce's error text")
+    assert shown.startswith("Coalesce's error text was withheld because a secret shorter")
+
+
+def test_the_sentence_does_not_depend_on_where_the_secret_is() -> None:
+    """Nothing positional: the same sentence wherever (and however often) it appears."""
+    Secret("4821")
+    sequence = "0000100020003" + "4821" + "99990"
+    first = foreign_text(sequence, context="it", status=400)
+    second = foreign_text("4821" + sequence[::-1], context="it", status=400)
+    assert first == second
