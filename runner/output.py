@@ -54,15 +54,30 @@ def _traceback_lines(trace: traceback.TracebackException) -> list[str]:
     return lines
 
 
-class GuardedFormatter(logging.Formatter):
-    """Log records are partly text from outside (a library's message, an exception):
-    a record that holds a secret is withheld whole, and a traceback is foreign text."""
+#: Library loggers whose records may carry text from outside: httpx logs each answer's
+#: status line, with the reason phrase the server chose.
+#: (A logger's filter sees only the records logged on it, not on its children.)
+GUARDED_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
 
-    def format(self, record: logging.LogRecord) -> str:
-        message = super().format(record)
-        if holds_secret(message):
-            return f"{record.levelname} {record.name}: " + withheld("A log record")
-        return message
+
+class WithholdSecrets(logging.Filter):
+    """A record whose message holds a secret is withheld whole, for every handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if holds_secret(record.getMessage()):
+            record.msg, record.args = withheld("A log record"), ()
+        return True
+
+
+class GuardedFormatter(logging.Formatter):
+    """A traceback in a log record is foreign text (exception messages in it)."""
 
     def formatException(self, ei: logging._SysExcInfoType) -> str:
         error = ei[1]
@@ -73,6 +88,11 @@ def configure_logging(debug: bool) -> None:
     """Warnings (and, with RUNNER_DEBUG, everything) to stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(GuardedFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(WithholdSecrets())  # every record of runner's own loggers
+    for name in GUARDED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, WithholdSecrets) for f in logger.filters):
+            logger.addFilter(WithholdSecrets())
     root = logging.getLogger("runner")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)

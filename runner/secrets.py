@@ -154,14 +154,14 @@ def foreign_text(
     if not text:
         return ""
     if KNOWN_SECRETS.undetectable:
-        return withheld(context, status=status, fields=fields, why=_TOO_SHORT)
+        return withheld(context, status=status, fields=fields, why=TOO_SHORT)
     if holds_secret(text):
         return withheld(context, status=status, fields=fields)
     return bounded(text, limit, one_line=one_line)
 
 
 _HOLDS_ONE = "it contained a credential"
-_TOO_SHORT = (
+TOO_SHORT = (
     f"a secret shorter than {MIN_DETECTABLE} characters is in use, which cannot be looked "
     "for in text (use a longer secret)"
 )

@@ -15,11 +15,16 @@ command said about it), so that a path the program never reached cannot pass uns
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import logging
 import os
+import re
 import socket
 import traceback
+import unicodedata
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +37,7 @@ import runner.cli
 import runner.coalesce.client as coalesce_client
 import runner.sim
 from runner.coalesce import CoalesceClient
+from runner.secrets import KNOWN_SECRETS, MIN_DETECTABLE, TOO_SHORT, withheld
 from runner.sim import SimApp, SimClock, create_app, parse_world
 from runner.spec import SpecSet
 from runner.state import open_state
@@ -523,3 +529,265 @@ def test_a_secret_in_a_short_error_page_is_withheld_whole() -> None:
     text = _non_json_error(f"<html><pre>password={CUT_SECRET} rejected</pre></html>")
     assert "CANARYcutM5d7" not in text and "password=" not in text, text
     assert WITHHELD in text, text
+
+
+# -- every command x every encoding a server may echo a credential in ----------------------
+#
+# Coalesce (or a gateway before it) answers every request of a command with an error that
+# repeats the request (URL, body and Authorization header) in one encoding. Whatever the
+# encoding, no canary may reach any output or file, in that encoding or any other.
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _every_char(template: str) -> Callable[[str], str]:
+    return lambda text: "".join(template.format(ord(c)) for c in text)
+
+
+ECHO_ENCODINGS: dict[str, Callable[[str], str]] = {
+    "as-is": lambda text: text,
+    "url": lambda text: urllib.parse.quote(text, safe=""),
+    "form": lambda text: urllib.parse.urlencode({"request": text}),
+    "json-slash": lambda text: json.dumps(text)[1:-1].replace("/", "\\/"),
+    "json-twice": lambda text: json.dumps(json.dumps(text)),
+    "html-named": html.escape,
+    "html-decimal": _every_char("&#{};"),
+    "html-hex": _every_char("&#x{:x};"),
+    "u-escapes": _every_char("\\u{:04x}"),
+    "hex": lambda text: text.encode().hex(),
+    "hex-upper": lambda text: text.encode().hex().upper(),
+    "base64-0": lambda text: _b64(text.encode()),
+    "base64-1": lambda text: _b64(b"x" + text.encode()),
+    "base64-2": lambda text: _b64(b"xy" + text.encode()),
+    "base64url": lambda text: base64.urlsafe_b64encode(b"x" + text.encode()).decode(),
+    "basic-auth": lambda text: "Basic " + _b64(f"svc:{text}".encode()),
+    "nfd": lambda text: unicodedata.normalize("NFD", text),
+}
+
+
+def _marker_forms(marker: str) -> set[str]:
+    """A marker (letters and digits) in every encoding that changes it: the test's own,
+    independent of the program's detection."""
+    data = marker.encode()
+    forms = {marker, data.hex(), data.hex().upper(), _every_char("\\u{:04x}")(marker)}
+    forms |= {_every_char("&#{};")(marker), _every_char("&#x{:x};")(marker)}
+    for before in range(3):  # base64 at each alignment: the characters only it decides
+        encoded = _b64(b"\0" * before + data).rstrip("=")
+        core = encoded[(0, 2, 3)[before] : len(encoded) - 1]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return forms
+
+
+ENCODED_MARKERS = sorted({form for marker in MARKERS for form in _marker_forms(marker)})
+
+
+def encoded_leaks_in(text: str) -> list[str]:
+    return [form for form in ENCODED_MARKERS if form in text] + leaks_in(text)
+
+
+@dataclass
+class EchoingCoalesce(Coalesce):
+    """Answers the requests of ``method`` with a 400 echoing them in ``encoding``, in
+    Coalesce's error shape and in the reason phrase."""
+
+    encoding: str = "as-is"
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        if self.fault != "echo" or request.method != self.method:
+            return await super()._handle(request)
+        self.hits += 1
+        echoed = ECHO_ENCODINGS[self.encoding](_echo(request))
+        error = {"errorString": f"Invalid request: {echoed}", "errorDetail": echoed}
+        reason = ECHO_ENCODINGS[self.encoding](request.headers["authorization"])
+        extensions = {"reason_phrase": reason.encode()} if reason.isascii() else {}
+        return httpx.Response(400, json={"error": error}, extensions=extensions)
+
+
+#: Every command that sends requests (validate sends none), those that act on the earlier
+#: apply's runs first: a failed apply after them would leave them nothing to act on.
+ECHOED_COMMANDS = [
+    "rerun-failed",
+    "cancel-all",
+    "status",
+    "plan-text",
+    "plan-json",
+    "plan-markdown",
+    "plan-out",
+    "apply",
+]
+
+
+@pytest.mark.parametrize("encoding", sorted(ECHO_ENCODINGS))
+def test_no_canary_in_any_encoding_whatever_coalesce_echoes(
+    workspace: Workspace,
+    run_cli: Callable[..., CliResult],
+    caplog: pytest.LogCaptureFixture,
+    encoding: str,
+) -> None:
+    echoing = EchoingCoalesce(workspace.coalesce.app, encoding=encoding)
+    workspace.monkeypatch.setattr(coalesce_client, "_sim_transport", echoing.transport)
+    _set_up(workspace, run_cli, "ok")
+
+    for command in ECHOED_COMMANDS:
+        echoing.fault, echoing.method, echoing.hits = "echo", TARGETS[command], 0
+        result = workspace.run(run_cli, *COMMANDS[command])
+        assert echoing.hits > 0, f"{command}: the echo was never sent"
+        assert "withheld because it contained a credential" in result.text, (
+            f"{command}:\n{result.text[-2000:]}"
+        )
+
+    found: dict[str, list[str]] = {}
+    for what, done in workspace.results:
+        for stream, text in (("stdout", done.out), ("stderr", done.err)):
+            if encoded_leaks_in(text):
+                found[f"{stream} of `runner {what}`"] = encoded_leaks_in(text)
+    for name, data in _files(workspace.root).items():
+        if encoded_leaks_in(data.decode("utf-8", "replace")):
+            found[f"file {name}"] = encoded_leaks_in(data.decode("utf-8", "replace"))
+    if encoded_leaks_in(_records(caplog)):
+        found["log records"] = encoded_leaks_in(_records(caplog))
+    assert not found, f"secrets leaked: {found}"
+    assert {"ci/step-summary.md", "reports/apply.md"} <= set(_files(workspace.root))
+
+
+# -- short and common secrets change nothing the program writes ----------------------------
+
+#: Secrets that are also keys, enums, JSON literals, digits or names in the documents.
+SHORT_SECRETS = ["x", "1", "e", "true", "null", "run", "stop", "good", "basic"]
+_TIMES = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d| UTC)?")
+
+
+def _use_coalesce(root: Path, monkeypatch: pytest.MonkeyPatch, token: str, password: str) -> None:
+    """A fresh working folder and simulator that accepts ``token``; the Basic
+    environment's password is ``password``."""
+    (root / "specs").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("COALESCE_TOKEN", token)
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", password)
+    (root / "specs" / "basic.yaml").write_text(BASIC_SPEC)
+    world = {**WORLD, "tokens": [token]}
+    app = create_app(parse_world(world), clock=SimClock(1.0))
+    monkeypatch.setattr(runner.sim, "_embedded", app)
+    monkeypatch.setattr(coalesce_client, "_sim_transport", Coalesce(app).transport)
+    monkeypatch.setattr(coalesce_client, "Clock", _NoWaitClock)
+    KNOWN_SECRETS.clear()
+
+
+def _documents(run_cli: Callable[..., CliResult]) -> dict[str, Any]:
+    """Every JSON document of a plan, its plan file applied, and the status after."""
+    planned = run_cli("plan", "--format", "json")
+    assert planned.code == 0, planned.text
+    assert run_cli("plan", "--out", "plans/next.json").code == 0
+    applied = run_cli(
+        "apply", "plans/next.json", "--auto-approve", "--format", "json", "--no-wait", *FAST
+    )
+    assert applied.code == 3, applied.text  # "bad" fails, whatever the secret
+    status = run_cli("status", "--format", "json")
+    documents = {
+        "plan": planned.out,
+        "plan file": Path("plans/next.json").read_text(),
+        "apply": applied.out,
+        "status": status.out,
+    }
+    return {name: json.loads(_TIMES.sub("<time>", text)) for name, text in documents.items()}
+
+
+def _without_weak_warnings(value: Any) -> Any:
+    """The documents less the warning that a secret is weak (the one expected change)."""
+    if isinstance(value, dict):
+        counts = ("warnings", "warningCount")  # one more with the warning
+        return {
+            k: "<Coalesce's text>" if k == "error" else _without_weak_warnings(v)
+            for k, v in value.items()
+            if not (k in counts and isinstance(v, int))
+        }
+    if isinstance(value, list):
+        kept = [v for v in value if not _is_weak_warning(v)]
+        return [_without_weak_warnings(v) for v in kept]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value if float(value).is_integer() else "<number>"  # durations
+    return value
+
+
+def _is_weak_warning(value: Any) -> bool:
+    message = value.get("message", "") if isinstance(value, dict) else value
+    return isinstance(message, str) and "is weak (shorter than" in message
+
+
+@pytest.mark.parametrize("short", SHORT_SECRETS)
+def test_a_short_secret_leaves_every_document_as_a_long_one_does(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., CliResult],
+    short: str,
+) -> None:
+    _use_coalesce(tmp_path / "long", monkeypatch, TOKEN, "a-long-random-password-4c2e9f")
+    expected = _documents(run_cli)
+    _use_coalesce(tmp_path / "short", monkeypatch, short, short)
+    found = _documents(run_cli)
+
+    for name in expected:
+        assert _without_weak_warnings(found[name]) == _without_weak_warnings(expected[name]), name
+    # Coalesce's text (a failed node's error) is the one thing that may differ: it is
+    # withheld whole while a secret too short to look for is known.
+    errors = {n["error"] for r in found["apply"]["runs"] for n in r.get("failedNodes", [])}
+    if len(short) < MIN_DETECTABLE:
+        assert errors == {withheld("Coalesce's error text", why=TOO_SHORT)}
+    else:
+        assert len(errors) == 1 and BROKEN_ERROR in errors.pop()
+    plan_file = found["plan file"]
+    assert "onFailure" in json.dumps(plan_file) and "maxConcurrent" in json.dumps(plan_file)
+
+
+# -- the oracle: where a secret would have been replaced reveals nothing --------------------
+
+
+def _de_bruijn_digits(length: int) -> str:
+    """Every string of ``length`` decimal digits, each once, as one sequence."""
+    sequence: list[int] = []
+    a = [0] * (10 * length)
+
+    def db(t: int, p: int) -> None:
+        if t > length:
+            if length % p == 0:
+                sequence.extend(a[1 : p + 1])
+        else:
+            a[t] = a[t - p]
+            db(t + 1, p)
+            for j in range(a[t - p] + 1, 10):
+                a[t] = j
+                db(t + 1, t)
+
+    db(1, 1)
+    text = "".join(map(str, sequence))
+    return text + text[: length - 1]
+
+
+@pytest.mark.parametrize("command", ["text", "json", "markdown"])
+def test_a_plan_is_the_same_whatever_the_pin_it_holds(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., CliResult],
+    command: str,
+) -> None:
+    """A pull request that adds a secret and a plain parameter holding every 4-digit
+    string learns nothing from the plan: two PINs give the same bytes."""
+    sequence = _de_bruijn_digits(4)
+    assert all(f"{n:04d}" in sequence for n in range(10_000))
+    outputs = []
+    for pin in ("4821", "0937"):
+        _use_coalesce(tmp_path / pin, monkeypatch, TOKEN, pin)
+        spec = Path("specs/basic.yaml")
+        spec.write_text(
+            spec.read_text().replace(
+                'parameters: {load_date: "2026-01-05"}',
+                f'parameters: {{load_date: "2026-01-05", probe: "{sequence}"}}',
+            )
+        )
+        planned = run_cli("plan", "--format", command)
+        assert planned.code == 0, planned.text
+        assert sequence in planned.out  # the plain parameter is shown whole
+        outputs.append((_TIMES.sub("<time>", planned.out), planned.err))
+    assert outputs[0] == outputs[1]
