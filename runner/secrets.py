@@ -46,9 +46,11 @@ REDACTED = "(secret)"
 
 #: Foreign text longer than this is cut (after it was checked whole).
 FOREIGN_LIMIT = 500
-#: How much of a foreign text is checked: more than can ever be shown, with room for a
-#: secret in its longest encoding that straddles the cut.
-_CHECKED_CHARS = 64 * 1024
+#: How much of a foreign text is checked beyond what can be shown: at least this much,
+#: and room for the longest known secret in its longest encoding (each character may take
+#: up to 16 in text escaped twice) starting just before the cut.
+_MIN_CHECKED = 16 * 1024
+_CHARS_PER_CHAR = 16
 
 
 class Secret:
@@ -91,6 +93,7 @@ class KnownSecrets:
         self._lock = threading.Lock()
         self._forms: dict[str, SecretForms] = {}
         self._too_short = False
+        self._longest = 0
 
     def register(self, value: str) -> None:
         if not value:
@@ -101,6 +104,12 @@ class KnownSecrets:
             forms = SecretForms.of(value)
             self._forms[value] = forms
             self._too_short = self._too_short or not forms.detectable
+            self._longest = max(self._longest, len(value))
+
+    def checked_chars(self, shown: int) -> int:
+        """How much of a text of which ``shown`` characters may be shown must be checked,
+        so that a secret whose encoding starts in the shown part is found whole."""
+        return max(_MIN_CHECKED, shown + _CHARS_PER_CHAR * self._longest)
 
     @property
     def undetectable(self) -> bool:
@@ -129,9 +138,14 @@ KNOWN_SECRETS = KnownSecrets()
 SCRUBBER = KNOWN_SECRETS
 
 
-def holds_secret(text: str) -> bool:
-    """Whether ``text`` holds any secret this process has read, in any common encoding."""
-    return KNOWN_SECRETS.found_in(text[:_CHECKED_CHARS])
+def holds_secret(text: str, *, shown: int | None = None) -> bool:
+    """Whether ``text`` holds any secret this process has read, in any common encoding.
+
+    With ``shown``, only the part of the text that matters when at most ``shown``
+    characters of it are shown is checked (a long answer checks in bounded time)."""
+    if shown is not None:
+        text = text[: KNOWN_SECRETS.checked_chars(shown)]
+    return KNOWN_SECRETS.found_in(text)
 
 
 def foreign_text(
@@ -155,7 +169,10 @@ def foreign_text(
         return ""
     if KNOWN_SECRETS.undetectable:
         return withheld(context, status=status, fields=fields, why=TOO_SHORT)
-    if holds_secret(text):
+    # Checked as received and as it would be shown (whitespace runs collapsed: a long run
+    # of spaces must not push a secret past the part that is checked).
+    flat = " ".join(text.split()) if one_line else text
+    if holds_secret(text, shown=limit) or holds_secret(flat, shown=limit):
         return withheld(context, status=status, fields=fields)
     return bounded(text, limit, one_line=one_line)
 
@@ -165,6 +182,24 @@ TOO_SHORT = (
     f"a secret shorter than {MIN_DETECTABLE} characters is in use, which cannot be looked "
     "for in text (use a longer secret)"
 )
+
+
+#: What stands in for a name from outside that held a secret.
+WITHHELD_NAME = "(withheld: it contained a credential)"
+
+
+def foreign_name(text: str | None, *, limit: int = 200) -> str | None:
+    """A short identifier from outside (a node's name or id, a run state): kept as is,
+    cut to ``limit``, unless it holds a known secret, when it is withheld whole.
+
+    Unlike :func:`foreign_text`, a secret too short to be looked for does not withhold
+    every name: a name is not prose, and withholding them all would hide every failed
+    node. Such a secret is warned about when it is read."""
+    if text is None:
+        return None
+    if holds_secret(text, shown=limit):
+        return WITHHELD_NAME
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def withheld(

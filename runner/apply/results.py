@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from runner.apply.model import FailedNode
 from runner.coalesce import RunResult
-from runner.secrets import foreign_text
+from runner.secrets import foreign_name, foreign_text
 
 FAILED_STATES = ("failed", "error", "errored")
 
@@ -18,7 +18,9 @@ def failed_nodes(results: Sequence[RunResult]) -> list[FailedNode]:
         state = (result.runState or "").lower()
         if not queries and state not in FAILED_STATES:
             continue
-        nodes.append(FailedNode(result.nodeID, result.name, _error_text(result)))
+        # The node's id and name are Coalesce's text too.
+        node_id, name = foreign_name(result.nodeID), foreign_name(result.name)
+        nodes.append(FailedNode(node_id, name, _error_text(result)))
     return nodes
 
 
@@ -30,4 +32,4 @@ def _error_text(result: RunResult) -> str:
             return foreign_text(
                 f"{query.error.errorString}{detail}", context="Coalesce's error text"
             )
-    return f"node {result.runState or 'failed'}"
+    return f"node {foreign_name(result.runState, limit=40) or 'failed'}"

@@ -146,3 +146,57 @@ def test_the_sentence_does_not_depend_on_where_the_secret_is() -> None:
     first = foreign_text(sequence, context="it", status=400)
     second = foreign_text("4821" + sequence[::-1], context="it", status=400)
     assert first == second
+
+
+def test_a_secret_pushed_far_by_whitespace_is_still_found() -> None:
+    """What is shown has its whitespace collapsed: a megabyte of spaces before a secret
+    must not carry it past the part of the text that is checked."""
+    Secret("CANARY-after-the-spaces-7e1d")
+    text = "error:" + " " * 1_000_000 + "CANARY-after-the-spaces-7e1d"
+    assert "CANARY" not in foreign_text(text, context="it")
+
+
+def test_a_long_secret_that_starts_just_before_the_cut_is_found_whole() -> None:
+    key = "".join(f"{n:04x}" for n in range(5000))  # 20,000 characters, like a PEM body
+    Secret(key)
+    text = "x" * (FOREIGN_LIMIT - 20) + json.dumps(json.dumps(key))
+    assert foreign_text(text, context="it") == "it was withheld because it contained a credential"
+
+
+def test_a_huge_foreign_text_is_checked_in_bounded_time() -> None:
+    import time
+
+    Secret("CANARY-somewhere-else-2b8a")
+    blob = base64.b64encode(bytes(range(256)) * 20_000).decode()  # 6.8 MB of base64
+    started = time.monotonic()
+    shown = foreign_text(blob, context="it")
+    assert time.monotonic() - started < 5
+    assert len(shown) == FOREIGN_LIMIT
+
+
+def test_failed_nodes_from_coalesce_withhold_a_name_or_an_error_holding_a_secret() -> None:
+    from runner.apply.results import failed_nodes
+    from runner.coalesce import RunResult
+
+    Secret("CANARY-node-secret-91c4")
+    echoed = base64.b64encode(b"user:CANARY-node-secret-91c4").decode()
+    results = [
+        RunResult.model_validate(
+            {
+                "nodeID": "n1",
+                "name": "CANARY-node-secret-91c4",
+                "runState": "failed",
+                "queryResults": [
+                    {"success": False, "error": {"errorString": f"auth Basic {echoed}"}}
+                ],
+            }
+        ),
+        RunResult.model_validate({"nodeID": "n2", "name": "ORDERS", "runState": "failed"}),
+    ]
+    first, second = (node.as_dict() for node in failed_nodes(results))
+    assert first == {
+        "nodeID": "n1",
+        "name": "(withheld: it contained a credential)",
+        "error": "Coalesce's error text was withheld because it contained a credential",
+    }
+    assert second == {"nodeID": "n2", "name": "ORDERS", "error": "node failed"}
