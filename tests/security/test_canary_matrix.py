@@ -616,7 +616,10 @@ ECHOED_COMMANDS = [
     "plan-markdown",
     "plan-out",
     "apply",
+    "apply-text",
 ]
+ECHOED_ARGS = {**COMMANDS, "apply-text": ("apply", "--auto-approve", "--no-wait", *FAST)}
+ECHOED_TARGETS = {**TARGETS, "apply-text": "POST"}
 
 
 @pytest.mark.parametrize("encoding", sorted(ECHO_ENCODINGS))
@@ -631,8 +634,8 @@ def test_no_canary_in_any_encoding_whatever_coalesce_echoes(
     _set_up(workspace, run_cli, "ok")
 
     for command in ECHOED_COMMANDS:
-        echoing.fault, echoing.method, echoing.hits = "echo", TARGETS[command], 0
-        result = workspace.run(run_cli, *COMMANDS[command])
+        echoing.fault, echoing.method, echoing.hits = "echo", ECHOED_TARGETS[command], 0
+        result = workspace.run(run_cli, *ECHOED_ARGS[command])
         assert echoing.hits > 0, f"{command}: the echo was never sent"
         assert "withheld because it contained a credential" in result.text, (
             f"{command}:\n{result.text[-2000:]}"
