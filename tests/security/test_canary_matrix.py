@@ -11,6 +11,10 @@ record.
 
 A test also checks that its failure path was really taken (the exit code, and what the
 command said about it), so that a path the program never reached cannot pass unseen.
+
+Below the matrix: every command against a Coalesce that echoes each request in one of
+many encodings (searched for in every encoding), short and common secrets that must
+change no document, and the oracle (a plan must not depend on a PIN it holds).
 """
 
 from __future__ import annotations
@@ -500,7 +504,7 @@ def _non_json_error(body: str) -> str:
     from runner.secrets import Secret
 
     response = httpx.Response(400, text=body, headers={"content-type": "text/html"})
-    Secret(CUT_SECRET)  # read, as a spec's secret is: registered with the scrubber
+    Secret(CUT_SECRET)  # read, as a spec's secret is: known as a secret from then on
     Secret(SPACED_SECRET)
     error = api_error_from_response(
         response, method="POST", path="/scheduler/startRun", token_source="COALESCE_TOKEN"
