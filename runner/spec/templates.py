@@ -174,6 +174,16 @@ def _truncate(
     return jinja_filters.do_truncate(env, s, length, killwords, end, leeway)
 
 
+def _batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
+    _limit(int(linecount), "batch()", MAX_REPEAT)  # the last batch is filled up to it
+    return jinja_filters.do_batch(value, linecount, fill_with)
+
+
+def _slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+    _limit(int(slices), "slice()", MAX_REPEAT)  # one list per slice, even when empty
+    return jinja_filters.sync_do_slice(value, slices, fill_with)
+
+
 #: Filters that can build a large value, each bounded before it allocates.
 _BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
     "center": _center,
@@ -182,6 +192,8 @@ _BOUNDED_FILTERS: dict[str, Callable[..., Any]] = {
     "wordwrap": _wordwrap,
     "replace": _replace,
     "truncate": _truncate,
+    "batch": _batch,
+    "slice": _slice,
 }
 
 

@@ -152,6 +152,8 @@ def test_secret_file_loses_exactly_one_trailing_newline(write, content: str, sen
         ("{{ ['a' * 9999] * 9999 }}", "repeating a value 9999 times"),
         ("{{ 'a' * 9999 * 9999 }}", "repeating a value 9999 times"),
         ("{% set a = 'x' * 9000 %}{{ a ~ a }}", "'assign' statements are not allowed"),
+        ("{{ [1]|batch(999999999, 'x')|list }}", "batch() would build about 999,999,999"),
+        ("{{ [1]|slice(999999999)|list }}", "slice() would build about 999,999,999"),
     ],
 )
 def test_templates_that_would_build_huge_values_are_refused_before_they_do(
@@ -173,6 +175,7 @@ def test_small_values_built_by_the_same_filters_are_fine(run_cli, write) -> None
     template = (
         "{{ 'ab'|center(6) }}{{ 'x'|indent(2) }}{{ '%05d'|format(7) }}{{ 'a b'|wordwrap(1) }}"
         "{{ 'aa'|replace('a', 'b') }}{{ 'abcdef'|truncate(5, leeway=0) }}{{ 2 ** 8 }}"
+        "{{ [1, 2, 3]|batch(2, 0)|list }}{{ [1, 2, 3]|slice(2)|list }}"
     )
     write({"e.yaml": HEAD + RUNS + f'    parameters: {{p: "{template}"}}\n'})
     result = run_cli("validate", "e.yaml")
