@@ -32,14 +32,20 @@ from typing import Any
 from runner._secret_forms import MIN_DETECTABLE, SecretForms, views_of
 
 __all__ = [
+    "FOREIGN_LIMIT",
     "KNOWN_SECRETS",
     "MIN_DETECTABLE",
     "REDACTED",
+    "TOO_SHORT",
+    "WITHHELD_NAME",
     "Secret",
+    "bounded",
+    "foreign_name",
     "foreign_text",
     "holds_secret",
     "redact_all",
     "reveal_all",
+    "withheld",
 ]
 
 REDACTED = "(secret)"
@@ -131,6 +137,7 @@ class KnownSecrets:
         with self._lock:
             self._forms = {}
             self._too_short = False
+            self._longest = 0
 
 
 KNOWN_SECRETS = KnownSecrets()
