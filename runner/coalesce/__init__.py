@@ -12,7 +12,9 @@ Typical use::
                 ...  # look for the run with client.iter_runs(environment_id=...) first
 
 Reads retry by themselves; ``start_run``, ``rerun`` and ``cancel_run`` never send twice
-unless the first request provably did not reach Coalesce (see :mod:`.retry`).
+unless the first request provably did not reach Coalesce (see :mod:`.retry`). Closing
+``pool.gate`` (a :class:`SendGate`, on an interrupt) stops every further send: each one
+raises :class:`SendingStopped` before anything leaves the process.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:  # the names below are imported on first use, to keep start-up
         CoalesceClient,
     )
     from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable
+    from runner.coalesce.gate import SendGate, SendingStopped
     from runner.coalesce.models import (
         ACTIVE_STATUSES,
         TERMINAL_STATUSES,
@@ -89,6 +92,8 @@ _LAZY = {
     "RunStatusResponse": "runner.coalesce.models",
     "RunSummary": "runner.coalesce.models",
     "SIM_URL": "runner.coalesce.urls",
+    "SendGate": "runner.coalesce.gate",
+    "SendingStopped": "runner.coalesce.gate",
     "StartOutcome": "runner.coalesce.outcomes",
     "StartRunResponse": "runner.coalesce.models",
     "Started": "runner.coalesce.outcomes",
@@ -132,6 +137,8 @@ __all__ = [
     "RunResult",
     "RunStatusResponse",
     "RunSummary",
+    "SendGate",
+    "SendingStopped",
     "StartOutcome",
     "StartRunResponse",
     "Started",

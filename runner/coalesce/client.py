@@ -33,6 +33,7 @@ import httpx
 import pydantic
 
 from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable, api_error_from_response
+from runner.coalesce.gate import SendGate
 from runner.coalesce.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -163,7 +164,8 @@ class CoalesceClient(_ClosedOnExit):
     variable COALESCE_TOKEN"), for the hint of a 401. ``transport`` replaces the network
     (tests pass ``httpx.MockTransport``). ``http`` (one client) or ``shards`` (the pools
     of a :class:`ClientPool`) share existing connections; they are then not closed by
-    :meth:`aclose`.
+    :meth:`aclose`. ``gate`` is checked right before every request is sent (see
+    :mod:`runner.coalesce.gate`); by default the client has an open gate of its own.
     """
 
     def __init__(
@@ -181,8 +183,10 @@ class CoalesceClient(_ClosedOnExit):
         environ: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
         shards: Shards | None = None,
+        gate: SendGate | None = None,
     ) -> None:
         self.base_url = check_url(url, environ)
+        self.gate = gate if gate is not None else SendGate()
         self._token = token
         self._token_source = token_source
         self._timeout = timeout
@@ -486,7 +490,7 @@ class CoalesceClient(_ClosedOnExit):
                 attempt + 1,
                 policy.max_attempts,
             )
-            await clock.sleep(delay)
+            await self.gate.pause(delay, sleep=clock.sleep)
 
     async def _send(
         self,
@@ -499,6 +503,7 @@ class CoalesceClient(_ClosedOnExit):
         headers = {"Authorization": f"Bearer {self._token.reveal()}"}
         if content is not None:
             headers["Content-Type"] = "application/json"
+        self.gate.check(method, path)
         with self._shards.least_busy() as http:
             return await http.request(
                 method,
@@ -507,6 +512,7 @@ class CoalesceClient(_ClosedOnExit):
                 content=content,
                 headers=headers,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                extensions={"trace": _GateCheck(self.gate, method, path)},
             )
 
     def _url(self, http: httpx.AsyncClient, path: str) -> httpx.URL:
@@ -613,7 +619,10 @@ class ClientPool(_ClosedOnExit):
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         max_connections: int | None = None,
+        gate: SendGate | None = None,
     ) -> None:
+        #: Shared by every client of the pool: closing it stops all their sending.
+        self.gate = gate if gate is not None else SendGate()
         self._transport = transport
         self._timeout = timeout
         self._limits = limits
@@ -654,6 +663,7 @@ class ClientPool(_ClosedOnExit):
             clock=self._clock,
             environ=self._environ,
             shards=shards,
+            gate=self.gate,
         )
 
     async def aclose(self) -> None:
@@ -663,6 +673,25 @@ class ClientPool(_ClosedOnExit):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+class _GateCheck:
+    """httpcore's ``trace`` hook, checking the gate once more at the last moment: just
+    before the request's first byte is written, after any wait for a free connection,
+    a connect or a TLS handshake (the gate may have closed meanwhile)."""
+
+    __slots__ = ("_gate", "_method", "_path", "sent")
+
+    def __init__(self, gate: SendGate, method: str, path: str) -> None:
+        self._gate = gate
+        self._method = method
+        self._path = path
+        self.sent = False  # the request's first byte may have left
+
+    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started"):
+            self._gate.check(self._method, self._path)
+            self.sent = True
 
 
 def _new_http_client(
