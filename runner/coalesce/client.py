@@ -17,8 +17,11 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import importlib.util
 import json
 import logging
+import math
+import os
 import random
 import ssl
 import time
@@ -50,27 +53,35 @@ from runner.coalesce.models import (
 from runner.coalesce.network import use_asyncio_streams
 from runner.coalesce.outcomes import Ambiguous, CancelAccepted, CancelOutcome, Started, StartOutcome
 from runner.coalesce.retry import (
+    CERTIFICATE_HINT,
     READ_RETRY,
     WRITE_RETRY,
     RetryPolicy,
     Verdict,
     describe_exception,
+    is_certificate_failure,
     parse_retry_after,
     read_exception_verdict,
     read_status_verdict,
     write_exception_verdict,
     write_status_verdict,
 )
-from runner.coalesce.urls import SIM_URL, check_url
+from runner.coalesce.urls import SIM_URL, check_url, is_loopback_url
 from runner.errors import RunnerError
 from runner.secrets import Secret, foreign_text, reveal_all
 
 __all__ = [
+    "DEADLINE_ENV",
+    "DEFAULT_DEADLINE",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "DETAIL_DEADLINE_FACTOR",
     "DETAIL_READ_TIMEOUT",
+    "MAX_ANSWER_BYTES",
+    "MAX_ERROR_ANSWER_BYTES",
     "MAX_PAGES",
     "PAGE_SIZE",
+    "READ_TIMEOUT_ENV",
     "ClientPool",
     "Clock",
     "CoalesceClient",
@@ -78,10 +89,29 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Connect, read, write and wait-for-a-free-connection limits, in seconds.
+#: Connect, read, write and wait-for-a-free-connection limits, in seconds. The read
+#: limit (how long one read may wait for data) comes from ``RUNNER_READ_TIMEOUT`` when
+#: set and no timeout is passed.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=30.0)
-#: Listing nodes with ``detail=true`` is slow on large graphs.
+READ_TIMEOUT_ENV = "RUNNER_READ_TIMEOUT"
+#: Seconds one request may take in all, from the wait for a connection to the last byte
+#: of the answer: per-read timeouts alone let a server that trickles a byte now and
+#: then hold a request for ever. ``RUNNER_REQUEST_DEADLINE`` overrides it.
+DEFAULT_DEADLINE = 120.0
+DEADLINE_ENV = "RUNNER_REQUEST_DEADLINE"
+#: Listing nodes with ``detail=true`` is slow on large graphs: its read timeout, and its
+#: deadline (this many times the usual one), are longer.
 DETAIL_READ_TIMEOUT = 180.0
+DETAIL_DEADLINE_FACTOR = 3.0
+#: The largest answer read, 16 MiB; a larger one is not read whole. A page holds at
+#: most :data:`PAGE_SIZE` items, so this leaves over 80 KB for each (a detailed node
+#: with its columns and dependencies is a few KB), while an answer that runs away (or a
+#: hostile one) cannot take more memory than this per request in flight.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+#: Of an answer that is not 2xx only this much is read: it only feeds a message.
+MAX_ERROR_ANSWER_BYTES = 64 * 1024
+# Timeouts and deadlines from the environment must be above zero and at most a day.
+_MAX_SECONDS = 86_400.0
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
 # httpcore's connection pool does work that grows with the square of its size for every
 # request; several small pools used in turn keep that cost flat when many calls are in
@@ -129,6 +159,29 @@ class _Answer:
     sent_at: float
 
 
+class _RequestFault(Exception):
+    """Internal: a try that failed on this side's limits; ``str()`` is secret-free."""
+
+
+class _DeadlineHit(_RequestFault):
+    """The request's total deadline passed before its answer was complete."""
+
+    def __init__(self, deadline: float, *, sent: bool) -> None:
+        super().__init__(f"no complete answer within {deadline:g} s ({DEADLINE_ENV})")
+        self.sent = sent
+
+
+class _AnswerTooLarge(_RequestFault):
+    """A 2xx answer longer than :data:`MAX_ANSWER_BYTES`; it was not read whole."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            f"Coalesce answered {status} with more than {MAX_ANSWER_BYTES // 2**20} MiB; "
+            "stopped reading it"
+        )
+        self.status = status
+
+
 class _AmbiguousWrite(Exception):
     """Internal: a write failed in a way that may have left it carried out."""
 
@@ -166,6 +219,9 @@ class CoalesceClient(_ClosedOnExit):
     of a :class:`ClientPool`) share existing connections; they are then not closed by
     :meth:`aclose`. ``gate`` is checked right before every request is sent (see
     :mod:`runner.coalesce.gate`); by default the client has an open gate of its own.
+    ``timeout`` and ``deadline`` (seconds for a whole request) default to
+    ``RUNNER_READ_TIMEOUT`` and ``RUNNER_REQUEST_DEADLINE`` of ``environ`` (or of
+    ``os.environ``), else to :data:`DEFAULT_TIMEOUT` and :data:`DEFAULT_DEADLINE`.
     """
 
     def __init__(
@@ -175,7 +231,8 @@ class CoalesceClient(_ClosedOnExit):
         *,
         token_source: str = _TOKEN_SOURCE,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
         read_retry: RetryPolicy = READ_RETRY,
         write_retry: RetryPolicy = WRITE_RETRY,
@@ -186,10 +243,13 @@ class CoalesceClient(_ClosedOnExit):
         gate: SendGate | None = None,
     ) -> None:
         self.base_url = check_url(url, environ)
+        _check_token(token, token_source)
         self.gate = gate if gate is not None else SendGate()
         self._token = token
         self._token_source = token_source
+        timeout = timeout if timeout is not None else timeout_from_environ(environ)
         self._timeout = timeout
+        self._deadline = deadline if deadline is not None else deadline_from_environ(environ)
         self._policies = _Policies(read_retry, write_retry, clock or Clock())
         self._owns_http = http is None and shards is None
         if shards is None:
@@ -245,11 +305,13 @@ class CoalesceClient(_ClosedOnExit):
         response = answer.response
         try:
             started = StartRunResponse.model_validate_json(response.content)
-        except pydantic.ValidationError:
+        except pydantic.ValidationError as exc:
             # A 2xx means Coalesce accepted the request: the run most likely exists, but
-            # without its id we cannot follow it. Ask the caller to look for it.
+            # without a usable id we cannot follow it. Ask the caller to look for it.
             return Ambiguous(
-                reason=f"Coalesce answered {response.status_code} without a runCounter",
+                reason=f"Coalesce answered {response.status_code} without a usable "
+                f"runCounter ({_first_problem(exc)}; a run id is a whole number from 1 "
+                "to 2**63-1)",
                 method="POST",
                 path=path,
                 sent_at=answer.sent_at,
@@ -348,7 +410,10 @@ class CoalesceClient(_ClosedOnExit):
         path = f"/api/v1/environments/{_path_id(environment_id)}/nodes"
         params = {"detail": _bool(detail), "limit": str(PAGE_SIZE)}
         timeout = _with_read_timeout(self._timeout, DETAIL_READ_TIMEOUT) if detail else None
-        return await self._all_items(path, Page[EnvironmentNode], params, timeout=timeout)
+        deadline = self._deadline * DETAIL_DEADLINE_FACTOR if detail else None
+        return await self._all_items(
+            path, Page[EnvironmentNode], params, timeout=timeout, deadline=deadline
+        )
 
     # ------------------------------------------------------------------ paging
 
@@ -359,9 +424,10 @@ class CoalesceClient(_ClosedOnExit):
         params: Params,
         *,
         timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> list[ItemT]:
         items: list[ItemT] = []
-        async for page in self._pages(path, page_type, params, timeout=timeout):
+        async for page in self._pages(path, page_type, params, timeout=timeout, deadline=deadline):
             items.extend(page.data)
         return items
 
@@ -372,6 +438,7 @@ class CoalesceClient(_ClosedOnExit):
         params: Params,
         *,
         timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> AsyncIterator[Page[ItemT]]:
         """Follow ``next`` cursors until there is none. A cursor seen before means the
         server is going round in circles: stop there rather than loop forever."""
@@ -380,7 +447,8 @@ class CoalesceClient(_ClosedOnExit):
         if seen:
             params.setdefault("orderBy", "id")
         for _ in range(MAX_PAGES):
-            page = self._parse(page_type, await self._get(path, params, timeout=timeout), path)
+            data = await self._get(path, params, timeout=timeout, deadline=deadline)
+            page = self._parse(page_type, data, path)
             yield page
             cursor = page.next
             if not cursor:
@@ -402,9 +470,17 @@ class CoalesceClient(_ClosedOnExit):
     # ------------------------------------------------------------------ requests
 
     async def _get(
-        self, path: str, params: Params | None = None, *, timeout: httpx.Timeout | None = None
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Any:
-        response = (await self._attempts("GET", path, params=params, timeout=timeout)).response
+        answer = await self._attempts(
+            "GET", path, params=params, timeout=timeout, deadline=deadline
+        )
+        response = answer.response
         try:
             return response.json()
         except ValueError:
@@ -430,9 +506,11 @@ class CoalesceClient(_ClosedOnExit):
         params: Params | None = None,
         content: bytes | None = None,
         timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> _Answer:
         """Send until a 2xx answer or until the rules say stop. A write that may have
-        been carried out raises :class:`_AmbiguousWrite`."""
+        been carried out raises :class:`_AmbiguousWrite`; a closed gate raises
+        :class:`SendingStopped` before any try."""
         is_write = content is not None
         policy = self._policies.write if is_write else self._policies.read
         clock = self._policies.clock
@@ -445,7 +523,17 @@ class CoalesceClient(_ClosedOnExit):
             status: int | None = None
             failure: httpx.Response | Exception
             try:
-                response = await self._send(method, path, params, content, timeout)
+                response = await self._send(
+                    method, path, params, content, timeout, deadline or self._deadline
+                )
+            except _DeadlineHit as hit:
+                failure = hit
+                # Like a read timeout: harmless to repeat for a read; for a write that
+                # left, the answer is what is missing, not the action.
+                verdict = Verdict.AMBIGUOUS if is_write and hit.sent else Verdict.RETRY
+            except _AnswerTooLarge as too_large:
+                failure, status = too_large, too_large.status
+                verdict = Verdict.AMBIGUOUS if is_write else Verdict.FAIL
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 failure = exc
                 verdict = (write_exception_verdict if is_write else read_exception_verdict)(exc)
@@ -454,11 +542,7 @@ class CoalesceClient(_ClosedOnExit):
                     return _Answer(response, attempt, sent_at)
                 failure, status = response, response.status_code
                 retry_after = parse_retry_after(response.headers.get("retry-after"), now=clock.wall)
-                verdict = (
-                    write_status_verdict(status, has_retry_after=retry_after is not None)
-                    if is_write
-                    else read_status_verdict(status)
-                )
+                verdict = write_status_verdict(status) if is_write else read_status_verdict(status)
             if verdict is Verdict.AMBIGUOUS:
                 raise _AmbiguousWrite(
                     Ambiguous(
@@ -499,21 +583,40 @@ class CoalesceClient(_ClosedOnExit):
         params: Params | None,
         content: bytes | None,
         timeout: httpx.Timeout | None,
+        deadline: float,
     ) -> httpx.Response:
+        """One try: the answer, read whole (up to the caps), within ``deadline`` seconds.
+
+        The gate is checked here and once more just before the first byte is written
+        (see :class:`_GateCheck`), so that no path can send past a closed gate."""
         headers = {"Authorization": f"Bearer {self._token.reveal()}"}
         if content is not None:
             headers["Content-Type"] = "application/json"
         self.gate.check(method, path)
+        progress = _GateCheck(self.gate, method, path)
         with self._shards.least_busy() as http:
-            return await http.request(
+            request = http.build_request(
                 method,
                 self._url(http, path),
                 params=params,
                 content=content,
                 headers=headers,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                extensions={"trace": _GateCheck(self.gate, method, path)},
+                extensions={"trace": progress},
             )
+            scope = asyncio.timeout(deadline)
+            try:
+                async with scope:
+                    response = await http.send(request, stream=True)
+                    try:
+                        await _read_capped(response)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                raise _DeadlineHit(deadline, sent=progress.may_have_sent) from None
+        return response
 
     def _url(self, http: httpx.AsyncClient, path: str) -> httpx.URL:
         """``path`` under the base URL, parsed once: httpx would parse and join it again
@@ -543,8 +646,25 @@ class CoalesceClient(_ClosedOnExit):
                 token_source=self._token_source,
                 attempts=attempts,
             )
-        tried = f"tried {attempts} time{'s' if attempts > 1 else ''} over {elapsed:.1f} s"
         nothing_done = " Nothing was started or changed there." if is_write else ""
+        if isinstance(failure, _AnswerTooLarge):
+            return CoalesceAPIError(
+                f"{failure} ({method} {path} at {self.host}).",
+                hint="An answer this large is a fault of Coalesce or of a proxy in between; "
+                "check coalesce.url and try again later.",
+                status=failure.status,
+                method=method,
+                path=path,
+            )
+        if is_certificate_failure(failure):
+            return CoalesceUnreachable(
+                f"Did not send {method} {path} to {self.host}: its TLS certificate was not "
+                f"trusted ({_failure_text(failure)}).{nothing_done}",
+                hint=CERTIFICATE_HINT,
+                method=method,
+                path=path,
+            )
+        tried = f"tried {attempts} time{'s' if attempts > 1 else ''} over {elapsed:.1f} s"
         return CoalesceUnreachable(
             f"Could not reach Coalesce at {self.host} for {method} {path}: "
             f"{_failure_text(failure)} ({tried}).{nothing_done}",
@@ -559,7 +679,7 @@ class CoalesceClient(_ClosedOnExit):
             return model.model_validate(data)
         except pydantic.ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+                _problem_text(error)
                 for error in exc.errors(include_url=False, include_input=False)[:5]
             )
             raise CoalesceAPIError(
@@ -602,7 +722,9 @@ class Shards:
 
 class ClientPool(_ClosedOnExit):
     """Hands out :class:`CoalesceClient` objects that share the connections of each base
-    URL. Close the pool (``async with`` or :meth:`aclose`) when done.
+    URL. Close the pool (``async with`` or :meth:`aclose`) when done. ``gate`` (shared
+    by all its clients, ``pool.gate``), ``timeout`` and ``deadline`` are as for
+    :class:`CoalesceClient`.
 
     With ``max_connections``, a URL gets that many connections, split into small pools
     of :data:`CONNECTIONS_PER_SHARD` used in turn (see there why); otherwise one pool with
@@ -612,7 +734,8 @@ class ClientPool(_ClosedOnExit):
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
         read_retry: RetryPolicy = READ_RETRY,
         write_retry: RetryPolicy = WRITE_RETRY,
@@ -624,7 +747,8 @@ class ClientPool(_ClosedOnExit):
         #: Shared by every client of the pool: closing it stops all their sending.
         self.gate = gate if gate is not None else SendGate()
         self._transport = transport
-        self._timeout = timeout
+        self._timeout = timeout if timeout is not None else timeout_from_environ(environ)
+        self._deadline = deadline if deadline is not None else deadline_from_environ(environ)
         self._limits = limits
         self._read_retry = read_retry
         self._write_retry = write_retry
@@ -658,6 +782,7 @@ class ClientPool(_ClosedOnExit):
             token,
             token_source=token_source,
             timeout=self._timeout,
+            deadline=self._deadline,
             read_retry=self._read_retry,
             write_retry=self._write_retry,
             clock=self._clock,
@@ -680,18 +805,27 @@ class _GateCheck:
     before the request's first byte is written, after any wait for a free connection,
     a connect or a TLS handshake (the gate may have closed meanwhile)."""
 
-    __slots__ = ("_gate", "_method", "_path", "sent")
+    __slots__ = ("_gate", "_method", "_path", "_sent", "_traced")
 
     def __init__(self, gate: SendGate, method: str, path: str) -> None:
         self._gate = gate
         self._method = method
         self._path = path
-        self.sent = False  # the request's first byte may have left
+        self._sent = False
+        self._traced = False
+
+    @property
+    def may_have_sent(self) -> bool:
+        """False only when the network layer reported its progress and the request's
+        first byte had not been written yet. A transport that reports nothing (a test's
+        or the simulator's) may have received the request."""
+        return self._sent or not self._traced
 
     async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        self._traced = True
         if event.endswith(".send_request_headers.started"):
             self._gate.check(self._method, self._path)
-            self.sent = True
+            self._sent = True
 
 
 def _new_http_client(
@@ -700,22 +834,77 @@ def _new_http_client(
     timeout: httpx.Timeout,
     limits: httpx.Limits,
 ) -> httpx.AsyncClient:
+    # Loopback and the embedded simulator never go through a proxy: a proxy would see
+    # the token (in clear over http) for a request that never needed to leave the host.
+    direct = base_url == SIM_URL or is_loopback_url(base_url)
     if base_url == SIM_URL:
         base_url = _SIM_BASE
         transport = transport or _sim_transport()
-    client = httpx.AsyncClient(
-        base_url=base_url,
-        transport=transport,
-        timeout=timeout,
-        limits=limits,
-        verify=_tls_context() if base_url.startswith("https://") else _untrusting_tls_context(),
-        follow_redirects=False,  # a redirect could carry the token to another host
-        headers={"accept": "application/json", "user-agent": _user_agent()},
-        cookies=_no_cookies(),
-    )
+    if not direct and transport is None:
+        check_proxy_environment()
+    try:
+        client = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            limits=limits,
+            verify=_tls_context() if base_url.startswith("https://") else _untrusting_tls_context(),
+            follow_redirects=False,  # a redirect could carry the token to another host
+            headers={"accept": "application/json", "user-agent": _user_agent()},
+            cookies=_no_cookies(),
+            trust_env=not direct,  # proxies (HTTPS_PROXY, ALL_PROXY, NO_PROXY) only if not
+        )
+    except (ValueError, ImportError, httpx.InvalidURL):
+        # What check_proxy_environment cannot foresee (a NO_PROXY entry httpx rejects).
+        # httpx's message may quote a proxy URL with its password: it is not shown.
+        raise RunnerError(
+            "The proxy settings in the environment could not be used.",
+            hint=f"Check {', '.join(_PROXY_VARIABLES[::2])} and NO_PROXY "
+            "(and their lower-case forms).",
+        ) from None
     if transport is None:
         use_asyncio_streams(client)
     return client
+
+
+# The variables httpx reads for proxies; each in both cases, lower case winning.
+_PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Raise a :class:`RunnerError` naming the variable when a proxy variable httpx will
+    read (of ``os.environ`` by default) holds no usable proxy URL, or names a SOCKS
+    proxy while the ``socksio`` package is missing. The URL itself is never shown: it
+    may carry a password."""
+    environ = os.environ if environ is None else environ
+    for name in _PROXY_VARIABLES:
+        value = environ.get(name, "").strip()
+        if not value:
+            continue
+        url = value if "://" in value else f"http://{value}"  # as httpx reads it
+        try:
+            scheme = httpx.URL(url).scheme
+            if scheme not in _PROXY_SCHEMES or not httpx.URL(url).host:
+                raise ValueError(scheme)
+        except (ValueError, TypeError, httpx.InvalidURL):
+            raise RunnerError(
+                f"{name} does not hold a usable proxy URL.",
+                hint=f"Set {name} to a URL like http://proxy.example:3128 "
+                "(schemes: http, https, socks5, socks5h), or unset it.",
+            ) from None
+        if scheme.startswith("socks") and importlib.util.find_spec("socksio") is None:
+            raise RunnerError(
+                f"{name} names a SOCKS proxy, but the socksio package is not installed.",
+                hint="Install it (pip install 'httpx[socks]'), or use an http:// proxy.",
+            )
 
 
 def _no_cookies() -> CookieJar:
@@ -813,10 +1002,12 @@ def _path_id(value: str | int) -> str:
     return text
 
 
-def _with_read_timeout(timeout: httpx.Timeout, read: float) -> httpx.Timeout:
+def _with_read_timeout(
+    timeout: httpx.Timeout, read: float, *, at_least: bool = True
+) -> httpx.Timeout:
     return httpx.Timeout(
         connect=timeout.connect,
-        read=max(timeout.read or 0.0, read),
+        read=max(timeout.read or 0.0, read) if at_least else read,
         write=timeout.write,
         pool=timeout.pool,
     )
@@ -828,4 +1019,86 @@ def _failure_text(failure: httpx.Response | Exception) -> str:
     if isinstance(failure, httpx.Response):
         reason = foreign_text(failure.reason_phrase, context="The reason phrase", limit=80)
         return f"Coalesce answered {failure.status_code} {reason}".rstrip()
+    if isinstance(failure, _RequestFault):
+        return str(failure)  # this program's own words
     return foreign_text(describe_exception(failure), context="The network error")
+
+
+def _problem_text(error: Any) -> str:
+    return f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+
+
+def _first_problem(exc: pydantic.ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    return _problem_text(errors[0]) if errors else "unreadable"
+
+
+async def _read_capped(response: httpx.Response) -> None:
+    """Read the answer's body into ``response``, at most :data:`MAX_ANSWER_BYTES` of a
+    2xx answer (more raises :class:`_AnswerTooLarge`) and the first
+    :data:`MAX_ERROR_ANSWER_BYTES` of any other (the rest is dropped unread)."""
+    success = response.is_success
+    cap = MAX_ANSWER_BYTES if success else MAX_ERROR_ANSWER_BYTES
+    declared = response.headers.get("content-length", "")
+    if success and declared.isdigit() and int(declared) > cap:
+        raise _AnswerTooLarge(response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():  # decoded: a gzip bomb counts in full
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            if success:
+                raise _AnswerTooLarge(response.status_code)
+            break
+    # What Response.aread() would have stored; later .content and .json() read it.
+    response._content = b"".join(chunks)[:cap]
+
+
+def _seconds_from_environ(environ: Mapping[str, str] | None, name: str, default: float) -> float:
+    text = (os.environ if environ is None else environ).get(name, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= _MAX_SECONDS):
+        # The value is not repeated: whatever it is, it is not a number of seconds.
+        raise RunnerError(
+            f"{name} must be a number of seconds above 0 and at most {_MAX_SECONDS:g}.",
+            hint=f"Set {name} to a number such as {default:g}, or unset it for the "
+            f"default of {default:g} s.",
+        )
+    return seconds
+
+
+def timeout_from_environ(environ: Mapping[str, str] | None = None) -> httpx.Timeout:
+    """:data:`DEFAULT_TIMEOUT`, with the read limit of ``RUNNER_READ_TIMEOUT`` if set."""
+    default = DEFAULT_TIMEOUT.read or 60.0
+    read = _seconds_from_environ(environ, READ_TIMEOUT_ENV, default)
+    return (
+        DEFAULT_TIMEOUT
+        if read == default
+        else _with_read_timeout(DEFAULT_TIMEOUT, read, at_least=False)
+    )
+
+
+def deadline_from_environ(environ: Mapping[str, str] | None = None) -> float:
+    """``RUNNER_REQUEST_DEADLINE`` if set, else :data:`DEFAULT_DEADLINE`."""
+    return _seconds_from_environ(environ, DEADLINE_ENV, DEFAULT_DEADLINE)
+
+
+def _check_token(token: Secret, token_source: str) -> None:
+    """A token goes into the Authorization header: visible ASCII only, or httpx fails
+    deep inside with an internal error (and h11's message would quote the header)."""
+    value = token.reveal()
+    if all(" " <= char <= "~" for char in value) and value == value.strip():
+        return
+    raise RunnerError(
+        f"The Coalesce token from {token_source} is not a valid HTTP header value: it "
+        "holds a character that is not printable ASCII (a newline, a control character, "
+        "a non-ASCII letter or a space at either end).",
+        hint="Copy the token again from Coalesce (Deploy > User Settings > Token), "
+        "without quotes, spaces or line breaks.",
+    )

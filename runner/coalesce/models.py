@@ -7,7 +7,11 @@ rejecting them, and most fields are optional: a missing field is ``None``, not a
 
 Identifiers that Coalesce sends sometimes as numbers and sometimes as strings
 (``environmentID``, ``jobID``, node ids, cursors) are normalised to strings; run ids
-(``runCounter``, ``id`` of a run) are integers.
+(``runCounter``, ``id`` of a run) are integers from 1 to 2**63-1, checked strictly:
+``runCounter`` must be a JSON integer (:data:`RunId`); the ``id`` of a listed run may
+also come as a string of digits (:data:`ListedRunId`). ``true``, ``1.5``, ``0``, ``-1``
+or a 30-digit number is a malformed answer, never an id that would be stored, compared
+or sent back.
 
 This module does no I/O.
 """
@@ -18,10 +22,11 @@ import json
 from collections.abc import Iterable
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "MAX_RUN_ID",
     "TERMINAL_STATUSES",
     "CancelRunRequest",
     "DependencyEdge",
@@ -30,6 +35,7 @@ __all__ = [
     "EnvironmentSummary",
     "ErrorBody",
     "ErrorDetail",
+    "ListedRunId",
     "NodeKey",
     "NodeMetadata",
     "NodeRef",
@@ -38,6 +44,7 @@ __all__ = [
     "RerunDetails",
     "RerunRequest",
     "RunDetails",
+    "RunId",
     "RunInfo",
     "RunResult",
     "RunResultsResponse",
@@ -92,6 +99,23 @@ def _detail_to_str(value: object) -> object:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+#: The largest run id: what a signed 64-bit integer (the state database's) can hold.
+MAX_RUN_ID = 2**63 - 1
+#: A run id (``runCounter``, a run's ``id``): strictly an integer (not a bool, float or
+#: string) from 1 to :data:`MAX_RUN_ID`.
+RunId = Annotated[int, Strict(), Field(ge=1, le=MAX_RUN_ID)]
+
+
+def _digits_to_int(value: object) -> object:
+    # Only plain ASCII digits: int() would also take "٤٢", " 42", "4_2" and "+42".
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    return value
+
+
+#: The ``id`` of a run in ``/api/v1/runs`` answers: a :data:`RunId`, or one written as
+#: a string of digits (the API has sent both).
+ListedRunId = Annotated[RunId, BeforeValidator(_digits_to_int)]
 #: An identifier kept as a string, accepted from JSON as a string or an integer.
 IdStr = Annotated[str, BeforeValidator(_id_to_str)]
 DetailStr = Annotated[str, BeforeValidator(_detail_to_str)]
@@ -182,7 +206,7 @@ class CancelRunRequest(WireModel):
 class StartRunResponse(WireModel):
     """The answer to startRun and rerun: the new run's id."""
 
-    runCounter: int
+    runCounter: RunId
 
 
 class RunStatusResponse(WireModel):
@@ -203,7 +227,7 @@ class RunStatusResponse(WireModel):
 class RunSummary(WireModel):
     """One item of ``GET /api/v1/runs``."""
 
-    id: int
+    id: ListedRunId
     reRunID: int | str | None = None
     runStartTime: str | None = None
     runEndTime: str | None = None
@@ -239,7 +263,7 @@ class RunDetails(WireModel):
 class RunInfo(WireModel):
     """``GET /api/v1/runs/{id}``."""
 
-    id: int
+    id: ListedRunId
     reRunID: int | str | None = None
     runDetails: RunDetails | None = None
     runStartTime: str | None = None

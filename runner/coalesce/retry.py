@@ -3,15 +3,20 @@
 Two rules, because a repeated read is harmless and a repeated ``startRun`` fires a
 second production run:
 
-- **Reads** (GET) are retried on connection errors, timeouts, 408, 429 and 5xx, with
-  exponential backoff and full jitter, honouring ``Retry-After``, bounded in attempts
-  and in total time.
-- **Writes** (startRun, rerun, cancelRun) are retried only when the request provably did
-  not reach Coalesce: no connection was made (connect error, connect timeout, no free
-  connection in the pool), or Coalesce refused it without acting (429, or 503 with
-  ``Retry-After``). Any other failure after the request may have been sent (a read
-  timeout, a reset, a 500) is *ambiguous*: the run may exist. It is reported as such,
-  never re-sent, and the caller reconciles by listing runs.
+- **Reads** (GET) are retried on connection errors, timeouts (the per-read timeout and
+  the total deadline of a request), 408, 429 and 5xx, with exponential backoff and full
+  jitter, honouring ``Retry-After``, bounded in attempts and in total time.
+- **Writes** (startRun, rerun, cancelRun) are retried only when the request provably
+  never reached Coalesce's application: no connection was made (connection refused, a
+  DNS failure, a connect timeout, a TLS handshake that failed before anything was sent,
+  no free connection in the pool, the deadline hit before sending), or 429 (the rate
+  limiter refuses before the application sees the request). Every 5xx, with
+  ``Retry-After`` or not (a gateway may answer 503 after its backend created the run), a
+  read timeout, a reset, the deadline hit after sending, or a 2xx answer that cannot be
+  used is *ambiguous*: the run may exist. It is reported as such, never re-sent, and the
+  caller looks for the run in Coalesce's list of runs.
+- A TLS **certificate verification** failure is configuration, not weather: it is never
+  retried, for reads nor writes, and is reported at once with what to check.
 
 Everything here is pure: the clock, the random source and the sleep are the caller's.
 """
@@ -21,17 +26,20 @@ from __future__ import annotations
 import email.utils
 import enum
 import math
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
 __all__ = [
+    "CERTIFICATE_HINT",
     "READ_RETRY",
     "WRITE_RETRY",
     "RetryPolicy",
     "Verdict",
     "describe_exception",
+    "is_certificate_failure",
     "parse_retry_after",
     "read_exception_verdict",
     "read_status_verdict",
@@ -129,8 +137,32 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _LOCAL_MISTAKES = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
 
 
+#: What to check when Coalesce's TLS certificate was not trusted.
+CERTIFICATE_HINT = (
+    "Check that coalesce.url names the Coalesce host itself (not an address or alias the "
+    "certificate does not cover) and that this machine's clock is right. Behind a proxy "
+    "or firewall that inspects TLS, point SSL_CERT_FILE to a CA bundle that includes "
+    "its certificate."
+)
+
+
+def is_certificate_failure(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is a failed TLS certificate verification:
+    the server is not who it claims, or this machine does not trust its issuer."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def read_exception_verdict(exc: Exception) -> Verdict:
-    if isinstance(exc, _LOCAL_MISTAKES):
+    if isinstance(exc, _LOCAL_MISTAKES) or is_certificate_failure(exc):
         return Verdict.FAIL
     if isinstance(exc, httpx.TransportError | httpx.DecodingError):
         return Verdict.RETRY
@@ -145,21 +177,22 @@ def read_status_verdict(status: int) -> Verdict:
 
 
 def write_exception_verdict(exc: Exception) -> Verdict:
+    if isinstance(exc, _LOCAL_MISTAKES) or is_certificate_failure(exc):
+        return Verdict.FAIL
     if isinstance(exc, _NOT_SENT):
         return Verdict.RETRY
-    if isinstance(exc, _LOCAL_MISTAKES):
-        return Verdict.FAIL
     # Read/write timeouts, resets, protocol errors, a body we could not decode: the
     # request may have been received and acted on.
     return Verdict.AMBIGUOUS
 
 
-def write_status_verdict(status: int, *, has_retry_after: bool) -> Verdict:
+def write_status_verdict(status: int) -> Verdict:
     """For a non-2xx answer to startRun, rerun or cancelRun."""
-    if status == 429 or (status == 503 and has_retry_after):
+    if status == 429:
         return Verdict.RETRY
     if 500 <= status <= 599:
-        # A gateway or server error says nothing about whether the run was created.
+        # A gateway or server error says nothing about whether the run was created, and
+        # a Retry-After does not either: a gateway may send one after its backend acted.
         return Verdict.AMBIGUOUS
     return Verdict.FAIL
 
@@ -177,6 +210,8 @@ def describe_exception(exc: Exception) -> str:
         httpx.RemoteProtocolError: "the server closed or garbled the connection",
         httpx.DecodingError: "the answer could not be decoded",
     }
+    if is_certificate_failure(exc):
+        return "the TLS certificate of the server was not trusted"
     for kind, text in described.items():
         if isinstance(exc, kind):
             detail = str(exc).strip()

@@ -30,6 +30,7 @@ __all__ = [
     "SIM_URL",
     "URLNotAllowedError",
     "check_url",
+    "is_loopback_url",
     "is_sim_url",
 ]
 
@@ -152,6 +153,17 @@ def _port_of(parts: SplitResult, scheme: str) -> int:
             hint="A port is a number from 1 to 65535, e.g. https://localhost:8765",
         ) from None
     return _DEFAULT_PORTS[scheme] if port is None else port
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (``127.0.0.0/8``, ``::1``, ``localhost``):
+    such requests never go through a proxy."""
+    try:
+        hostname = urlsplit(url).hostname
+    except ValueError:
+        return False
+    host = (hostname or "").lower().rstrip(".")
+    return bool(host) and _is_loopback(host)
 
 
 def _is_loopback(host: str) -> bool:

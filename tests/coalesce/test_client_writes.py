@@ -150,13 +150,24 @@ async def test_writes_retry_when_the_request_never_left(
 
 
 @pytest.mark.parametrize("call", WRITES)
-async def test_writes_retry_a_503_that_says_when_to_come_back(call: Call) -> None:
-    server = FakeCoalesce([answer(503, headers={"Retry-After": "3"}), success_step(call)])
+@pytest.mark.parametrize("retry_after", ["3", "0", "Wed, 21 Oct 2037 07:28:00 GMT"])
+async def test_writes_never_resend_after_a_503_even_with_retry_after(
+    call: Call, retry_after: str
+) -> None:
+    # A gateway may answer 503 with Retry-After after its backend created the run.
+    def created_then_503(request: httpx.Request, server: FakeCoalesce) -> httpx.Response:
+        server.reached.append(request)
+        server.created += 1
+        return httpx.Response(503, headers={"Retry-After": retry_after})
+
+    server = FakeCoalesce([created_then_503, success_step(call)])
     clock = FakeClock()
     async with make_client(server, clock) as client:
         outcome = await call(client)
-    assert isinstance(outcome, Started | CancelAccepted)
-    assert clock.sleeps == [3.0]
+    assert isinstance(outcome, Ambiguous)
+    assert outcome.status == 503
+    assert len(server.attempted) == 1
+    assert clock.sleeps == []
 
 
 @pytest.mark.parametrize("call", WRITES)
