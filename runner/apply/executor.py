@@ -34,9 +34,17 @@ from runner.apply.model import (
 )
 from runner.apply.poller import StatusPoller, poll_interval_for
 from runner.apply.results import failed_nodes
-from runner.coalesce import Ambiguous, ClientPool, CoalesceAPIError, CoalesceClient
+from runner.coalesce import (
+    Ambiguous,
+    ClientPool,
+    CoalesceAPIError,
+    CoalesceClient,
+    SendingStopped,
+    StartOutcome,
+)
 from runner.errors import LockHeldError, RunnerError
 from runner.state import (
+    UNCERTAIN_STATUSES,
     LockInfo,
     LockLostError,
     LockToken,
@@ -48,7 +56,12 @@ from runner.state import (
 )
 
 FAILED_DEPLOY = "Failed Deploy"
-MAX_START_TRIES = 3
+# After an interrupt, how long answers already on their way may still arrive (a run
+# whose answer comes in time is recorded with its runCounter) before everything still
+# waiting is cancelled, so that the process ends within seconds whatever the server does.
+INTERRUPT_GRACE = 2.0
+# Waits between two looks for a run whose answer was lost: 1, 2, 4 ... up to this.
+MAX_LOOKUP_PAUSE = 15.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -143,7 +156,18 @@ class Executor:
 
     async def run(self) -> ApplyResult:
         started = self._now()
-        await asyncio.gather(*(self._environment(job) for job in self._jobs))
+        everything: asyncio.Future[Any] = asyncio.gather(
+            *(self._environment(job) for job in self._jobs)
+        )
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done():
+                await self._wind_down(everything)
+            elif not everything.cancelled():
+                everything.result()  # a bug in an environment's task is not swallowed
+        finally:
+            stopped.cancel()
         return ApplyResult(
             apply_id=self._apply_id,
             runs=tuple(self.reports.values()),
@@ -152,6 +176,28 @@ class Executor:
             started_at=started,
             finished_at=self._now(),
         )
+
+    async def _wind_down(self, everything: asyncio.Future[Any]) -> None:
+        """After an interrupt: nothing more is sent (the pool's gate closes), answers
+        already on their way get :data:`INTERRUPT_GRACE` seconds, then whatever still
+        waits is cancelled. A run whose startRun was sent and not answered is uncertain."""
+        self._pool.gate.close()
+        await asyncio.wait({everything}, timeout=INTERRUPT_GRACE)
+        if everything.done():
+            return
+        everything.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await everything
+        for report in self.reports.values():
+            if report.state is RunState.FIRING:
+                report.message = (
+                    "apply was interrupted while startRun was on its way; whether Coalesce "
+                    f"created the run is unknown: {_LOOK_AGAIN}"
+                )
+                self._set(report, RunState.UNCERTAIN)
+            elif report.state is RunState.PENDING:
+                report.message = "not fired: apply was interrupted"
+                self._set(report, RunState.NOT_STARTED)
 
     # -- one environment ---------------------------------------------------------------
 
@@ -178,7 +224,11 @@ class Executor:
             ),
         )
         try:
-            refusal = self._moved_since_plan(job) or await self._preflight(env)
+            refusal = (
+                self._moved_since_plan(job)
+                or self._uncertain_pending(job)
+                or await self._preflight(env)
+            )
             if refusal is not None:
                 self._refuse(job, refusal, journal=True)
                 return
@@ -239,6 +289,23 @@ class Executor:
             f"another apply ran in {job.name} after the plan was made (state serial "
             f"{planned} -> {now}), while this one waited for its lock. The plan is stale, "
             "so nothing was fired here: make a new plan and review it again"
+        )
+
+    def _uncertain_pending(self, job: EnvironmentJob) -> str | None:
+        """Why a new apply must not fire in ``job``'s environment: an earlier apply left
+        runs there that may or may not have been created."""
+        if self._previous:
+            return None  # a resume: it looks for those runs itself
+        records = self._store.last_applied_runs([job.name]).values()
+        pending = sorted(r.name for r in records if r.status in UNCERTAIN_STATUSES)
+        if not pending:
+            return None
+        names = ", ".join(f"'{name}'" for name in pending)
+        return (
+            f"an earlier apply left {names} uncertain in {job.name} (Coalesce may have "
+            "created them). Nothing was fired here, so nothing is fired twice: run "
+            "`runner status --refresh` or `runner apply --resume` to look for them again "
+            "(`runner apply --resume --refire-uncertain` fires the ones still not found)"
         )
 
     async def _preflight(self, env: _Environment) -> str | None:
@@ -311,19 +378,20 @@ class Executor:
         previous = self._previous.get(run.identity)
         if previous is not None and self._adopt(env, report, previous):
             return report.run_counter is not None and not report.ended
-        if previous is not None and previous.status in (RunStatus.INTENT, RunStatus.AMBIGUOUS):
-            # The interrupted apply may have fired it: look before firing again.
-            try:
-                found = await self._find(env, run)
-            except RunnerError as error:
-                self._uncertain(run, f"looking for it in Coalesce failed ({error.message})")
-                return False
+        if previous is not None and previous.status in UNCERTAIN_STATUSES:
+            # The interrupted apply may have fired it: look before anything else. Not
+            # found is no proof that it was not created: only --refire-uncertain fires it.
+            found, why = await self._look_for_lost(env, run)
             if found is not None:
                 self._note(
                     run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
                 )
                 await self._fired(env, run, found)
                 return True
+            if not self._options.refire_uncertain:
+                self._uncertain(run, f"an earlier apply may have fired it and {why}")
+                return False
+            self._note(run.environment, f"{run.name}: {why}; firing it anew (--refire-uncertain)")
         if self._stop.is_set():
             self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
             return False
@@ -353,44 +421,95 @@ class Executor:
         return True
 
     async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:
+        """Send the run's request once. Whatever happens, it is never sent again here: a
+        lost answer is looked for in Coalesce, and the run is uncertain if not found."""
         assert report.journal_id is not None
         firing = run.firing
-        for _attempt in range(MAX_START_TRIES):
-            try:
-                outcome = await firing.send(env.client, run.request)
-            except CoalesceAPIError as error:
-                self._store.record_status(
-                    report.journal_id, RunStatus.NOT_STARTED, message=error.message
-                )
-                report.message = str(error)
-                self._set(report, RunState.NOT_STARTED)
+        try:
+            outcome = await self._unless_interrupted(firing.send(env.client, run.request))
+        except SendingStopped:
+            self._store.record_status(
+                report.journal_id, RunStatus.NOT_STARTED, message="apply was interrupted"
+            )
+            report.message = "not fired: apply was interrupted"
+            self._set(report, RunState.NOT_STARTED)
+            return None
+        except CoalesceAPIError as error:
+            self._store.record_status(
+                report.journal_id, RunStatus.NOT_STARTED, message=error.message
+            )
+            report.message = str(error)
+            self._set(report, RunState.NOT_STARTED)
+            return None
+        if outcome is not None and not isinstance(outcome, Ambiguous):
+            return outcome.run_counter
+        reason = (
+            "apply was interrupted before the answer came" if outcome is None else (outcome.reason)
+        )
+        note = firing.journal_note
+        self._store.record_ambiguous(report.journal_id, f"{note}: {reason}" if note else reason)
+        if outcome is None:
+            self._uncertain(run, f"{firing.endpoint} was sent and {reason}")
+            return None
+        self._note(
+            run.environment, f"{run.name}: {reason}; looking for the {firing.noun} in Coalesce"
+        )
+        found, why = await self._look_for_lost(env, run)
+        if found is not None:
+            self._note(run.environment, f"{run.name}: found it as run {found}")
+            return found
+        self._uncertain(run, f"{firing.endpoint}'s answer was lost ({reason}) and {why}")
+        return None
+
+    async def _unless_interrupted(self, sending: Awaitable[StartOutcome]) -> StartOutcome | None:
+        """The outcome of ``sending``, or ``None`` if an interrupt came and the answer did
+        not follow within :data:`INTERRUPT_GRACE` seconds."""
+        task = asyncio.ensure_future(sending)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await asyncio.wait({task}, timeout=INTERRUPT_GRACE)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
                 return None
-            if not isinstance(outcome, Ambiguous):
-                return outcome.run_counter
-            note = firing.journal_note
-            self._store.record_ambiguous(
-                report.journal_id, f"{note}: {outcome.reason}" if note else outcome.reason
-            )
-            self._note(
-                run.environment,
-                f"{run.name}: {outcome.reason}; looking for the {firing.noun} in Coalesce",
-            )
+            return task.result()
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+
+    async def _look_for_lost(self, env: _Environment, run: RunJob) -> tuple[int | None, str]:
+        """Look for the run in Coalesce, again and again with growing pauses, for up to
+        ``lookup_window`` seconds (Coalesce's run list may lag behind its creation):
+        its runCounter, or ``None`` and why it was not found."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self._options.lookup_window, 0.0)
+        pause = 1.0
+        looks = 0
+        problem: str | None = None
+        while True:
+            looks += 1
             try:
                 found = await self._find(env, run)
+            except SendingStopped:
+                return None, "apply was interrupted while looking for it"
             except RunnerError as error:
-                self._uncertain(
-                    run,
-                    f"{firing.endpoint}'s answer was lost ({outcome.reason}) and looking for "
-                    f"the {firing.noun} in Coalesce failed ({error.message})",
-                )
-                return None
+                found, problem = None, error.message
             if found is not None:
-                self._note(run.environment, f"{run.name}: found it as run {found}")
-                return found
-        self._uncertain(
-            run, f"{firing.endpoint}'s outcome stayed unknown after {MAX_START_TRIES} tries"
-        )
-        return None
+                return found, ""
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._stop.is_set():
+                break
+            await self._pool.gate.pause(min(pause, remaining))
+            pause = min(pause * 2, MAX_LOOKUP_PAUSE)
+        window = f"{self._options.lookup_window:g} s"
+        why = f"Coalesce did not show it ({looks} look{'s' if looks > 1 else ''} over {window})"
+        if problem is not None:
+            why += f"; the last look failed: {problem}"
+        return None, why
 
     async def _find(self, env: _Environment, run: RunJob) -> int | None:
         async with env.reconciling:  # two identical requests must not claim one run
@@ -551,13 +670,12 @@ class Executor:
         self._set(report, state)
 
     def _uncertain(self, run: RunJob, what: str) -> None:
-        """The run may or may not exist in Coalesce; its journal stays uncertain, so
-        ``apply --resume`` looks for it before firing it again."""
+        """The run may or may not exist in Coalesce; its journal stays uncertain, so it
+        is never fired again unless a person asks (``--resume --refire-uncertain``)."""
         report = self.reports[run.identity]
-        report.uncertain = True
-        report.message = f"{what}: {run.firing.uncertain_hint()}"
+        report.message = f"uncertain: {what}. {run.firing.uncertain_hint()}"
         self._note(report.environment, f"{report.name}: {report.message}")
-        self._set(report, RunState.NOT_STARTED)
+        self._set(report, RunState.UNCERTAIN)
 
     def _run_error(self, run: RunJob, error: RunnerError) -> None:
         self._errors.append(f"{run.identity}: {error}")
@@ -636,6 +754,12 @@ async def take_locks(
         release_locks(store, taken.values())
         raise
     return taken
+
+
+_LOOK_AGAIN = (
+    "`runner status --refresh` or `runner apply --resume` look for it again; "
+    "`runner apply --resume --refire-uncertain` fires it anew if it is still not found"
+)
 
 
 def release_locks(store: StateStore, tokens: Iterable[LockToken]) -> None:

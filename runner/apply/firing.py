@@ -66,8 +66,9 @@ class StartRun:
 
     def uncertain_hint(self) -> str:
         return (
-            "it may have been fired. Check the environment's runs in Coalesce, then "
-            "`runner apply --resume` (it looks for the run before firing it again)"
+            "It is never fired again on its own: `runner status --refresh` or "
+            "`runner apply --resume` look for it again, and "
+            "`runner apply --resume --refire-uncertain` fires it anew if it is still not found"
         )
 
     async def send(self, client: CoalesceClient, request: Mapping[str, Any]) -> StartOutcome:
@@ -103,9 +104,10 @@ class Rerun:
 
     def uncertain_hint(self) -> str:
         return (
-            f"it may have been created. Look for a rerun of run {self.original} among the "
-            "environment's runs in Coalesce; `runner apply --resume` looks for it before "
-            "sending it again"
+            f"Look for a rerun of run {self.original} among the environment's runs in "
+            "Coalesce; it is never sent again on its own: `runner apply --resume` looks for "
+            "it again, and `runner apply --resume --refire-uncertain` sends it anew if it is "
+            "still not found"
         )
 
     async def send(self, client: CoalesceClient, request: Mapping[str, Any]) -> StartOutcome:

@@ -25,6 +25,9 @@ class RunState(StrEnum):
     TIMEOUT = "timeout"
     SKIPPED = "skipped"
     NOT_STARTED = "not-started"
+    # startRun (or rerun) may have created it and Coalesce does not show it (yet): never
+    # sent again on its own; `runner status --refresh` or `runner apply --resume` look again.
+    UNCERTAIN = "uncertain"
 
 
 ENDED = frozenset(
@@ -35,6 +38,7 @@ ENDED = frozenset(
         RunState.TIMEOUT,
         RunState.SKIPPED,
         RunState.NOT_STARTED,
+        RunState.UNCERTAIN,
     }
 )
 UNSUCCESSFUL = ENDED - {RunState.COMPLETED}
@@ -43,6 +47,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_RUN_FAILED = 3
 EXIT_TIMEOUT = 4
+EXIT_UNCERTAIN = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -102,6 +107,11 @@ class ApplyOptions:
     plan_serial: int | None = None
     argv: tuple[str, ...] = ()
     git_commit: str | None = None
+    # How long to keep looking in Coalesce for a run whose startRun answer was lost
+    # (its run list may lag behind its creation) before reporting it uncertain.
+    lookup_window: float = 120.0
+    # Only with this (on --resume) is a run still uncertain after a last look fired anew.
+    refire_uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,6 @@ class RunReport:
     message: str | None = None
     failed_nodes: list[FailedNode] = field(default_factory=list)
     journal_id: int | None = None
-    uncertain: bool = False  # startRun may have created it; nobody could tell
 
     @property
     def identity(self) -> str:
@@ -138,6 +147,11 @@ class RunReport:
     @property
     def ended(self) -> bool:
         return self.state in ENDED
+
+    @property
+    def uncertain(self) -> bool:
+        """startRun may have created it; nobody could tell."""
+        return self.state is RunState.UNCERTAIN
 
     def elapsed(self, now: dt.datetime) -> float | None:
         if self.fired_at is None:
@@ -170,11 +184,14 @@ class ApplyResult:
     @property
     def exit_code(self) -> int:
         """DESIGN §4. When several apply, the one that asks most of a person wins:
-        interrupted (130), then an error that kept runs from being fired (1), then a
-        run apply gave up waiting for (4), then a failed, canceled or skipped run (3)."""
+        interrupted (130), then a run whose creation is uncertain (5), then an error that
+        kept runs from being fired (1), then a run apply gave up waiting for (4), then a
+        failed, canceled or skipped run (3)."""
         states = {r.state for r in self.runs}
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if RunState.UNCERTAIN in states:
+            return EXIT_UNCERTAIN
         if self.errors or RunState.NOT_STARTED in states:
             return EXIT_ERROR
         if RunState.TIMEOUT in states:

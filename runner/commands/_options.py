@@ -80,7 +80,17 @@ def specs_option(purpose: str) -> Callable[[F], F]:
 
 
 def waiting_options(func: F) -> F:
-    """``--no-wait``, ``--poll-interval`` and ``--lock-timeout``: how apply and rerun wait."""
+    """``--no-wait``, ``--poll-interval``, ``--lock-timeout`` and ``--lookup-window``: how
+    apply and rerun wait."""
+    func = click.option(
+        "--lookup-window",
+        type=click.FloatRange(0, 86400),
+        default=120.0,
+        show_default=True,
+        help="Seconds to keep looking in Coalesce for a run whose startRun answer was lost "
+        "(its run list may lag) before reporting it uncertain. It is never fired again "
+        "on its own.",
+    )(func)
     func = click.option(
         "--lock-timeout",
         type=click.FloatRange(0, 86400),

@@ -40,6 +40,12 @@ from runner.output import echo, echo_err
 )
 @waiting_options
 @click.option("--resume", is_flag=True, help="Continue the last interrupted apply.")
+@click.option(
+    "--refire-uncertain",
+    is_flag=True,
+    help="With --resume: fire anew the runs whose creation is uncertain and that Coalesce "
+    "still does not show after a last look.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a markdown report here.")
 def command(
@@ -54,7 +60,9 @@ def command(
     no_wait: bool,
     poll_interval: float,
     lock_timeout: float,
+    lookup_window: float,
     resume: bool,
+    refire_uncertain: bool,
     fmt: str,
     report: Path | None,
 ) -> int:
@@ -69,8 +77,15 @@ def command(
             no_wait=no_wait,
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
+            lookup_window=lookup_window,
+            refire_uncertain=refire_uncertain,
             argv=command_argv(),
         )
+        if refire_uncertain and not resume:
+            raise RunnerError(
+                "--refire-uncertain goes with --resume",
+                hint="runner apply --resume --refire-uncertain",
+            )
         if resume:
             result = _resume(store, options, fmt)
         else:

@@ -42,6 +42,7 @@ def command(
     no_wait: bool,
     poll_interval: float,
     lock_timeout: float,
+    lookup_window: float,
     fmt: str,
 ) -> int:
     """Rerun the failed nodes of failed or canceled runs: --failed for those of the last
@@ -99,6 +100,7 @@ def command(
             no_wait=no_wait,
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
+            lookup_window=lookup_window,
             argv=command_argv(),
         )
         progress = progress_for()

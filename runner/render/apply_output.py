@@ -109,11 +109,16 @@ def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
         )
     if any(r.state is RunState.TIMEOUT for r in result.runs):
         steps.append(f"Stopped waiting for {noun}s that may still be running: see runner status")
-    refused = [
-        r
-        for r in result.runs
-        if r.state is RunState.NOT_STARTED and r.run_counter is None and not r.uncertain
-    ]
+    uncertain = [r for r in result.runs if r.uncertain]
+    if uncertain:
+        steps.append(
+            f"Uncertain: Coalesce may have created {len(uncertain)} {noun}(s) it does not show: "
+            + ", ".join(r.identity for r in uncertain[:5])
+            + (" ..." if len(uncertain) > 5 else "")
+        )
+        steps.append("Look again with:   runner status --refresh  (or runner apply --resume)")
+        steps.append("Fire them anew only with: runner apply --resume --refire-uncertain")
+    refused = [r for r in result.runs if r.state is RunState.NOT_STARTED and r.run_counter is None]
     if refused and not result.interrupted and noun == "run":
         runs = " ".join(f"--run '{r.identity}'" for r in refused[:5])
         more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""

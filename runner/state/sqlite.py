@@ -320,7 +320,8 @@ class SqliteState:
         since (resuming it would then fire on top of newer work)."""
         touched_later: set[str] = set()
         for record in self._applies_newest_first(environment):
-            resumable = record.outcome in (None, Outcome.INTERRUPTED)
+            # An apply that ended in an error is continued like an interrupted one.
+            resumable = record.outcome in (None, Outcome.INTERRUPTED, Outcome.ERRORED)
             if resumable and touched_later.isdisjoint(record.environments):
                 return record
             touched_later.update(record.environments)

@@ -31,20 +31,28 @@ def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
 
     result = run_cli(
         "apply", "--auto-approve", "--format", "json", "--poll-interval", "0.05",
-        "--max-concurrent", "20",
+        "--max-concurrent", "20", "--lookup-window", "1",
     )  # fmt: skip
 
     document = json.loads(result.out)
     unknown = [r for r in document["runs"] if r["status"] != "completed"]
     if unknown:
-        # Three ambiguous answers in a row (500/502 that created nothing) leave a run's
-        # fate unknown: rare at these rates, and by design. Apply says so, exits 1, and
-        # --resume settles it by looking for the run before firing it again.
-        assert result.code == 1
-        assert all("outcome stayed unknown" in r["message"] for r in unknown), unknown
+        # A 500 or 502 after startRun was sent is ambiguous: the simulator created nothing,
+        # so the run stays uncertain. It is never fired again on its own: apply exits 5,
+        # a resume looks again and leaves it so, and only --refire-uncertain fires it.
+        assert result.code == 5
+        assert all(r["status"] == "uncertain" for r in unknown), unknown
         any_sim.post("/_sim/faults", {})
-        resumed = run_cli("apply", "--resume", "--format", "json", "--poll-interval", "0.05")
+        before = len(any_sim.start_runs())
+        looked = run_cli("apply", "--resume", "--format", "json", "--lookup-window", "0")
+        assert looked.code == 5, looked.err[-2000:]
+        assert len(any_sim.start_runs()) == before, "a resume fired an uncertain run"
+        resumed = run_cli(
+            "apply", "--resume", "--refire-uncertain", "--format", "json",
+            "--poll-interval", "0.05", "--lookup-window", "0",
+        )  # fmt: skip
         assert resumed.code == 0, resumed.err[-2000:]
+        assert len(any_sim.start_runs()) == before + len(unknown)
         document = json.loads(resumed.out)
     else:
         assert result.code == 0

@@ -75,16 +75,21 @@ def test_a_lost_answer_that_cannot_be_looked_up_spares_the_other_runs_and_can_be
     )  # fmt: skip
     state = tmp_path / "state.db"
 
-    applied = apply_specs(specs, httpx.ASGITransport(app=wrapper), state=state)
+    applied = apply_specs(
+        specs,
+        httpx.ASGITransport(app=wrapper),
+        state=state,
+        options=ApplyOptions(poll_interval=0.02, lookup_window=0.5),
+    )
 
     runs = {r.name: r for r in applied.result.runs}
     for name in ("other-0", "other-1", "other-2"):
         assert runs[name].state is RunState.COMPLETED, runs[name]
-    assert runs["lost"].state is RunState.NOT_STARTED
-    assert "may have been fired" in (runs["lost"].message or "")
+    assert runs["lost"].state is RunState.UNCERTAIN
+    assert "never fired again on its own" in (runs["lost"].message or "")
     assert "runner apply --resume" in (runs["lost"].message or "")
     assert runs["later"].state is RunState.SKIPPED
-    assert applied.result.exit_code == 1
+    assert applied.result.exit_code == 5
     created = sorted(r.body["parameters"]["tag"] for r in app.simulator.all_runs())
     assert created == ["lost", "other-0", "other-1", "other-2"]
 

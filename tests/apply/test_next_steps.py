@@ -6,12 +6,8 @@ from runner.apply.model import ApplyResult, RunReport, RunState
 from runner.render.apply_output import next_steps
 
 
-def report(
-    name: str, state: RunState, *, counter: int | None = None, uncertain: bool = False
-) -> RunReport:
-    run = RunReport("prod", "b", name, state=state, run_counter=counter)
-    run.uncertain = uncertain
-    return run
+def report(name: str, state: RunState, *, counter: int | None = None) -> RunReport:
+    return RunReport("prod", "b", name, state=state, run_counter=counter)
 
 
 def test_runs_refused_before_firing_are_named_with_the_command_that_fires_just_them() -> None:
@@ -20,13 +16,16 @@ def test_runs_refused_before_firing_are_named_with_the_command_that_fires_just_t
         (
             report("ok", RunState.COMPLETED, counter=1),
             report("refused", RunState.NOT_STARTED),
-            report("maybe", RunState.NOT_STARTED, uncertain=True),
+            report("maybe", RunState.UNCERTAIN),
         ),
         errors=("prod/refused: 429",),
     )
     steps = next_steps(result)
     assert steps == [
-        "Not fired: fire just those, once fixed, with: runner apply --run 'prod/refused'"
+        "Uncertain: Coalesce may have created 1 run(s) it does not show: prod/maybe",
+        "Look again with:   runner status --refresh  (or runner apply --resume)",
+        "Fire them anew only with: runner apply --resume --refire-uncertain",
+        "Not fired: fire just those, once fixed, with: runner apply --run 'prod/refused'",
     ]
 
 
