@@ -224,11 +224,11 @@ class Executor:
             ),
         )
         try:
-            refusal = (
-                self._moved_since_plan(job)
-                or self._uncertain_pending(job)
-                or await self._preflight(env)
-            )
+            pending = self._uncertain_pending(job)
+            if pending is not None:
+                self._refuse(job, pending, journal=False)  # nothing of this apply to resume
+                return
+            refusal = self._moved_since_plan(job) or await self._preflight(env)
             if refusal is not None:
                 self._refuse(job, refusal, journal=True)
                 return
@@ -292,21 +292,9 @@ class Executor:
         )
 
     def _uncertain_pending(self, job: EnvironmentJob) -> str | None:
-        """Why a new apply must not fire in ``job``'s environment: an earlier apply left
-        runs there that may or may not have been created."""
-        if self._previous:
-            return None  # a resume: it looks for those runs itself
-        records = self._store.last_applied_runs([job.name]).values()
-        pending = sorted(r.name for r in records if r.status in UNCERTAIN_STATUSES)
-        if not pending:
-            return None
-        names = ", ".join(f"'{name}'" for name in pending)
-        return (
-            f"an earlier apply left {names} uncertain in {job.name} (Coalesce may have "
-            "created them). Nothing was fired here, so nothing is fired twice: run "
-            "`runner status --refresh` or `runner apply --resume` to look for them again "
-            "(`runner apply --resume --refire-uncertain` fires the ones still not found)"
-        )
+        """Why a new apply must not fire in ``job``'s environment (checked again now that
+        its lock is ours): see :func:`uncertain_pending`."""
+        return None if self._previous else uncertain_pending(self._store, job.name)
 
     async def _preflight(self, env: _Environment) -> str | None:
         """Why Coalesce would refuse this environment's runs, before any is fired."""
@@ -754,6 +742,22 @@ async def take_locks(
         release_locks(store, taken.values())
         raise
     return taken
+
+
+def uncertain_pending(store: StateStore, environment: str) -> str | None:
+    """Why a new apply must not fire in ``environment``: an earlier apply left runs there
+    that may or may not have been created (a resume looks for those itself)."""
+    records = store.last_applied_runs([environment]).values()
+    pending = sorted(r.name for r in records if r.status in UNCERTAIN_STATUSES)
+    if not pending:
+        return None
+    names = ", ".join(f"'{name}'" for name in pending)
+    return (
+        f"an earlier apply left {names} uncertain in {environment} (Coalesce may have "
+        "created them). Nothing was fired, so nothing is fired twice: run "
+        "`runner status --refresh` or `runner apply --resume` to look for them again "
+        "(`runner apply --resume --refire-uncertain` fires the ones still not found)"
+    )
 
 
 _LOOK_AGAIN = (

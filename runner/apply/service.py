@@ -27,6 +27,7 @@ from runner.apply.executor import (
     pause_until,
     release_locks,
     take_locks,
+    uncertain_pending,
 )
 from runner.apply.jobs import jobs_from_plan
 from runner.apply.model import (
@@ -283,6 +284,8 @@ def execute(
     error is raised): nothing is fired while another apply holds one of them.
     """
     apply_ids: list[int] = []
+    if previous is None:
+        _refuse_over_uncertain_runs(store, jobs)
 
     async def main() -> ApplyResult:
         stop = asyncio.Event()
@@ -348,6 +351,18 @@ async def _locks_first(
         sleep=pause_until(stop),
         on_wait=waiting,
     )
+
+
+def _refuse_over_uncertain_runs(store: StateStore, jobs: Sequence[EnvironmentJob]) -> None:
+    """A new apply is refused, before anything is recorded, in environments where an
+    earlier one left runs that Coalesce may have created: firing them again could make a
+    second run, and only a resume may look for them (or, when asked, fire them anew)."""
+    reasons = [r for r in (uncertain_pending(store, job.name) for job in jobs) if r]
+    if reasons:
+        raise RunnerError(
+            "nothing was fired: " + "; ".join(reasons),
+            hint="runner status --refresh, then runner apply --resume",
+        )
 
 
 def outcome_of(result: ApplyResult) -> Outcome:

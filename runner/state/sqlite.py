@@ -266,7 +266,7 @@ class SqliteState:
         ``apply --resume``: its journal keeps growing under the same id."""
         with self._journal_write("resume an apply") as (db, _):
             record = apply_record(self._require_apply(db, apply_id))
-            if record.outcome not in (None, Outcome.INTERRUPTED):
+            if record.outcome not in (None, Outcome.INTERRUPTED, Outcome.ERRORED):
                 raise RunnerError(
                     f"apply {apply_id} ended ({record.outcome}); there is nothing to resume",
                     hint="run `runner apply` for a new apply",
