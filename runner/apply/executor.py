@@ -182,7 +182,9 @@ class Executor:
         already on their way get :data:`INTERRUPT_GRACE` seconds, then whatever still
         waits is cancelled. A run whose startRun was sent and not answered is uncertain."""
         self._pool.gate.close()
-        await asyncio.wait({everything}, timeout=INTERRUPT_GRACE)
+        # A little longer than a send's own grace, so that a run whose answer did not
+        # come is journaled as such by its own task before anything is cancelled.
+        await asyncio.wait({everything}, timeout=INTERRUPT_GRACE + 1.0)
         if everything.done():
             return
         everything.cancel()
