@@ -152,7 +152,8 @@ def _refresh_lines(refresh: RefreshResult) -> list[str]:
             change = f"{item.before} -> {item.after}"
         if item.failed_nodes:
             change += f" ({_plural(len(item.failed_nodes), 'failed node')})"
-        rows.append([record.identity, f"run {record.run_counter}", change])
+        counter = f"run {record.run_counter}" if record.run_counter else "no run seen"
+        rows.append([record.identity, counter, change])
     lines += _table(rows)
     for item in refresh.runs:
         for node in item.failed_nodes:

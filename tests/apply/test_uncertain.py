@@ -16,6 +16,9 @@ import httpx
 import pytest
 
 from runner.apply import ApplyOptions, RunState
+from runner.apply.executor import uncertain_pending
+from runner.apply.operations._shared import load_specs_for_operations
+from runner.apply.operations.status import read_status, refresh_in_flight
 from runner.apply.service import Runtime, resume
 from runner.errors import RunnerError
 from runner.sim import SimApp, SimClock, create_app, parse_world
@@ -208,3 +211,29 @@ def test_only_refire_uncertain_fires_an_uncertain_run_anew_and_only_once(
     with pytest.raises(RunnerError, match="no interrupted apply"):
         _resume(front, state, refire_uncertain=True)
     assert front.start_runs == 2
+
+
+def test_status_refresh_finds_an_uncertain_run_once_coalesce_shows_it_and_fires_nothing(
+    specs: Path, tmp_path: Path
+) -> None:
+    front = _front("502")
+    front.hidden = 10**6
+    spec = write_spec(specs, "alpha", "1", "sim://", [batch("only", [run("one")])])
+    state = tmp_path / "state.db"
+    assert _apply(specs, front, state, window=0).result.exit_code == 5
+    runtime = Runtime(transport=httpx.ASGITransport(app=front), install_signal_handlers=False)
+
+    def refresh() -> Any:
+        with open_state(state) as store:
+            return refresh_in_flight(store, load_specs_for_operations([spec]), runtime=runtime)
+
+    (still,) = refresh().runs
+    assert (still.before, still.after) == ("uncertain", "uncertain")
+    front.hidden = 0
+    (found,) = refresh().runs
+    assert front.start_runs == 1
+    assert found.before == "uncertain" and found.record.run_counter == front.created[0]
+    with open_state(state) as store:
+        assert read_status(store).uncertain == ()
+        # Found, the run counts as applied: a new apply is no longer refused.
+        assert uncertain_pending(store, "alpha") is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runner.apply.model import (
@@ -24,7 +24,8 @@ from runner.apply.operations._shared import (
     run_async,
     specs_of,
 )
-from runner.apply.service import Runtime
+from runner.apply.reconcile import find_created_rerun, find_created_run
+from runner.apply.service import FLOORS_KEY, Runtime
 from runner.coalesce import (
     ClientPool,
     CoalesceClient,
@@ -40,6 +41,8 @@ from runner.state import (
     StateStore,
     utc_now,
 )
+
+UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,10 @@ def refresh_in_flight(
     now: Clock = utc_now,
 ) -> RefreshResult:
     """Ask Coalesce how each run in flight stands and record it; a run that ended is
-    recorded with its failed nodes. ``specs`` may be a function that loads them: they
-    are read only if some run is in flight."""
+    recorded with its failed nodes. A run whose creation is uncertain is looked for once
+    among the environment's newer runs: found, it is recorded with its runCounter (and
+    then refreshed like the others); not found, it stays uncertain. ``specs`` may be a
+    function that loads them: they are read only if some run is in flight."""
     runtime = runtime or Runtime()
     wanted = list(dict.fromkeys(environments))
     records = (
@@ -139,6 +144,8 @@ def refresh_in_flight(
         if wanted
         else store.runs_in_flight()
     )
+    applied = store.last_applied_runs(wanted or None)
+    records += [r for r in applied.values() if r.status in UNCERTAIN_STATUSES]
     if not records:
         return RefreshResult()
     by_env: dict[str, list[RunRecord]] = {}
@@ -156,11 +163,62 @@ def refresh_in_flight(
                 problems.append(f"{environment}: not refreshed: {error}")
                 continue
             for record in runs:
-                refreshed.append(await _refresh_one(store, client, record, now))
+                if record.status in UNCERTAIN_STATUSES:
+                    refreshed.append(await _look_for_uncertain(store, client, record, now))
+                else:
+                    refreshed.append(await _refresh_one(store, client, record, now))
         return RefreshResult(tuple(refreshed), tuple(problems))
 
     result: RefreshResult = run_async(runtime, work)
     return result
+
+
+async def _look_for_uncertain(
+    store: StateStore, client: CoalesceClient, record: RunRecord, now: Clock
+) -> Refreshed:
+    """One look for a run whose startRun (or rerun) answer was lost. Not found is no
+    proof that it was not created: it then stays uncertain, and nothing is sent."""
+    try:
+        found = await find_uncertain(store, client, record)
+    except RunnerError as error:
+        return Refreshed(record, UNCERTAIN, None, problem=error.message)
+    if found is None:
+        return Refreshed(record, UNCERTAIN, UNCERTAIN, problem="Coalesce does not show it yet")
+    store.record_fired(record.run_id, found)
+    fired = store.get_run(record.run_id)
+    assert fired is not None
+    refreshed = await _refresh_one(store, client, fired, now)
+    return replace(refreshed, before=UNCERTAIN)
+
+
+async def find_uncertain(
+    store: StateStore, client: CoalesceClient, record: RunRecord
+) -> int | None:
+    """The runCounter of the run an uncertain journal record stands for, if Coalesce
+    shows it: newer than every run known when its apply began, claimed by no other
+    record, and carrying the same request (a rerun: naming the run it reran)."""
+    document = store.apply_plan(record.apply_id) or {}
+    floors = dict(document.get(FLOORS_KEY) or {})
+    floor = int(floors.get(record.environment, 0))
+    claimed = store.run_counters(record.environment)
+    environment_id = str(record.request.get("runDetails", {}).get("environmentID", ""))
+    rerun_of = _rerun_of(record.message)
+    if rerun_of is not None:
+        return await find_created_rerun(
+            client, environment_id, rerun_of, newer_than=floor, claimed=claimed
+        )
+    return await find_created_run(
+        client, environment_id, record.request, newer_than=floor, claimed=claimed
+    )
+
+
+def _rerun_of(message: str | None) -> int | None:
+    """The run a rerun's journal record reran (its note reads ``rerun of run N...``)."""
+    prefix = "rerun of run "
+    if not message or not message.startswith(prefix):
+        return None
+    digits = message[len(prefix) :].split(":", 1)[0].strip()
+    return int(digits) if digits.isdigit() else None
 
 
 async def _refresh_one(
