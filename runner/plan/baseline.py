@@ -16,6 +16,7 @@ from typing import Any
 
 from runner.errors import RunnerError, SpecError
 from runner.spec import RenderOptions, load_specs
+from runner.state import UNCERTAIN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class BaselineRun:
     batch: str
     name: str
     request: Mapping[str, Any]  # redacted
+    uncertain: bool = False  # the apply that fired it could not tell if it was created
 
     @property
     def identity(self) -> str:
@@ -42,7 +44,9 @@ def state_baseline(reader: Any, environments: Iterable[str] | None = None) -> Ba
     """The latest fired request of each run recorded in the state."""
     applied = reader.last_applied_runs(environments) if reader is not None else {}
     runs = {
-        identity: BaselineRun(r.environment, r.batch, r.name, r.request)
+        identity: BaselineRun(
+            r.environment, r.batch, r.name, r.request, r.status in UNCERTAIN_STATUSES
+        )
         for identity, r in applied.items()
     }
     return Baseline("state", runs)

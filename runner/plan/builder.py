@@ -124,12 +124,16 @@ def _plan_batch(
 def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | None) -> PlannedRun:
     request = run.redacted_request()
     changes: tuple[FieldChange, ...] = ()
+    selection = _selection_of(run, facts)
+    warnings = _run_warnings(run, selection, facts)
     if base is None:
         action = Action.NEW
     else:
         changes = diff_requests(base.request, request)
         action = Action.CHANGED if changes else Action.UNCHANGED
-    selection = _selection(run, facts.graph) if facts and facts.graph else None
+        if base.uncertain:
+            action = Action.UNCERTAIN
+            warnings += (_uncertain_warning(run),)
     return PlannedRun(
         environment=run.environment,
         batch=run.batch,
@@ -137,9 +141,25 @@ def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | 
         action=action,
         request=request,
         changes=changes,
-        warnings=_run_warnings(run, selection, facts),
+        warnings=warnings,
         selection=selection,
         source=f"{run.path}:{run.line}",
+    )
+
+
+def _selection_of(run: RunSpec, facts: EnvironmentFacts | None) -> Selection | None:
+    return _selection(run, facts.graph) if facts and facts.graph else None
+
+
+def _uncertain_warning(run: RunSpec) -> PlanWarning:
+    return PlanWarning(
+        "uncertain",
+        "an earlier apply sent this run and could not tell whether Coalesce created it; "
+        "apply refuses this environment until `runner status --refresh` or "
+        "`runner apply --resume` settles it",
+        run.environment,
+        run.name,
+        fails=True,
     )
 
 

@@ -21,9 +21,12 @@ class Action(StrEnum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"
     REMOVED = "removed"
+    # An earlier apply may have created it and Coalesce does not show it: apply refuses
+    # the environment until `status --refresh` or `apply --resume` settles it.
+    UNCERTAIN = "uncertain"
 
 
-FIRES = (Action.NEW, Action.CHANGED, Action.UNCHANGED)
+FIRES = (Action.NEW, Action.CHANGED, Action.UNCHANGED, Action.UNCERTAIN)
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,13 @@ class Tone(StrEnum):
     ERROR = "error"
 
 
-MARKS = {"new": "+", "changed": "~", "removed": "-", "unchanged": "="}
+MARKS = {"new": "+", "changed": "~", "removed": "-", "unchanged": "=", "uncertain": "?"}
 TONES = {
     "new": Tone.NEW,
     "changed": Tone.CHANGED,
     "removed": Tone.REMOVED,
     "unchanged": Tone.UNCHANGED,
+    "uncertain": Tone.ERROR,
 }
 
 
@@ -83,6 +84,7 @@ class Counts:
     removed: int
     warnings: int  # warnings that do not stop a run
     errors: int  # warnings marked ``fails``: the run will be refused
+    uncertain: int = 0  # maybe created by an earlier apply: apply refuses until settled
 
     @property
     def to_fire(self) -> int:
@@ -90,7 +92,7 @@ class Counts:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.new or self.changed or self.removed)
+        return bool(self.new or self.changed or self.removed or self.uncertain)
 
 
 def plural(count: int, noun: str) -> str:
@@ -98,17 +100,18 @@ def plural(count: int, noun: str) -> str:
 
 
 def counts_of(environments: Iterable[EnvironmentPlan]) -> Counts:
-    new = changed = unchanged = removed = warnings = errors = 0
+    new = changed = unchanged = removed = warnings = errors = uncertain = 0
     for env in environments:
         for run in env.runs():
             new += run.action == "new"
             changed += run.action == "changed"
             unchanged += run.action == "unchanged"
+            uncertain += run.action == "uncertain"
         removed += len(env.removed)
         for warning in env.all_warnings():
             errors += warning.fails
             warnings += not warning.fails
-    return Counts(new, changed, unchanged, removed, warnings, errors)
+    return Counts(new, changed, unchanged, removed, warnings, errors, uncertain)
 
 
 def problems_text(counts: Counts) -> str:
@@ -124,8 +127,13 @@ def environment_summary(env: EnvironmentPlan) -> str:
     c = counts_of([env])
     return (
         f"{env.name}: {c.to_fire} to fire ({c.new} new, {c.changed} changed, "
-        f"{c.unchanged} unchanged), {c.removed} removed, {problems_text(c)}"
+        f"{c.unchanged} unchanged), {c.removed} removed, {_uncertain_text(c)}"
+        f"{problems_text(c)}"
     )
+
+
+def _uncertain_text(counts: Counts) -> str:
+    return f"{counts.uncertain} uncertain, " if counts.uncertain else ""
 
 
 def plan_summary(plan: Plan) -> str:
@@ -133,7 +141,8 @@ def plan_summary(plan: Plan) -> str:
     c = counts_of(plan.environments)
     if c.has_changes:
         text = (
-            f"Plan: {c.new} new, {c.changed} changed, {c.unchanged} unchanged, {c.removed} removed."
+            f"Plan: {c.new} new, {c.changed} changed, {c.unchanged} unchanged, "
+            f"{_uncertain_text(c)}{c.removed} removed."
         )
     elif c.unchanged:
         text = (

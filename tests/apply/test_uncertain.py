@@ -21,6 +21,8 @@ from runner.apply.operations._shared import load_specs_for_operations
 from runner.apply.operations.status import read_status, refresh_in_flight
 from runner.apply.service import Runtime, resume
 from runner.errors import RunnerError
+from runner.plan import Action, PlanRequest, plan_specs
+from runner.render.plan_text import render_plan_text
 from runner.sim import SimApp, SimClock, create_app, parse_world
 from runner.sim.app import Receive, Scope, Send
 from runner.state import open_state
@@ -237,3 +239,23 @@ def test_status_refresh_finds_an_uncertain_run_once_coalesce_shows_it_and_fires_
         assert read_status(store).uncertain == ()
         # Found, the run counts as applied: a new apply is no longer refused.
         assert uncertain_pending(store, "alpha") is None
+
+
+def test_plan_shows_an_uncertain_run_as_such_never_as_unchanged(
+    specs: Path, tmp_path: Path
+) -> None:
+    front = _front("503")
+    front.hidden = 10**6
+    write_spec(specs, "alpha", "1", "sim://", [batch("only", [run("one")])])
+    state = tmp_path / "state.db"
+    assert _apply(specs, front, state, window=0).result.exit_code == 5
+
+    with open_state(state) as store:
+        planned = plan_specs(PlanRequest(paths=(str(specs),), offline=True), state=store)
+
+    (one,) = planned.plan.runs()
+    assert one.action is Action.UNCERTAIN
+    assert [w.code for w in one.warnings if w.fails] == ["uncertain"]
+    text = render_plan_text(planned.plan, color=False)
+    assert "    ? one\n" in text
+    assert "Plan: 0 new, 0 changed, 0 unchanged, 1 uncertain, 0 removed." in text
