@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from runner.apply.model import BatchJob, EnvironmentJob, RunJob
 from runner.errors import RunnerError, StalePlanError
-from runner.plan import Action, Plan, request_hash
+from runner.plan import Action, EnvironmentPlan, Plan, request_hash
 from runner.secrets import Secret
 from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
 
@@ -30,6 +30,7 @@ def jobs_from_plan(
         spec = by_name.get(env_plan.name)
         if spec is None:
             raise StalePlanError(f"the plan fires runs in {env_plan.name}, whose spec is gone")
+        check_batches(env_plan, spec)
         runs = {run.identity: run for run in spec.runs()}
         batches: list[BatchJob] = []
         for batch in env_plan.batches:
@@ -47,6 +48,46 @@ def jobs_from_plan(
                 )
         jobs.append(environment_job(spec, tuple(batches)))
     return jobs
+
+
+def check_batches(env_plan: EnvironmentPlan, spec: EnvironmentSpec) -> None:
+    """The plan's batches must be the spec's: the same order, limits and onFailure, each
+    run in its own batch. Spec files are checked by hash, requests by rendering; this
+    covers what a plan file says about order, so an edited plan file cannot swap batches
+    or turn ``onFailure: stop`` into ``continue``. (A plan made with ``--run`` holds only
+    some batches and runs: they must still be where the spec puts them.)"""
+    position = {batch.name: (index, batch) for index, batch in enumerate(spec.batches)}
+    last = -1
+    for batch in env_plan.batches:
+        found = position.get(batch.name)
+        if found is None:
+            raise _tampered(env_plan.name, f"its batch '{batch.name}' is not in the spec")
+        index, spec_batch = found
+        if index <= last:
+            raise _tampered(env_plan.name, "its batches are not in the spec's order")
+        last = index
+        if (batch.max_concurrent, batch.on_failure) != (
+            spec_batch.max_concurrent,
+            spec_batch.on_failure,
+        ):
+            raise _tampered(
+                env_plan.name,
+                f"batch '{batch.name}' has other maxConcurrent/onFailure than the spec",
+            )
+        names = {run.name for run in spec_batch.runs}
+        for run in batch.runs:
+            if run.name not in names or run.batch != batch.name:
+                raise _tampered(
+                    env_plan.name, f"run '{run.name}' is not in batch '{batch.name}' of the spec"
+                )
+
+
+def _tampered(environment: str, what: str) -> StalePlanError:
+    return StalePlanError(
+        f"the plan does not match the spec of {environment}: {what}. Plan files are not "
+        "to be edited; nothing was fired",
+        hint="make a new plan (runner plan --out ...) and review it again",
+    )
 
 
 def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:

@@ -16,7 +16,10 @@ file on NFS or SMB is not supported.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +45,7 @@ def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
 
 
 def connect_readwrite(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(path)
     connection = _connect(str(path))
     try:
         schema.check_ours(connection, path)  # before changing anything in a foreign file
@@ -54,6 +57,29 @@ def connect_readwrite(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _private_file(path: Path) -> None:
+    """The state holds who applied what, where: readable by its owner only. A new folder
+    is made 0700 and a new file 0600 (SQLite gives its -wal and -shm files the file's
+    permissions); an existing file readable by others is tightened."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.chmod(0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if mode & 0o077 and path.stat().st_uid == os.getuid():
+            with contextlib.suppress(OSError):
+                path.chmod(stat.S_IMODE(mode) & 0o700)
+    except OSError as error:
+        raise RunnerError(
+            f"cannot create the state at {path}: {error.strerror or error}",
+            hint="point --state (or RUNNER_STATE) at a writable path",
+        ) from None
+    else:
+        os.close(fd)
 
 
 def _use_wal(connection: sqlite3.Connection, path: Path) -> None:
