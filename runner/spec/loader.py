@@ -25,7 +25,7 @@ from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, Batch, Run, RunSettings, 
 from runner.spec.request import build_request
 from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
 from runner.spec.templates import Renderer, RenderOptions
-from runner.spec.yaml_source import Pos, YamlLoadError, YNode, read_yaml_file
+from runner.spec.yaml_source import Pos, YamlLoadError, YNode, parse_yaml_bytes, read_spec_bytes
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_PATHS = ("specs",)
@@ -82,6 +82,21 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     return unique, problems
 
 
+#: How many bases one spec may stack with ``extends`` (a base extending a base ...).
+MAX_EXTENDS_DEPTH = 32
+
+
+def extends_root(spec: Path) -> Path:
+    """Where ``extends`` may reach from ``spec``: the root of the git work tree it is in
+    (a folder with ``.git``), else its own folder. A spec edited in a pull request cannot
+    make plan read a file elsewhere on the machine that runs it."""
+    folder = spec.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
 def is_base(path: Path) -> bool:
     """Files whose name starts with ``_`` are bases for ``extends``, not environments."""
     return path.name.startswith("_")
@@ -94,13 +109,15 @@ class _Loader:
         self.problems: list[Problem] = []
         self.file_hashes: dict[str, str] = {}
         self._trees: dict[Path, YNode | None] = {}
+        self._root = Path("/")
 
     def read(self, path: Path) -> YNode | None:
         if path not in self._trees:
             shown = shown_path(path)
             try:
-                self.file_hashes[shown] = hashlib.sha256(path.read_bytes()).hexdigest()
-                self._trees[path] = read_yaml_file(path, shown)
+                raw = read_spec_bytes(path, shown)
+                self.file_hashes[shown] = hashlib.sha256(raw).hexdigest()
+                self._trees[path] = parse_yaml_bytes(raw, shown)
             except (YamlLoadError, OSError) as error:
                 if isinstance(error, YamlLoadError):
                     self.problems.append(error.problem)
@@ -132,6 +149,7 @@ class _Loader:
             )
             return None
         chain = [path.resolve()]
+        self._root = extends_root(path)
         merged = self._extend(path, tree, chain=chain)
         if merged is None:
             return None
@@ -162,6 +180,22 @@ class _Loader:
             )
             return None
         base_path = (path.parent / value.value).resolve()
+        if not base_path.is_relative_to(self._root):
+            self.problems.append(
+                value.pos.problem(
+                    f"extends: '{value.value}' is outside {shown_path(self._root)}; a base "
+                    "must be in the spec's folder (or, in a git work tree, in the repository)"
+                )
+            )
+            return None
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            self.problems.append(
+                value.pos.problem(
+                    f"extends: more than {MAX_EXTENDS_DEPTH} bases in a chain; merge some of "
+                    "them into one file"
+                )
+            )
+            return None
         if base_path in chain:
             cycle = " -> ".join(shown_path(p) for p in [*chain, base_path])
             self.problems.append(value.pos.problem(f"extends makes a cycle: {cycle}"))

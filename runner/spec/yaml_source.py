@@ -247,19 +247,25 @@ def _yaml_problem(path: str, error: MarkedYAMLError) -> Problem:
     return Problem(path, mark.line + 1, mark.column + 1, message)
 
 
-def read_yaml_file(path: Path, shown_as: str) -> YNode | None:
-    """Read and parse ``path``; problems are reported as ``shown_as:line:col``."""
+def read_spec_bytes(path: Path, shown_as: str) -> bytes:
+    """The bytes of a spec file, never more than :data:`MAX_FILE_BYTES` of them read
+    (a huge file, or one that grows while read, is refused without being read whole)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise YamlLoadError(
-                Problem(shown_as, 0, 0, f"file is {size:,} bytes; specs are limited to 1 MiB")
-            )
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise YamlLoadError(
             Problem(shown_as, 0, 0, f"cannot read file: {error.strerror or error}")
         ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise YamlLoadError(
+            Problem(shown_as, 0, 0, "the file is larger than 1 MiB; specs are limited to 1 MiB")
+        )
+    return raw
+
+
+def parse_yaml_bytes(raw: bytes, shown_as: str) -> YNode | None:
+    """Parse spec bytes; problems are reported as ``shown_as:line:col``."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
