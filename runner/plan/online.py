@@ -41,7 +41,8 @@ def build_graph(nodes: Sequence[EnvironmentNode]) -> NodeGraph:
 async def read_environments(
     environments: Sequence[EnvironmentSpec], pool: ClientPool
 ) -> dict[str, EnvironmentFacts]:
-    """Read every environment concurrently; an unreachable one is planned offline."""
+    """Read every environment concurrently; one without a token is planned offline, an
+    unreachable one is an error (:class:`CoalesceUnreachable`)."""
     facts = await asyncio.gather(*(_read(env, pool) for env in environments))
     return {fact.name: fact for fact in facts}
 
@@ -59,7 +60,15 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
             client.list_nodes(environment.environment_id, detail=True),
         )
     except CoalesceUnreachable as error:
-        return EnvironmentFacts(environment.name, offline_reason=f"unreachable: {error.message}")
+        # Online is the default: a plan that could not read Coalesce would pass for one
+        # that did. Skipping Coalesce is asked for with --offline, never assumed.
+        raise CoalesceUnreachable(
+            f"could not read environment {environment.name} from Coalesce: {error.message}",
+            hint=f"{error.hint or 'Check coalesce.url and your network.'} To plan without "
+            "reading Coalesce, run plan with --offline.",
+            method=error.method,
+            path=error.path,
+        ) from None
     return EnvironmentFacts(environment.name, status=info.status, graph=build_graph(nodes))
 
 

@@ -80,3 +80,23 @@ def test_plan_file_applies_only_while_fresh(run_cli, write, secrets) -> None:
     result = run_cli("apply", "plan.json", "--auto-approve")
     assert result.code == 1
     assert "specs/e.yaml changed since the plan was made" in result.err
+
+
+def test_plan_fails_when_coalesce_cannot_be_read_and_offline_is_the_way_to_skip_it(
+    run_cli, write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("COALESCE_TOKEN", "a-token-long-enough-to-look-for")
+    url = f"http://127.0.0.1:{port}"
+    spec = f'version: 1\nenvironmentID: "5"\ncoalesce: {{url: "{url}"}}\n'
+    write({"specs/e.yaml": spec + 'runs: [{name: a, jobID: "1"}]\n'})
+
+    online = run_cli("plan")
+    assert online.code == 1, online.out
+    assert "could not read environment e from Coalesce" in online.err
+    assert "--offline" in online.err
+    assert run_cli("plan", "--offline").code == 0
