@@ -8,6 +8,7 @@ runs from the run list as a lagging read replica would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class HostileFront:
         self.headers = headers
         self.hidden = 0
         self.spoil = True  # False: startRun is answered as the simulator answers it
+        self.hold: float | None = None  # hold startRun unanswered, create it this much later
+        self._held: set[asyncio.Task[None]] = set()
         self.created: list[int] = []
         self.start_runs = 0
 
@@ -66,6 +69,9 @@ class HostileFront:
         if not self.spoil:
             await self.app(scope, receive, send)
             return
+        if self.hold is not None:
+            await self._hold_then_create(scope, receive)
+            return
         answers: list[Any] = []
 
         async def keep(message: Any) -> None:
@@ -78,6 +84,31 @@ class HostileFront:
         headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(self.body).encode()})
+
+    async def _hold_then_create(self, scope: Scope, receive: Receive) -> None:
+        """Never answer; create the run ``hold`` seconds later, whatever the client did
+        meanwhile (a backend that finishes the work of a request its caller gave up on)."""
+        body = (await receive()).get("body", b"")
+        delay = self.hold or 0.0
+
+        async def create() -> None:
+            await asyncio.sleep(delay)
+
+            async def replay() -> Any:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            answers: list[Any] = []
+
+            async def keep(message: Any) -> None:
+                answers.append(message)
+
+            await self.app(scope, replay, keep)
+            raw = b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
+            self.created.append(json.loads(raw)["runCounter"])
+
+        task = asyncio.get_running_loop().create_task(create())
+        self._held.add(task)  # kept: it must outlive the request the client gave up on
+        await asyncio.Event().wait()  # until the client gives up (the task is cancelled)
 
     async def _without_mine(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -259,3 +290,19 @@ def test_plan_shows_an_uncertain_run_as_such_never_as_unchanged(
     text = render_plan_text(planned.plan, color=False)
     assert "    ? one\n" in text
     assert "Plan: 0 new, 0 changed, 0 unchanged, 1 uncertain, 0 removed." in text
+
+
+def test_a_write_held_past_the_deadline_then_created_is_found_not_sent_again(
+    specs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNNER_REQUEST_DEADLINE", "0.5")  # the client gives up at 0.5 s
+    front = _front("503")
+    front.hold = 1.0  # ... and the run is created half a second after that
+    write_spec(specs, "alpha", "1", "sim://", [batch("only", [run("one")])])
+
+    applied = _apply(specs, front, tmp_path / "state.db", window=30)
+
+    (report,) = applied.result.runs
+    assert front.start_runs == 1, "sent again after the client gave up"
+    assert report.state is RunState.COMPLETED, report.message
+    assert report.run_counter == front.created[0]
