@@ -87,6 +87,7 @@ def waiting_options(func: F) -> F:
         type=click.FloatRange(0, 86400),
         default=120.0,
         show_default=True,
+        envvar="RUNNER_LOOKUP_WINDOW",
         help="Seconds to keep looking in Coalesce for a run whose startRun answer was lost "
         "(its run list may lag) before reporting it uncertain. It is never fired again "
         "on its own.",
