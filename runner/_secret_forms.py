@@ -53,6 +53,9 @@ class SecretForms:
     plain: tuple[str, ...]  # looked for in every decoded view
     encoded: tuple[str, ...]  # looked for in the text as it is (and without whitespace)
     hexed: tuple[str, ...]  # lower case; looked for in the lower-cased text
+    # The value (and each line of a multi-line one) reduced to its skeleton (see
+    # :func:`skeleton`): looked for in the skeleton of every decoded view.
+    skeletons: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, value: str) -> SecretForms:
@@ -74,10 +77,14 @@ class SecretForms:
             tuple(sorted(plain, key=len, reverse=True)),
             tuple(sorted(encoded - plain, key=len)),
             tuple(sorted(hexed, key=len)),
+            _skeletons(value),
         )
 
     def in_plain(self, view: str) -> bool:
         return any(form in view for form in self.plain)
+
+    def in_skeleton(self, bones: str) -> bool:
+        return any(form in bones for form in self.skeletons)
 
     def in_encoded(self, text: str) -> bool:
         squeezed = _WHITESPACE.sub("", text)
@@ -86,6 +93,40 @@ class SecretForms:
         lower = text.lower()
         bare = _HEX_SEPARATORS.sub("", lower)
         return any(form in lower or form in bare for form in self.hexed)
+
+
+# Terminal escape sequences (CSI ... final byte, and OSC ... BEL/ST): drawn as nothing.
+_TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+# Characters a server may put between a secret's characters without changing how it
+# reads: separators and punctuation that carry no letter or digit.
+_SEPARATORS = frozenset(" \t\r\n-_.:,;|/\\'\"`~+*=()[]{}<>")
+
+
+def skeleton(text: str) -> str:
+    """``text`` as a person would read it, reduced to its letters and digits: compatibility
+    forms folded (fullwidth letters), case folded, and everything drawn as nothing or as a
+    mere separator dropped (control and format characters such as NUL and zero-width
+    spaces, combining marks, terminal escapes, whitespace, punctuation). A secret whose
+    characters a server spaced out, re-wrapped, re-cased or interleaved with invisible
+    characters still shows in the skeleton."""
+    text = _TERMINAL_ESCAPES.sub("", text)
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(
+        char
+        for char in folded
+        if char not in _SEPARATORS and unicodedata.category(char)[0] not in "CMZ"
+    )
+
+
+def _skeletons(value: str) -> tuple[str, ...]:
+    forms = {skeleton(value)}
+    if "\n" in value or "\r" in value:
+        # A PEM key re-wrapped or cut by a server: each line, and the body without the
+        # armour lines, stand on their own.
+        lines = [line.strip() for line in value.splitlines()]
+        forms.update(skeleton(line) for line in lines if len(line) >= _MIN_LINE)
+        forms.add(skeleton("".join(line for line in lines if not line.startswith("-----"))))
+    return tuple(sorted(f for f in forms if len(f) >= MIN_DETECTABLE))
 
 
 def _base_forms(value: str) -> tuple[str, ...]:

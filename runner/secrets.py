@@ -26,10 +26,11 @@ withheld. ``validate``, ``plan`` and ``apply`` warn about such weak secrets.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from runner._secret_forms import MIN_DETECTABLE, SecretForms, views_of
+from runner._secret_forms import MIN_DETECTABLE, SecretForms, skeleton, views_of
 
 __all__ = [
     "FOREIGN_LIMIT",
@@ -130,7 +131,11 @@ class KnownSecrets:
             return False
         if any(forms.in_encoded(text) for forms in known):
             return True
-        return any(forms.in_plain(view) for view in views_of(text) for forms in known)
+        for view in views_of(text):
+            bones = skeleton(view)
+            if any(forms.in_plain(view) or forms.in_skeleton(bones) for forms in known):
+                return True
+        return False
 
     def clear(self) -> None:
         """Forget every value (tests only)."""
@@ -227,9 +232,19 @@ def withheld(
 
 def bounded(text: str, limit: int, *, one_line: bool = True) -> str:
     """``text`` cut to ``limit`` characters; on one line (whitespace runs collapsed)
-    unless ``one_line`` is false (a traceback keeps its lines)."""
+    unless ``one_line`` is false (a traceback keeps its lines). Characters a terminal
+    would act on or draw as nothing (escapes, other controls, zero-width and bidi
+    formatting) are shown as ``\\uXXXX``, so text from outside cannot move the
+    cursor, recolour the screen or hide what it says."""
     flat = " ".join(text.split()) if one_line else text.rstrip()
+    flat = "".join(_visible(char) for char in flat)
     return flat if len(flat) <= limit else flat[: max(limit - 3, 0)] + "..."
+
+
+def _visible(char: str) -> str:
+    if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cf"):
+        return char
+    return f"\\u{ord(char):04x}"
 
 
 def reveal_all(value: Any) -> Any:

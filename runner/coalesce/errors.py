@@ -20,7 +20,7 @@ import httpx
 
 from runner.coalesce.models import ErrorBody
 from runner.errors import RunnerError
-from runner.secrets import foreign_text, holds_secret, withheld
+from runner.secrets import foreign_text, holds_secret
 
 __all__ = ["CoalesceAPIError", "CoalesceUnreachable", "api_error_from_response"]
 
@@ -61,7 +61,9 @@ class CoalesceAPIError(RunnerError):
     ``status`` is the HTTP status (``None`` when there was no answer), ``method`` and
     ``path`` say which call, ``error_string``/``error_detail`` are Coalesce's own text,
     already passed through :func:`~runner.secrets.foreign_text` by whoever built the
-    error. As a last guard, a message found to hold a secret is withheld whole.
+    error. The message as a whole is *not* checked again: it also holds text the spec's
+    author chose (an environment id in the path), and withholding it when a secret shows
+    up there would tell the author whether a guess was right.
     """
 
     def __init__(
@@ -75,10 +77,6 @@ class CoalesceAPIError(RunnerError):
         error_string: str | None = None,
         error_detail: str | None = None,
     ) -> None:
-        if holds_secret(message):
-            message = f"{method} {path}: " + withheld(FOREIGN_CONTEXT, status=status)
-        if hint and holds_secret(hint):
-            hint = None
         super().__init__(message, hint=hint)
         self.status = status
         self.method = method
@@ -134,8 +132,12 @@ def _coalesce_error_text(response: httpx.Response) -> tuple[str | None, str | No
         body = ErrorBody.model_validate(response.json())
     except (ValueError, json.JSONDecodeError):
         return _foreign(response.text, status, limit=_EXCERPT_LIMIT) or None, None
-    error_string = _foreign(body.error.errorString, status)
-    error_detail = _foreign(body.error.errorDetail, status)
+    raw_string, raw_detail = body.error.errorString or "", body.error.errorDetail or ""
+    if holds_secret(raw_string + raw_detail):  # a secret split between the two fields
+        sentence = _foreign(raw_string + raw_detail, status)
+        return sentence or None, (sentence if raw_detail else None)
+    error_string = _foreign(raw_string, status)
+    error_detail = _foreign(raw_detail, status)
     return error_string or None, error_detail or None
 
 

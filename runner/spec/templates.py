@@ -577,7 +577,9 @@ def secret_roots(spec_dir: Path, environ: Mapping[str, str]) -> list[Path]:
     folder, and the folders listed in RUNNER_SECRET_DIRS (separated by ``os.pathsep``)."""
     roots = [spec_dir, Path.cwd(), Path.home()]
     roots += [Path(p).expanduser() for p in environ.get(SECRET_DIRS_ENV, "").split(os.pathsep) if p]
-    return [root.resolve() for root in roots]
+    # A root that is the filesystem's own (HOME=/ in some containers, a job run from /)
+    # would allow every file, /proc/self/environ included: it allows nothing instead.
+    return [root for root in (r.resolve() for r in roots) if root != root.parent]
 
 
 def _check_reach(path: Path, written: str, spec_dir: Path, environ: Mapping[str, str]) -> None:
