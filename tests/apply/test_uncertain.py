@@ -72,13 +72,7 @@ class HostileFront:
         if self.hold is not None:
             await self._hold_then_create(scope, receive)
             return
-        answers: list[Any] = []
-
-        async def keep(message: Any) -> None:
-            answers.append(message)
-
-        await self.app(scope, receive, keep)
-        body = b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
+        body = await _body_of(self.app, scope, receive)
         self.created.append(json.loads(body)["runCounter"])
         headers = [(b"content-type", b"application/json")]
         headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
@@ -97,13 +91,7 @@ class HostileFront:
             async def replay() -> Any:
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            answers: list[Any] = []
-
-            async def keep(message: Any) -> None:
-                answers.append(message)
-
-            await self.app(scope, replay, keep)
-            raw = b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
+            raw = await _body_of(self.app, scope, replay)
             self.created.append(json.loads(raw)["runCounter"])
 
         task = asyncio.get_running_loop().create_task(create())
@@ -117,18 +105,22 @@ class HostileFront:
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": body})
             return
-        answers: list[Any] = []
-
-        async def keep(message: Any) -> None:
-            answers.append(message)
-
-        await self.app(scope, receive, keep)
-        raw = b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
-        page = json.loads(raw)
+        page = json.loads(await _body_of(self.app, scope, receive))
         page["data"] = [r for r in page["data"] if r["id"] not in self.created]
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(page).encode()})
+
+
+async def _body_of(app: SimApp, scope: Scope, receive: Receive) -> bytes:
+    """The body the simulator answers a request with (kept from the client)."""
+    answers: list[Any] = []
+
+    async def keep(message: Any) -> None:
+        answers.append(message)
+
+    await app(scope, receive, keep)
+    return b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
 
 
 ANSWERS = {

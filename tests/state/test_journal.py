@@ -378,10 +378,21 @@ def test_an_interrupted_apply_is_still_found_after_an_apply_of_another_environme
 
 
 def test_finished_applies_are_not_resumable(store: SqliteState) -> None:
-    for outcome in ("succeeded", "failed", "timeout", "errored"):
+    for outcome in ("succeeded", "failed", "timeout"):
         store.finish_apply(_begin(store), outcome)
 
     assert store.interrupted_apply() is None
+
+
+def test_an_apply_that_ended_in_an_error_is_resumed_like_an_interrupted_one(
+    store: SqliteState,
+) -> None:
+    apply_id = _begin(store)
+    store.finish_apply(apply_id, "errored")
+
+    found = store.interrupted_apply()
+    assert found is not None and found.apply_id == apply_id
+    assert store.resume_apply(apply_id).resumed == 1
 
 
 def test_resuming_reopens_the_same_apply(store: SqliteState) -> None:
