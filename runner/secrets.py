@@ -25,6 +25,7 @@ withheld. ``validate``, ``plan`` and ``apply`` warn about such weak secrets.
 
 from __future__ import annotations
 
+import codecs
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -132,9 +133,14 @@ class KnownSecrets:
         if any(forms.in_encoded(text) for forms in known):
             return True
         for view in views_of(text):
-            bones = skeleton(view)
-            if any(forms.in_plain(view) or forms.in_skeleton(bones) for forms in known):
+            if any(forms.in_plain(view) for forms in known):
                 return True
+            bones = skeleton(view)
+            # Also read backwards and in rot13: trivial disguises a careless (or hostile)
+            # server may apply to what it echoes.
+            for disguised in (bones, bones[::-1], codecs.encode(bones, "rot13")):
+                if any(forms.in_skeleton(disguised) for forms in known):
+                    return True
         return False
 
     def clear(self) -> None:

@@ -5,6 +5,7 @@ control from foreign text, and no secret file read from the filesystem's root.""
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def test_text_the_spec_author_chose_is_no_oracle() -> None:
         "-".join(TOKEN),
         "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in TOKEN),  # fullwidth
         ("token: " + TOKEN).encode("utf-16-le").decode("latin-1"),
+        TOKEN[::-1],
+        codecs.encode(TOKEN, "rot13"),
     ],
     ids=[
         "upper",
@@ -73,6 +76,8 @@ def test_text_the_spec_author_chose_is_no_oracle() -> None:
         "dashed",
         "fullwidth",
         "utf-16",
+        "reversed",
+        "rot13",
     ],
 )
 def test_a_secret_disguised_for_the_eye_is_withheld(echo: str) -> None:
