@@ -378,3 +378,15 @@ def fired(lines: Iterable[str], identities: Iterable[str]) -> bool:
 
 def as_json(text: str) -> Any:
     return json.loads(text)
+
+
+async def asgi_answer(app: Any, scope: Any, receive: Any) -> bytes:
+    """The body an ASGI ``app`` answers a request with, kept from the client (for test
+    fronts that carry a request out, then answer it their own way)."""
+    answers: list[Any] = []
+
+    async def keep(message: Any) -> None:
+        answers.append(message)
+
+    await app(scope, receive, keep)
+    return b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")

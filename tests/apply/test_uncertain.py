@@ -28,7 +28,7 @@ from runner.sim import SimApp, SimClock, create_app, parse_world
 from runner.sim.app import Receive, Scope, Send
 from runner.state import open_state
 from tests.apply._inprocess import apply_specs
-from tests.apply._support import batch, run, world, write_spec
+from tests.apply._support import asgi_answer, batch, run, world, write_spec
 
 
 class HostileFront:
@@ -72,7 +72,7 @@ class HostileFront:
         if self.hold is not None:
             await self._hold_then_create(scope, receive)
             return
-        body = await _body_of(self.app, scope, receive)
+        body = await asgi_answer(self.app, scope, receive)
         self.created.append(json.loads(body)["runCounter"])
         headers = [(b"content-type", b"application/json")]
         headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
@@ -91,7 +91,7 @@ class HostileFront:
             async def replay() -> Any:
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            raw = await _body_of(self.app, scope, replay)
+            raw = await asgi_answer(self.app, scope, replay)
             self.created.append(json.loads(raw)["runCounter"])
 
         task = asyncio.get_running_loop().create_task(create())
@@ -105,22 +105,11 @@ class HostileFront:
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": body})
             return
-        page = json.loads(await _body_of(self.app, scope, receive))
+        page = json.loads(await asgi_answer(self.app, scope, receive))
         page["data"] = [r for r in page["data"] if r["id"] not in self.created]
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(page).encode()})
-
-
-async def _body_of(app: SimApp, scope: Scope, receive: Receive) -> bytes:
-    """The body the simulator answers a request with (kept from the client)."""
-    answers: list[Any] = []
-
-    async def keep(message: Any) -> None:
-        answers.append(message)
-
-    await app(scope, receive, keep)
-    return b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
 
 
 ANSWERS = {

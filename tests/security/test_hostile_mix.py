@@ -25,7 +25,7 @@ import uvicorn
 
 from runner.sim import SimApp, SimClock, create_app, parse_world
 from runner.sim.app import Receive, Scope, Send
-from tests.apply._support import TOKEN, batch, run, wait_until, world, write_spec
+from tests.apply._support import TOKEN, asgi_answer, batch, run, wait_until, world, write_spec
 from tests.conftest import CliResult
 
 ENVIRONMENTS = (("1", "alpha"), ("2", "beta"), ("3", "gamma"))
@@ -103,7 +103,7 @@ class SeededHostile:
         async def replay() -> Any:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        raw = await _answer_of(self.app, scope, replay)
+        raw = await asgi_answer(self.app, scope, replay)
         self._born[json.loads(raw)["runCounter"]] = time.monotonic()
         return raw
 
@@ -117,7 +117,7 @@ class SeededHostile:
         if path != "/api/v1/runs" and tail.isdigit() and self._young(int(tail)):
             await _send_json(send, 404, {"error": {"errorString": "404: Run not found"}})
             return
-        raw = await _answer_of(self.app, scope, receive)
+        raw = await asgi_answer(self.app, scope, receive)
         if path != "/api/v1/runs":
             await _send_json(send, 200, json.loads(raw))
             return
@@ -133,16 +133,6 @@ async def _request_body(receive: Receive) -> bytes:
         body += message.get("body", b"")
         if not message.get("more_body"):
             return body
-
-
-async def _answer_of(app: SimApp, scope: Scope, receive: Receive) -> bytes:
-    answers: list[Any] = []
-
-    async def keep(message: Any) -> None:
-        answers.append(message)
-
-    await app(scope, receive, keep)
-    return b"".join(m.get("body", b"") for m in answers if m["type"] == "http.response.body")
 
 
 async def _send_json(send: Send, status: int, body: Any) -> None:
