@@ -108,9 +108,41 @@ def _use_wal(connection: sqlite3.Connection, path: Path) -> None:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Read the state without writing anything, also where nothing may be written: a
+    read-only file in a read-only folder (a mounted copy, a CI cache, another user's
+    state)."""
     if not path.exists():
         return _in_memory_copy(None, path)
-    connection = _connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return _open_readonly(path, "mode=ro")
+    except sqlite3.OperationalError as error:
+        if not _cannot_write_beside(error):
+            raise
+    # Reading a WAL file in read-only mode needs its -shm index, which SQLite cannot
+    # create in a read-only folder. With no -wal file, every commit is in the main
+    # file, so it can be read as immutable; with one, those commits would be missed.
+    if _has_pending_log(path):
+        raise RunnerError(
+            f"cannot read the state at {path}: its folder is read-only and it holds "
+            f"changes not yet merged into the file ({path.name}-wal)",
+            hint="run `runner status` once where the state's folder is writable (this "
+            "merges them), or copy the state with its -wal file to a writable folder",
+        )
+    return _open_readonly(path, "immutable=1")
+
+
+def _cannot_write_beside(error: sqlite3.OperationalError) -> bool:
+    text = str(error)
+    return "readonly" in text or "unable to open" in text
+
+
+def _has_pending_log(path: Path) -> bool:
+    log = path.with_name(path.name + "-wal")
+    return log.exists() and log.stat().st_size > 0
+
+
+def _open_readonly(path: Path, mode: str) -> sqlite3.Connection:
+    connection = _connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
     try:
         version = schema.check_ours(connection, path)
         if version < schema.LATEST_VERSION:
@@ -145,6 +177,13 @@ def sqlite_errors(path: Path, doing: str) -> Iterator[None]:
                 f"the state at {path} is busy: another runner process kept it locked "
                 f"for more than {BUSY_TIMEOUT_SECONDS:g}s",
                 hint="try again; if it persists, look for a hung runner process",
+            ) from error
+        if "readonly" in text:
+            raise RunnerError(
+                f"cannot {doing} the state at {path} for writing: the file or its folder "
+                "is read-only, and this command records what it does there",
+                hint="make both writable by this user, or point --state (or "
+                "RUNNER_STATE) at a writable path; plan, status and validate only read",
             ) from error
         raise RunnerError(
             f"cannot {doing} the state at {path}: {text}",
