@@ -5,12 +5,18 @@ Two complementary ways, both only *detect* (nothing here edits text):
 * each secret's **encoded forms** are computed once when it is read: JSON-escaped (also
   with ``\\/`` and twice), URL- and form-encoded, HTML-escaped, hex, and base64 and
   base64url at each of the three byte alignments (so a password inside
-  ``Basic base64(user:password)`` is found too), of the value in NFC and NFD;
+  ``Basic base64(user:password)`` is found too), of the value in NFC and NFD, as UTF-8
+  and as UTF-16;
 * a foreign text is **decoded** into views: percent- and form-decoded, HTML entities
-  (named, decimal, hex) resolved, backslash escapes (``\\uXXXX``, ``\\xNN``, ``\\/``...)
-  undone, runs of base64/base64url/hex decoded at every alignment, each view again a few
-  times over (for text escaped twice), then in NFC and NFD and with whitespace runs
-  collapsed. The plain forms of each secret are looked for in every view.
+  (named, decimal, hex) resolved, backslash escapes (``\\uXXXX``, ``\\xNN``, octal,
+  ``\\/``...) undone, runs of base64/base64url/base32/hex and lists of byte values
+  decoded, each view again a few times over (for text escaped twice), then in NFC and NFD
+  and with whitespace runs collapsed. The plain forms of each secret are looked for in
+  every view, and its skeleton (and any three quarters of it: a secret cut short) in
+  each view's skeleton, also reversed and in rot13.
+
+A text that decodes into more views than are looked at is treated as holding a secret:
+the budget that bounds the time spent can never be what lets a secret through.
 """
 
 from __future__ import annotations
@@ -31,16 +37,22 @@ MIN_DETECTABLE = 4
 _MIN_LINE = 8
 #: How many decoding rounds: a text JSON-escaped twice, then URL-encoded, needs three.
 _DEPTH = 3
-#: Views of one text at most: decoding never takes unbounded time.
-_MAX_VIEWS = 48
+#: Views of one text at most: decoding never takes unbounded time. A text that would
+#: need more is not shown at all (see :func:`views_of`).
+_MAX_VIEWS = 96
+#: The shortest part of a secret (as a skeleton) that counts as the secret.
+_MIN_STRETCH = 6
 
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{6,}")
 _B64URL_RUN = re.compile(r"[A-Za-z0-9_-]{6,}")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{8,}")
+_B32_RUN = re.compile(r"[A-Z2-7]{7,}=*|[a-z2-7]{7,}=*")
+_BYTE_LIST = re.compile(r"(?:[0-9]{1,3}\s*[,;]?\s*){4,}")
 _HEX_SEPARATORS = re.compile(r"\s|:|-|\\x|0x|%", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _BYTE_ESCAPES = re.compile(r"(?:\\x[0-9A-Fa-f]{2})+")
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
+_OCTAL_ESCAPES = re.compile(r"(?:\\[0-3][0-7]{2})+")
 _NUMERIC_ENTITY = re.compile(r"&#(?:([0-9]{1,8})|[xX]([0-9A-Fa-f]{1,6}));?")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
@@ -70,8 +82,11 @@ class SecretForms:
             lines = (line.strip() for line in value.splitlines())
             plain.update(line for line in lines if len(line) >= _MIN_LINE)
         texts = set(bases) | {encoded for base in bases for encoded in _text_encodings(base)}
-        encoded = texts | {core for text in texts for core in _base64_cores(text.encode())}
-        hexed = {text.encode().hex() for text in texts}
+        data = {text.encode() for text in texts} | {
+            base.encode(wide) for base in bases for wide in ("utf-16-le", "utf-16-be")
+        }
+        encoded = texts | {core for raw in data for core in _base64_cores(raw)}
+        hexed = {raw.hex() for raw in data}
         return cls(
             True,
             tuple(sorted(plain, key=len, reverse=True)),
@@ -126,7 +141,17 @@ def _skeletons(value: str) -> tuple[str, ...]:
         lines = [line.strip() for line in value.splitlines()]
         forms.update(skeleton(line) for line in lines if len(line) >= _MIN_LINE)
         forms.add(skeleton("".join(line for line in lines if not line.startswith("-----"))))
+    # A server may cut what it echoes: most of a secret is as good as all of it to
+    # someone guessing the rest, so any stretch of three quarters of it counts.
+    forms.update(_stretches(skeleton(value)))
     return tuple(sorted(f for f in forms if len(f) >= MIN_DETECTABLE))
+
+
+def _stretches(bones: str) -> set[str]:
+    width = max(_MIN_STRETCH, -(-3 * len(bones) // 4))
+    if len(bones) <= width:
+        return set()
+    return {bones[start : start + width] for start in range(len(bones) - width + 1)}
 
 
 def _base_forms(value: str) -> tuple[str, ...]:
@@ -168,8 +193,16 @@ def _base64_cores(data: bytes) -> Iterator[str]:
 # -- the views of a foreign text -----------------------------------------------------------
 
 
+class TooManyViews(Exception):
+    """A text decodes into more views than are looked at: it cannot be cleared."""
+
+
 def views_of(text: str) -> Iterator[str]:
-    """``text`` and every decoding of it, each in NFC and NFD and with whitespace collapsed."""
+    """``text`` and every decoding of it, each in NFC and NFD and with whitespace collapsed.
+
+    Raises :class:`TooManyViews` when the text decodes into more than ``_MAX_VIEWS``
+    views, before yielding any: a text built to exhaust the budget must not hide a secret
+    in the views that would go unchecked, so the caller withholds it."""
     seen = {text}
     frontier = [text]
     for _ in range(_DEPTH):
@@ -177,7 +210,9 @@ def views_of(text: str) -> Iterator[str]:
         for view in frontier:
             for decode in _DECODERS:
                 decoded = decode(view)
-                if decoded and decoded not in seen and len(seen) < _MAX_VIEWS:
+                if decoded and decoded not in seen:
+                    if len(seen) == _MAX_VIEWS:
+                        raise TooManyViews
                     seen.add(decoded)
                     found.append(decoded)
         frontier = found
@@ -214,6 +249,7 @@ def _backslash_decoded(text: str) -> str | None:
     if "\\" not in text:
         return None
     text = _BYTE_ESCAPES.sub(_utf8_of_byte_escapes, text)
+    text = _OCTAL_ESCAPES.sub(_utf8_of_octal_escapes, text)
     text = _ESCAPE.sub(_unescaped, text)
     # JSON writes characters beyond the BMP as two \u escapes (a surrogate pair).
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -221,6 +257,11 @@ def _backslash_decoded(text: str) -> str | None:
 
 def _utf8_of_byte_escapes(match: re.Match[str]) -> str:
     data = bytes(int(h, 16) for h in match.group().split("\\x")[1:])
+    return data.decode("utf-8", "replace")
+
+
+def _utf8_of_octal_escapes(match: re.Match[str]) -> str:
+    data = bytes(int(o, 8) for o in match.group().split("\\")[1:])
     return data.decode("utf-8", "replace")
 
 
@@ -233,9 +274,11 @@ def _unescaped(match: re.Match[str]) -> str:
 
 
 def _runs_decoded(
-    pattern: re.Pattern[str], decode: Callable[[str], bytes | None]
+    pattern: re.Pattern[str], decode: Callable[[str], bytes | None], *, group: int = 4
 ) -> Callable[[str], str | None]:
-    """A decoder of every run of ``pattern`` in a text, at each alignment of the run."""
+    """A decoder of every run of ``pattern`` in a text, from each of the first ``group``
+    characters of the run (the run may have picked up characters before the encoded
+    text: a group is 4 characters in base64, 8 in base32)."""
 
     def decoded(text: str) -> str | None:
         squeezed = _WHITESPACE.sub("", text)
@@ -243,7 +286,7 @@ def _runs_decoded(
         parts = [
             data.decode("utf-8", "replace")
             for run in runs
-            for start in range(4)
+            for start in range(group)
             if (data := decode(run[start:])) is not None
         ]
         return "\n".join(parts) or None
@@ -269,6 +312,25 @@ def _hex_bytes(run: str) -> bytes | None:
         return None
 
 
+def _base32_bytes(run: str) -> bytes | None:
+    run = run.upper().rstrip("=")
+    run = run[: len(run) // 8 * 8] if len(run) % 8 in (1, 3, 6) else run
+    try:
+        return base64.b32decode(run + "=" * (-len(run) % 8)) if run else None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _byte_list_decoded(text: str) -> str | None:
+    """Lists of byte values (``[104, 117, 110]``, ``104 117 110``) read as UTF-8."""
+    parts = []
+    for run in _BYTE_LIST.findall(text):
+        numbers = (int(n) for n in re.findall(r"[0-9]+", run))
+        data = bytes(n if n < 256 else 0xFF for n in numbers)  # 0xFF: never in UTF-8
+        parts.append(data.decode("utf-8", "replace"))
+    return "\n".join(parts) or None
+
+
 _DECODERS: tuple[Callable[[str], str | None], ...] = (
     _url_decoded,
     _form_decoded,
@@ -277,4 +339,6 @@ _DECODERS: tuple[Callable[[str], str | None], ...] = (
     _runs_decoded(_B64_RUN, _base64_bytes),
     _runs_decoded(_B64URL_RUN, _base64_bytes),
     _runs_decoded(_HEX_RUN, _hex_bytes),
+    _runs_decoded(_B32_RUN, _base32_bytes, group=8),
+    _byte_list_decoded,
 )

@@ -74,6 +74,14 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "base64url-2": _b64_at(2, "url"),
     "basic-auth": lambda s: "Basic " + base64.b64encode(f"svc_user:{s}".encode()).decode(),
     "base64-mime": lambda s: _wrapped(base64.b64encode(("x" + s).encode()).decode()),
+    "base64-utf16": lambda s: base64.b64encode(s.encode("utf-16-le")).decode(),
+    "base64-utf16-bom": lambda s: base64.b64encode(s.encode("utf-16")).decode(),
+    "hex-utf16": lambda s: s.encode("utf-16-be").hex(),
+    "base32": lambda s: base64.b32encode(s.encode()).decode(),
+    "base32-lower": lambda s: base64.b32encode(("xy" + s).encode()).decode().lower(),
+    "octal-escapes": lambda s: "".join(f"\\{b:03o}" for b in s.encode()),
+    "byte-list": lambda s: json.dumps(list(s.encode())),
+    "byte-list-spaced": lambda s: " " + " ".join(str(b) for b in s.encode()) + " ",
     "nfc": lambda s: unicodedata.normalize("NFC", s),
     "nfd": lambda s: unicodedata.normalize("NFD", s),
     "nfd-json": lambda s: _json(unicodedata.normalize("NFD", s)),
@@ -163,15 +171,52 @@ def test_a_long_secret_that_starts_just_before_the_cut_is_found_whole() -> None:
     assert foreign_text(text, context="it") == "it was withheld because it contained a credential"
 
 
-def test_a_huge_foreign_text_is_checked_in_bounded_time() -> None:
-    import time
+def test_a_huge_foreign_text_is_checked_only_as_far_as_it_can_be_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runner.secrets
 
     Secret("CANARY-somewhere-else-2b8a")
+    decoded: list[int] = []
+    views_of = runner.secrets.views_of
+
+    def counting(text: str) -> Iterator[str]:
+        decoded.append(len(text))
+        return views_of(text)
+
+    monkeypatch.setattr(runner.secrets, "views_of", counting)
     blob = base64.b64encode(bytes(range(256)) * 20_000).decode()  # 6.8 MB of base64
-    started = time.monotonic()
     shown = foreign_text(blob, context="it")
-    assert time.monotonic() - started < 5
     assert len(shown) == FOREIGN_LIMIT
+    assert decoded and max(decoded) <= KNOWN_SECRETS.checked_chars(FOREIGN_LIMIT)
+
+
+def _layered(depth: int) -> str:
+    """A text every decoder has something to decode in, again and again."""
+    piece = "%41+&#66;\\x43 SGVsbG8gd29ybGQ= 48656c6c6f20776f JBSWY3DPEB3W64TMMQ 72 101 108 108"
+    text = piece
+    for _ in range(depth):
+        text = f"{text} {urllib.parse.quote(text)} {base64.b64encode(text.encode()).decode()}"
+    return text
+
+
+def test_a_text_that_decodes_beyond_what_is_looked_at_is_withheld() -> None:
+    Secret("CANARY-nowhere-in-it-9d1e")
+    ordinary = "SQL compilation error: invalid identifier 'R.RETURN_REASON_CODE' (0xdeadbeef)"
+    assert foreign_text(ordinary, context="it") == ordinary
+    # Past the decoding budget nothing can be cleared: withheld, not shown unchecked.
+    assert foreign_text(_layered(3), context="it") == (
+        "it was withheld because it contained a credential"
+    )
+
+
+@pytest.mark.parametrize("cut", ["last", "first", "both-ends"])
+def test_most_of_a_secret_is_as_good_as_all_of_it(cut: str) -> None:
+    token = "tok-7f3a9c2e41b8d605"
+    Secret(token)
+    part = {"last": token[:-1], "first": token[1:], "both-ends": token[2:-2]}[cut]
+    assert holds_secret(f"bad token {part}...")
+    assert not holds_secret("bad token tok-7f3a...")  # a quarter of it is not
 
 
 def test_failed_nodes_from_coalesce_withhold_a_name_or_an_error_holding_a_secret() -> None:
