@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from runner.commands import COMMANDS, SUMMARY
-from runner.errors import RunnerError
+from runner.errors import RunnerError, SpecError
 from runner.output import configure_logging, echo_err, traceback_text
 from runner.secrets import foreign_text
 
@@ -95,6 +95,4 @@ def run_cli(argv: list[str] | None = None) -> int:
 
 
 def _is_multiline(error: RunnerError) -> bool:
-    from runner.errors import SpecError
-
     return isinstance(error, SpecError)

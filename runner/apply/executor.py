@@ -28,6 +28,7 @@ from runner.apply.model import (
     BatchJob,
     EnvironmentJob,
     EventSink,
+    FailedNode,
     RunJob,
     RunReport,
     RunState,
@@ -802,7 +803,5 @@ def _forced(request: Mapping[str, Any]) -> bool:
     return details.get("forceIgnoreEnvironmentStatus") is True
 
 
-def _node_from_record(node: Mapping[str, Any]) -> Any:
-    from runner.apply.model import FailedNode
-
+def _node_from_record(node: Mapping[str, Any]) -> FailedNode:
     return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")))

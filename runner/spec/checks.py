@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
 
 from runner.coalesce.urls import check_url
 from runner.errors import Problem, RunnerError
 from runner.selectors import SelectorError, lint_selector, parse_selector
+from runner.spec.located import Located, Path_
 from runner.spec.models import Run, RunSettings, Spec
 from runner.spec.yaml_source import Pos
-
-if TYPE_CHECKING:
-    from runner.spec.loader import Path_, _Located
 
 SELECTOR_KEYS = ("includeNodesSelector", "excludeNodesSelector")
 
 
-def run_checks(spec: Spec, located: _Located, environ: Mapping[str, str]) -> list[Problem]:
+def run_checks(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:
     problems = _runs_or_batches(spec, located)
     problems += _unique_names(spec, located)
     problems += _selectors(spec, located)
@@ -25,7 +22,7 @@ def run_checks(spec: Spec, located: _Located, environ: Mapping[str, str]) -> lis
     return problems
 
 
-def _runs_or_batches(spec: Spec, located: _Located) -> list[Problem]:
+def _runs_or_batches(spec: Spec, located: Located) -> list[Problem]:
     if spec.runs is not None and spec.batches is not None:
         return [
             located.key_pos(("batches",)).problem(
@@ -45,7 +42,7 @@ def _runs_with_paths(spec: Spec) -> Iterator[tuple[Path_, Run]]:
             yield ("batches", b_index, "runs", index), run
 
 
-def _unique_names(spec: Spec, located: _Located) -> list[Problem]:
+def _unique_names(spec: Spec, located: Located) -> list[Problem]:
     problems: list[Problem] = []
     first_run: dict[str, Pos] = {}
     for path, run in _runs_with_paths(spec):
@@ -74,7 +71,7 @@ def _unique_names(spec: Spec, located: _Located) -> list[Problem]:
     return problems
 
 
-def _selectors(spec: Spec, located: _Located) -> list[Problem]:
+def _selectors(spec: Spec, located: Located) -> list[Problem]:
     places: list[tuple[Path_, RunSettings]] = list(_runs_with_paths(spec))
     if spec.defaults is not None:
         places.append((("defaults",), spec.defaults))
@@ -87,7 +84,7 @@ def _selectors(spec: Spec, located: _Located) -> list[Problem]:
     return problems
 
 
-def check_selector(text: str, path: Path_, located: _Located) -> list[Problem]:
+def check_selector(text: str, path: Path_, located: Located) -> list[Problem]:
     """Selector syntax errors and lint warnings, at their column inside the spec line."""
     pos = located.value_pos(path)
     templated = path in located.templated
@@ -106,7 +103,7 @@ def check_selector(text: str, path: Path_, located: _Located) -> list[Problem]:
     return [at(w.column, w.message, "warning") for w in lint_selector(tree)]
 
 
-def _url(spec: Spec, located: _Located, environ: Mapping[str, str]) -> list[Problem]:
+def _url(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:
     try:
         check_url(spec.coalesce.url, environ)
     except RunnerError as error:

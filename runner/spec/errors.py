@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from runner.errors import Problem
 from runner.spec import models
-
-if TYPE_CHECKING:
-    from runner.spec.loader import _Located
+from runner.spec.located import Located, dotted
 
 # The model that describes each place in a spec, with list indexes written as "*".
 _SHAPES: dict[tuple[str, ...], type[BaseModel]] = {
@@ -27,14 +25,12 @@ _SHAPES: dict[tuple[str, ...], type[BaseModel]] = {
 
 
 def describe_validation_error(
-    error: ValidationError, located: _Located, shown: str
+    error: ValidationError, located: Located, shown: str
 ) -> list[Problem]:
     return [_problem(detail, located) for detail in error.errors()]
 
 
-def _problem(detail: ErrorDetails, located: _Located) -> Problem:
-    from runner.spec.loader import dotted
-
+def _problem(detail: ErrorDetails, located: Located) -> Problem:
     loc = tuple(detail["loc"])
     kind = detail["type"]
     if kind == "missing":
@@ -49,8 +45,6 @@ def _problem(detail: ErrorDetails, located: _Located) -> Problem:
 
 
 def _where(loc: tuple[Any, ...]) -> str:
-    from runner.spec.loader import dotted
-
     return f"{dotted(loc)}: " if loc else ""
 
 

@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ from pydantic import ValidationError
 
 from runner.errors import Problem, SpecError
 from runner.secrets import Secret
+from runner.spec.checks import run_checks
 from runner.spec.errors import describe_validation_error
+from runner.spec.located import Located, Path_, dotted, shown_path
 from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, Batch, Run, RunSettings, Spec
 from runner.spec.request import build_request
 from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
@@ -29,36 +30,6 @@ from runner.spec.yaml_source import Pos, YamlLoadError, YNode, parse_yaml_bytes,
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_PATHS = ("specs",)
-
-Path_ = tuple[str | int, ...]
-
-
-@dataclass
-class _Located:
-    """A spec's plain data plus where each key and value was written."""
-
-    data: Any
-    values: dict[Path_, Pos] = field(default_factory=dict)
-    keys: dict[Path_, Pos] = field(default_factory=dict)
-    templated: dict[Path_, str] = field(default_factory=dict)  # path -> template as written
-
-    def value_pos(self, path: Path_) -> Pos:
-        for cut in range(len(path), -1, -1):
-            found = self.values.get(path[:cut])
-            if found is not None:
-                return found
-        return next(iter(self.values.values()))
-
-    def key_pos(self, path: Path_) -> Pos:
-        return self.keys.get(path) or self.value_pos(path)
-
-
-def shown_path(path: Path) -> str:
-    """How a file is named in messages: relative to the current folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
@@ -126,7 +97,7 @@ class _Loader:
                 self._trees[path] = None
         return self._trees[path]
 
-    def load_environment(self, path: Path) -> tuple[Spec, _Located, tuple[str, ...]] | None:
+    def load_environment(self, path: Path) -> tuple[Spec, Located, tuple[str, ...]] | None:
         shown = shown_path(path)
         tree = self.read(path)
         if tree is None:
@@ -155,7 +126,7 @@ class _Loader:
             return None
         _default_token(merged)
         spec_problems: list[Problem] = []
-        located = _Located(data=None)
+        located = Located(data=None)
         located.data = self._render(merged, (), path.parent, located, spec_problems)
         self.problems.extend(spec_problems)
         if any(p.severity == "error" for p in spec_problems):
@@ -224,7 +195,7 @@ class _Loader:
         return _merge(base, YNode(None, tree.pos, entries=own))
 
     def _render(
-        self, node: YNode, path: Path_, spec_dir: Path, located: _Located, problems: list[Problem]
+        self, node: YNode, path: Path_, spec_dir: Path, located: Located, problems: list[Problem]
     ) -> Any:
         located.values[path] = node.pos
         if node.entries is not None:
@@ -286,14 +257,6 @@ def _kind(node: YNode) -> str:
     if node.is_list:
         return "a list"
     return "a single value" if node.value is not None else "empty"
-
-
-def dotted(path: Path_) -> str:
-    """``('batches', 0, 'runs', 1, 'name')`` -> ``batches[0].runs[1].name``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 @contextlib.contextmanager
@@ -364,15 +327,13 @@ def _load_specs(
     return SpecSet(tuple(environments), dict(loader.file_hashes), warnings)
 
 
-def check_spec(spec: Spec, located: _Located, environ: Mapping[str, str]) -> list[Problem]:
+def check_spec(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:
     """Rules that span several fields, each reported where it can be fixed."""
-    from runner.spec.checks import run_checks
-
     return run_checks(spec, located, environ)
 
 
 def resolve_environment(
-    spec: Spec, located: _Located, path: Path, files: tuple[str, ...] = ()
+    spec: Spec, located: Located, path: Path, files: tuple[str, ...] = ()
 ) -> EnvironmentSpec:
     """The runs of a validated spec, with ``defaults`` merged and requests built."""
     name = spec.name or path.stem
@@ -434,7 +395,7 @@ def _resolve_run(
     )
 
 
-def _token_source(located: _Located) -> str:
+def _token_source(located: Located) -> str:
     """Where the token comes from, in words, for a 401 hint; never the value."""
     template = located.templated.get(("coalesce", "token"), "")
     pos = located.value_pos(("coalesce", "token"))
