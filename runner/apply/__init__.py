@@ -11,13 +11,12 @@ from runner.apply.model import (
 )
 from runner.apply.service import (
     Prepared,
-    Runtime,
     apply_plan,
     apply_prepared,
     load_specs_for_plan,
     prepare,
-    resume,
 )
+from runner.runtime import Runtime
 
 __all__ = [
     "ApplyEvent",
@@ -33,5 +32,4 @@ __all__ = [
     "apply_prepared",
     "load_specs_for_plan",
     "prepare",
-    "resume",
 ]

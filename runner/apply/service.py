@@ -1,8 +1,8 @@
 """Applying a plan: begin the apply in the state, run the executor, record how it ended.
 
-Also ``--resume``: the state keeps the plan document of every apply, so an interrupted
+The state keeps the plan document of every apply, so that an interrupted
 apply is continued with exactly the runs it was started with. ``runner rerun`` is
-executed here too (see ``runner.apply.operations.rerun_exec``): it is journaled as an
+executed with this module's pieces (see :mod:`runner.operations`): it is journaled as an
 apply, and resumed as one.
 """
 
@@ -15,11 +15,9 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from runner.apply.executor import (
     Executor,
@@ -39,9 +37,9 @@ from runner.apply.model import (
     EventSink,
     RunState,
 )
-from runner.coalesce import ClientPool
 from runner.errors import RunnerError
-from runner.plan import Plan, plan_from_document, plan_to_document
+from runner.plan import Plan, plan_to_document
+from runner.runtime import Runtime
 from runner.spec import RenderOptions, SpecSet, load_specs
 from runner.state import ApplyRecord, LockInfo, LockToken, Outcome, RunRecord, StateStore
 
@@ -69,15 +67,6 @@ class Prepared:
 
 def prepare(plan: Plan, specs: SpecSet, *, changed_only: bool = False) -> Prepared:
     return Prepared(plan, tuple(jobs_from_plan(plan, specs, changed_only=changed_only)))
-
-
-@dataclass
-class Runtime:
-    """How the apply reaches the world; tests replace the transport and the clock."""
-
-    transport: httpx.AsyncBaseTransport | None = None
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    install_signal_handlers: bool = True
 
 
 def apply_prepared(
@@ -144,37 +133,6 @@ def apply_plan(
     )
 
 
-def resume(
-    store: StateStore,
-    *,
-    options: ApplyOptions,
-    sink: EventSink,
-    runtime: Runtime | None = None,
-) -> ApplyResult:
-    """Continue the last interrupted apply, firing nothing it already fired."""
-    runtime = runtime or Runtime()
-    record = store.interrupted_apply()
-    if record is None:
-        raise RunnerError(
-            "there is no interrupted apply to resume",
-            hint="runner status shows the last apply; run `runner apply` for a new one",
-        )
-    document = store.apply_plan(record.apply_id)
-    if document is None:
-        raise _not_resumable(record)
-    if document.get(KIND_KEY) == RERUN_KIND:
-        # Reruns are built by runner.apply.operations, which builds on this module.
-        from runner.apply.operations.rerun_exec import resume_rerun
-
-        return resume_rerun(
-            record, document, store=store, options=options, sink=sink, runtime=runtime
-        )
-    jobs = _plan_jobs_to_resume(document, record.apply_id, runtime.environ)
-    return continue_apply(
-        record, document, jobs, store=store, options=options, sink=sink, runtime=runtime
-    )
-
-
 def continue_apply(
     record: ApplyRecord,
     document: Mapping[str, Any],
@@ -202,42 +160,6 @@ def continue_apply(
         floors=floors,
         locks_first=locks_first,
     )
-
-
-def _not_resumable(record: ApplyRecord) -> RunnerError:
-    if record.argv[:1] == ("rerun",):
-        # Reruns recorded before they kept what a resume needs.
-        return RunnerError(
-            f"apply {record.apply_id} was a rerun (runner {' '.join(record.argv)}) and "
-            "kept nothing to resume it from",
-            hint="see its runs with `runner status`, then run `runner rerun` again for "
-            "the ones it did not fire",
-        )
-    return RunnerError(f"apply {record.apply_id} kept no plan, so it cannot be resumed")
-
-
-def _plan_jobs_to_resume(
-    document: Mapping[str, Any], apply_id: int, environ: Mapping[str, str]
-) -> tuple[EnvironmentJob, ...]:
-    """The jobs of the plan an apply kept, less the runs it did not fire (``--changed-only``)."""
-    plan = plan_from_document(document, f"the plan of apply {apply_id}")
-    specs = _load_for_plan(plan, environ)
-    fires = set(document.get(FIRES_KEY, []))
-    jobs = [
-        replace(
-            job,
-            batches=tuple(
-                b
-                for b in (
-                    replace(b, runs=tuple(r for r in b.runs if r.identity in fires))
-                    for b in job.batches
-                )
-                if b.runs
-            ),
-        )
-        for job in jobs_from_plan(plan, specs)
-    ]
-    return tuple(job for job in jobs if job.batches)
 
 
 def load_specs_for_plan(plan: Plan, environ: Mapping[str, str]) -> SpecSet:
@@ -294,11 +216,7 @@ def execute(
             try:
                 # Room for every startRun allowed in flight, plus each environment's poll.
                 connections = options.max_concurrent + len(jobs)
-                async with ClientPool(
-                    transport=runtime.transport,
-                    environ=runtime.environ,
-                    max_connections=connections,
-                ) as pool:
+                async with runtime.pool(max_connections=connections) as pool:
                     known = floors if floors is not None else await newest_run_ids(pool, jobs)
                     apply_ids.append(begin(known))
                     # Whoever finds an environment locked is told who holds it, and which apply.

@@ -14,7 +14,6 @@ Neither appears in any error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import importlib
 import importlib.util
@@ -25,7 +24,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib import metadata
@@ -50,7 +49,6 @@ from runner.coalesce.models import (
     StartRunResponse,
     WireModel,
 )
-from runner.coalesce.network import use_asyncio_streams
 from runner.coalesce.outcomes import Ambiguous, CancelAccepted, CancelOutcome, Started, StartOutcome
 from runner.coalesce.retry import (
     CERTIFICATE_HINT,
@@ -113,10 +111,6 @@ MAX_ERROR_ANSWER_BYTES = 64 * 1024
 # Timeouts and deadlines from the environment must be above zero and at most a day.
 _MAX_SECONDS = 86_400.0
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
-# httpcore's connection pool does work that grows with the square of its size for every
-# request; several small pools used in turn keep that cost flat when many calls are in
-# flight (50 concurrent requests: one pool of 50 spends 5.6 s of CPU, ten of 5, 0.8 s).
-CONNECTIONS_PER_SHARD = 5
 #: Items asked for per page (the API allows up to 1000).
 PAGE_SIZE = 200
 #: A list longer than this many pages is treated as a server fault, not read to the end.
@@ -215,9 +209,10 @@ class CoalesceClient(_ClosedOnExit):
     before anything is sent; ``sim://`` talks to the embedded simulator in-process.
     ``token_source`` says in words where the token came from (e.g. "the environment
     variable COALESCE_TOKEN"), for the hint of a 401. ``transport`` replaces the network
-    (tests pass ``httpx.MockTransport``). ``http`` (one client) or ``shards`` (the pools
-    of a :class:`ClientPool`) share existing connections; they are then not closed by
-    :meth:`aclose`. ``gate`` is checked right before every request is sent (see
+    (tests pass ``httpx.MockTransport``); ``mounts`` gives transports by URL pattern, as
+    httpx's ``mounts=`` does (the embedded simulator is mounted at ``sim://``). ``http``
+    (the connections of a :class:`ClientPool`) shares existing connections; they are then
+    not closed by :meth:`aclose`. ``gate`` is checked right before every request is sent (see
     :mod:`runner.coalesce.gate`); by default the client has an open gate of its own.
     ``timeout`` and ``deadline`` (seconds for a whole request) default to
     ``RUNNER_READ_TIMEOUT`` and ``RUNNER_REQUEST_DEADLINE`` of ``environ`` (or of
@@ -239,7 +234,7 @@ class CoalesceClient(_ClosedOnExit):
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
-        shards: Shards | None = None,
+        mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         gate: SendGate | None = None,
     ) -> None:
         self.base_url = check_url(url, environ)
@@ -251,10 +246,12 @@ class CoalesceClient(_ClosedOnExit):
         self._timeout = timeout
         self._deadline = deadline if deadline is not None else deadline_from_environ(environ)
         self._policies = _Policies(read_retry, write_retry, clock or Clock())
-        self._owns_http = http is None and shards is None
-        if shards is None:
-            shards = Shards([http or _new_http_client(self.base_url, transport, timeout, limits)])
-        self._shards = shards
+        self._owns_http = http is None
+        if http is None:
+            http = _new_http_client(
+                self.base_url, _transport_for(self.base_url, transport, mounts), timeout, limits
+            )
+        self._http = http
         self._urls: dict[str, httpx.URL] = {}
 
     @property
@@ -264,7 +261,7 @@ class CoalesceClient(_ClosedOnExit):
 
     async def aclose(self) -> None:
         if self._owns_http:
-            await self._shards.aclose()
+            await self._http.aclose()
 
     # ------------------------------------------------------------------ scheduler (writes)
 
@@ -594,36 +591,35 @@ class CoalesceClient(_ClosedOnExit):
             headers["Content-Type"] = "application/json"
         self.gate.check(method, path)
         progress = _GateCheck(self.gate, method, path)
-        with self._shards.least_busy() as http:
-            request = http.build_request(
-                method,
-                self._url(http, path),
-                params=params,
-                content=content,
-                headers=headers,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                extensions={"trace": progress},
-            )
-            scope = asyncio.timeout(deadline)
-            try:
-                async with scope:
-                    response = await http.send(request, stream=True)
-                    try:
-                        await _read_capped(response)
-                    finally:
-                        await response.aclose()
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-                raise _DeadlineHit(deadline, sent=progress.may_have_sent) from None
+        request = self._http.build_request(
+            method,
+            self._url(path),
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            extensions={"trace": progress},
+        )
+        scope = asyncio.timeout(deadline)
+        try:
+            async with scope:
+                response = await self._http.send(request, stream=True)
+                try:
+                    await _read_capped(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise _DeadlineHit(deadline, sent=progress.may_have_sent) from None
         return response
 
-    def _url(self, http: httpx.AsyncClient, path: str) -> httpx.URL:
+    def _url(self, path: str) -> httpx.URL:
         """``path`` under the base URL, parsed once: httpx would parse and join it again
         for every request (a tenth of the client's CPU when firing many runs)."""
         url = self._urls.get(path)
         if url is None:
-            base = http.base_url  # the same for every shard
+            base = self._http.base_url
             url = base.copy_with(raw_path=base.raw_path + path.lstrip("/").encode("ascii"))
             if len(self._urls) < _URLS_KEPT:  # paths with run ids are not worth keeping
                 self._urls[path] = url
@@ -692,43 +688,14 @@ class CoalesceClient(_ClosedOnExit):
             ) from None
 
 
-class Shards:
-    """The connection pools of one base URL, and the requests each has in flight.
-
-    A request goes to the pool with the fewest in flight: taken in turn, a request could
-    wait for a connection of a busy pool while another had one free (with 50 startRuns in
-    flight over ten pools of five, that wait was a third of each request's time)."""
-
-    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
-        self.clients = clients
-        self._in_flight = [0] * len(clients)
-
-    def __len__(self) -> int:
-        return len(self.clients)
-
-    @contextlib.contextmanager
-    def least_busy(self) -> Iterator[httpx.AsyncClient]:
-        index = min(range(len(self.clients)), key=self._in_flight.__getitem__)
-        self._in_flight[index] += 1
-        try:
-            yield self.clients[index]
-        finally:
-            self._in_flight[index] -= 1
-
-    async def aclose(self) -> None:
-        for http in self.clients:
-            await http.aclose()
-
-
 class ClientPool(_ClosedOnExit):
     """Hands out :class:`CoalesceClient` objects that share the connections of each base
     URL. Close the pool (``async with`` or :meth:`aclose`) when done. ``gate`` (shared
     by all its clients, ``pool.gate``), ``timeout`` and ``deadline`` are as for
     :class:`CoalesceClient`.
 
-    With ``max_connections``, a URL gets that many connections, split into small pools
-    of :data:`CONNECTIONS_PER_SHARD` used in turn (see there why); otherwise one pool with
-    ``limits``."""
+    With ``max_connections``, each URL may open that many connections (all kept alive);
+    otherwise ``limits`` applies."""
 
     def __init__(
         self,
@@ -742,11 +709,13 @@ class ClientPool(_ClosedOnExit):
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         max_connections: int | None = None,
+        mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         gate: SendGate | None = None,
     ) -> None:
         #: Shared by every client of the pool: closing it stops all their sending.
         self.gate = gate if gate is not None else SendGate()
         self._transport = transport
+        self._mounts = dict(mounts or {})
         self._timeout = timeout if timeout is not None else timeout_from_environ(environ)
         self._deadline = deadline if deadline is not None else deadline_from_environ(environ)
         self._limits = limits
@@ -754,29 +723,22 @@ class ClientPool(_ClosedOnExit):
         self._write_retry = write_retry
         self._clock = clock or Clock()
         self._environ = environ
-        self._shard_count = 1
         if max_connections is not None:
-            self._shard_count = max(1, -(-max_connections // CONNECTIONS_PER_SHARD))
             self._limits = httpx.Limits(
-                max_connections=CONNECTIONS_PER_SHARD,
-                max_keepalive_connections=CONNECTIONS_PER_SHARD,
+                max_connections=max_connections, max_keepalive_connections=max_connections
             )
-        self._http: dict[str, Shards] = {}
+        self._http: dict[str, httpx.AsyncClient] = {}
 
     def client(
         self, url: str, token: Secret, *, token_source: str = _TOKEN_SOURCE
     ) -> CoalesceClient:
         """A client for ``url`` (checked against the allow-list) and ``token``."""
         base_url = check_url(url, self._environ)
-        shards = self._http.get(base_url)
-        if shards is None:
-            shards = Shards(
-                [
-                    _new_http_client(base_url, self._transport, self._timeout, self._limits)
-                    for _ in range(self._shard_count)
-                ]
-            )
-            self._http[base_url] = shards
+        http = self._http.get(base_url)
+        if http is None:
+            transport = _transport_for(base_url, self._transport, self._mounts)
+            http = _new_http_client(base_url, transport, self._timeout, self._limits)
+            self._http[base_url] = http
         return CoalesceClient(
             base_url,
             token,
@@ -787,14 +749,14 @@ class ClientPool(_ClosedOnExit):
             write_retry=self._write_retry,
             clock=self._clock,
             environ=self._environ,
-            shards=shards,
+            http=http,
             gate=self.gate,
         )
 
     async def aclose(self) -> None:
-        shard_sets, self._http = list(self._http.values()), {}
-        for shards in shard_sets:
-            await shards.aclose()
+        clients, self._http = list(self._http.values()), {}
+        for http in clients:
+            await http.aclose()
 
 
 # ---------------------------------------------------------------------- helpers
@@ -839,7 +801,6 @@ def _new_http_client(
     direct = base_url == SIM_URL or is_loopback_url(base_url)
     if base_url == SIM_URL:
         base_url = _SIM_BASE
-        transport = transport or _sim_transport()
     if not direct and transport is None:
         check_proxy_environment()
     try:
@@ -862,8 +823,6 @@ def _new_http_client(
             hint=f"Check {', '.join(_PROXY_VARIABLES[::2])} and NO_PROXY "
             "(and their lower-case forms).",
         ) from None
-    if transport is None:
-        use_asyncio_streams(client)
     return client
 
 
@@ -930,17 +889,23 @@ def _untrusting_tls_context() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-def _sim_transport() -> httpx.AsyncBaseTransport:
-    try:
-        # Imported here: the simulator is only loaded when a spec asks for sim://.
-        sim: Any = importlib.import_module("runner.sim")
-        app = sim.embedded_app()
-    except (ImportError, AttributeError):
+def _transport_for(
+    base_url: str,
+    transport: httpx.AsyncBaseTransport | None,
+    mounts: Mapping[str, httpx.AsyncBaseTransport] | None,
+) -> httpx.AsyncBaseTransport | None:
+    """The transport for ``base_url``: ``transport`` if given, else the one mounted for
+    its scheme (``sim://`` is the embedded simulator, mounted by whoever built it), else
+    None: httpx's own."""
+    if transport is not None:
+        return transport
+    mounted = (mounts or {}).get(SIM_URL if base_url == SIM_URL else base_url)
+    if mounted is None and base_url == SIM_URL:
         raise RunnerError(
-            "The embedded simulator (sim://) is not available in this installation.",
+            "The embedded simulator (sim://) is not available here.",
             hint="Use the URL of a running simulator (runner sim) or of Coalesce instead.",
-        ) from None
-    return httpx.ASGITransport(app=app)
+        )
+    return mounted
 
 
 def _user_agent() -> str:

@@ -189,7 +189,7 @@ def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
 
 
 def _resume(store: Any, options: Any, fmt: str) -> Any:
-    from runner.apply import resume
+    from runner.operations import resume
     from runner.render.apply_output import progress_for
 
     progress = progress_for()

@@ -28,7 +28,7 @@ def command(
     A run that had already ended is reported with its status. Exit 0 when every run was
     canceled or had ended, 1 otherwise.
     """
-    from runner.apply.operations import (
+    from runner.operations import (
         cancel_runs,
         load_specs_for_operations,
         select_for_cancel,

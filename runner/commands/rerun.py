@@ -54,7 +54,7 @@ def command(
     interrupted. Exit codes as apply: 0 ok, 3 a rerun failed, 1 error, 130 interrupted.
     """
     from runner.apply import ApplyOptions
-    from runner.apply.operations import (
+    from runner.operations import (
         load_specs_for_operations,
         plan_reruns,
         rerun,

@@ -36,7 +36,7 @@ def command(
     refresh: bool,
 ) -> int:
     """Show the last apply, the runs still in flight and the locks held."""
-    from runner.apply.operations import (
+    from runner.operations import (
         RefreshResult,
         load_specs_for_operations,
         read_status,

@@ -13,7 +13,7 @@ from runner.output import echo, echo_err
 @state_option
 def command(environment: str, state: str | None) -> int:
     """Remove ENV's lock, whoever holds it (see the holder with: runner status)."""
-    from runner.apply.operations import UnlockResult, unlock
+    from runner.operations import UnlockResult, unlock
     from runner.render.status_output import render_unlock_text, unlock_warning
     from runner.state import open_state, state_path
 

@@ -1,6 +1,7 @@
 """What a person does with the runs apply fired: look at them (``status``), stop them
-(``cancel``), fire the failed ones again (``rerun``), and open a lock a dead apply left
-behind (``unlock``).
+(``cancel``), fire the failed ones again (``rerun``), continue an interrupted apply
+(``resume``), and open a lock a dead apply left behind (``unlock``). This package sits
+above :mod:`runner.apply` and builds on its executor; apply never imports it.
 
 The command line calls these functions and renders what they return; nothing here
 prints. Every call that changes Coalesce is framed by journal writes, as in apply: a
@@ -16,8 +17,8 @@ cancelling a runaway run must not wait for a Snowflake password to be exported.
 
 from __future__ import annotations
 
-from runner.apply.operations._shared import load_specs_for_operations
-from runner.apply.operations.cancel import (
+from runner.operations._shared import load_specs_for_operations
+from runner.operations.cancel import (
     CancelReport,
     CancelResult,
     CancelSelection,
@@ -25,9 +26,9 @@ from runner.apply.operations.cancel import (
     cancel_runs,
     select_for_cancel,
 )
-from runner.apply.operations.locks import UnlockResult, unlock
-from runner.apply.operations.rerun_exec import RerunResult, rerun
-from runner.apply.operations.rerun_plan import (
+from runner.operations.locks import UnlockResult, unlock
+from runner.operations.rerun_exec import RerunResult, rerun
+from runner.operations.rerun_plan import (
     RerunJob,
     RerunPlan,
     RerunSelection,
@@ -36,7 +37,8 @@ from runner.apply.operations.rerun_plan import (
     rerun_body,
     select_for_rerun,
 )
-from runner.apply.operations.status import (
+from runner.operations.resume import resume
+from runner.operations.status import (
     Refreshed,
     RefreshResult,
     StatusReport,
@@ -65,6 +67,7 @@ __all__ = [
     "refresh_in_flight",
     "rerun",
     "rerun_body",
+    "resume",
     "select_for_cancel",
     "select_for_rerun",
     "unlock",

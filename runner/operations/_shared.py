@@ -16,12 +16,12 @@ from runner.apply.model import (
     FailedNode,
 )
 from runner.apply.results import failed_nodes
-from runner.apply.service import Runtime
 from runner.coalesce import (
     ClientPool,
     CoalesceClient,
 )
 from runner.errors import RunnerError
+from runner.runtime import Runtime
 from runner.spec import EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.state import (
     RunRecord,
@@ -93,7 +93,7 @@ def fired_environment_id(record: RunRecord, spec_environment_id: str) -> str:
 
 def run_async(runtime: Runtime, work: Callable[[ClientPool], Awaitable[Any]]) -> Any:
     async def main() -> Any:
-        async with ClientPool(transport=runtime.transport, environ=runtime.environ) as pool:
+        async with runtime.pool() as pool:
             return await work(pool)
 
     return asyncio.run(main())

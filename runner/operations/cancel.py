@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runner.apply.operations._shared import (
+from runner.coalesce import (
+    CancelAccepted,
+    ClientPool,
+    CoalesceAPIError,
+    CoalesceClient,
+    is_terminal,
+)
+from runner.errors import RunnerError
+from runner.operations._shared import (
     Clock,
     SpecSource,
     check_patterns,
@@ -22,15 +30,7 @@ from runner.apply.operations._shared import (
     run_async,
     specs_of,
 )
-from runner.apply.service import Runtime
-from runner.coalesce import (
-    CancelAccepted,
-    ClientPool,
-    CoalesceAPIError,
-    CoalesceClient,
-    is_terminal,
-)
-from runner.errors import RunnerError
+from runner.runtime import Runtime
 from runner.state import (
     UNCERTAIN_STATUSES,
     RunRecord,

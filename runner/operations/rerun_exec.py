@@ -27,19 +27,19 @@ from runner.apply.model import (
     EventSink,
     RunJob,
 )
-from runner.apply.operations._shared import load_specs_for_operations
-from runner.apply.operations.rerun_plan import RerunJob, RerunPlan, RerunSelection, plan_reruns
 from runner.apply.service import (
     KIND_KEY,
     RERUN_KIND,
-    Runtime,
     begin_apply,
     continue_apply,
     execute,
     who,
 )
 from runner.errors import RunnerError, StalePlanError
+from runner.operations._shared import load_specs_for_operations
+from runner.operations.rerun_plan import RerunJob, RerunPlan, RerunSelection, plan_reruns
 from runner.plan import request_hash
+from runner.runtime import Runtime
 from runner.state import ApplyRecord, RunRecord, StateStore
 
 

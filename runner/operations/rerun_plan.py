@@ -10,13 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.apply.operations._shared import (
+from runner.errors import RunnerError
+from runner.operations._shared import (
     check_patterns,
     environment_spec,
     fired_environment_id,
     latest_by_identity,
 )
-from runner.errors import RunnerError
 from runner.secrets import redact_all
 from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
 from runner.spec.request import FORCE_KEYS

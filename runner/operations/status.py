@@ -12,7 +12,15 @@ from pathlib import Path
 from runner.apply.model import (
     FailedNode,
 )
-from runner.apply.operations._shared import (
+from runner.apply.reconcile import find_created_rerun, find_created_run
+from runner.apply.service import FLOORS_KEY
+from runner.coalesce import (
+    ClientPool,
+    CoalesceClient,
+    is_terminal,
+)
+from runner.errors import RunnerError
+from runner.operations._shared import (
     SERVER_ACTIVE,
     Clock,
     SpecSource,
@@ -24,14 +32,7 @@ from runner.apply.operations._shared import (
     run_async,
     specs_of,
 )
-from runner.apply.reconcile import find_created_rerun, find_created_run
-from runner.apply.service import FLOORS_KEY, Runtime
-from runner.coalesce import (
-    ClientPool,
-    CoalesceClient,
-    is_terminal,
-)
-from runner.errors import RunnerError
+from runner.runtime import Runtime
 from runner.state import (
     UNCERTAIN_STATUSES,
     ApplyRecord,

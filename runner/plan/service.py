@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from runner.coalesce import ClientPool
 from runner.plan.baseline import Baseline, git_baseline, state_baseline
 from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
 from runner.plan.online import EnvironmentFacts, read_environments
+from runner.runtime import Runtime
 from runner.spec import DEFAULT_PATHS, EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.spec.loader import gc_paused
 from runner.state import StateReader, open_state
@@ -119,7 +119,7 @@ def read_online(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, EnvironmentFacts]:
     async def read() -> dict[str, EnvironmentFacts]:
-        async with ClientPool(transport=transport, environ=environ) as pool:
+        async with Runtime(transport, environ).pool() as pool:
             return await read_environments(environments, pool)
 
     return asyncio.run(read())

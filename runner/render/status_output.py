@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runner.apply.model import RunReport, RunState
-from runner.apply.operations import (
+from runner.operations import (
     CancelResult,
     CancelVerdict,
     RefreshResult,

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 
 from runner.apply import ApplyOptions, RunState
-from runner.apply.service import Runtime, resume
+from runner.operations import resume
+from runner.runtime import Runtime
 from runner.sim import SimApp, SimClock, create_app, parse_world
 from runner.sim.app import Receive, Scope, Send
 from runner.state import Outcome, RunStatus, open_state

@@ -18,12 +18,13 @@ import pytest
 
 from runner.apply import ApplyOptions, RunState
 from runner.apply.executor import uncertain_pending
-from runner.apply.operations._shared import load_specs_for_operations
-from runner.apply.operations.status import read_status, refresh_in_flight
-from runner.apply.service import Runtime, resume
 from runner.errors import RunnerError
+from runner.operations import resume
+from runner.operations._shared import load_specs_for_operations
+from runner.operations.status import read_status, refresh_in_flight
 from runner.plan import Action, PlanRequest, plan_specs
 from runner.render.plan_text import render_plan_text
+from runner.runtime import Runtime
 from runner.sim import SimApp, SimClock, create_app, parse_world
 from runner.sim.app import Receive, Scope, Send
 from runner.state import open_state

@@ -1,6 +1,7 @@
-"""The asyncio network backend under httpx, over real sockets: what a server does to a
-connection reaches the client as the same httpx error the default backend raises, so
-the retry rules (never sent / maybe carried out) keep telling the two apart."""
+"""Connections over real sockets, on httpx's own transport (the one runner's clients
+use): what a server does to a connection reaches the client as the httpx error the
+retry rules expect, so they keep telling "never sent" from "maybe carried out"; kept-
+alive connections a server closed or spoke on while idle are not used again; TLS."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import httpx
 import pytest
 
 from runner.coalesce import ClientPool
-from runner.coalesce.network import AsyncioBackend, use_asyncio_streams
 from runner.secrets import Secret
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -64,9 +64,8 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 def _client(scheme: str, port: str, **options: object) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=f"{scheme}://127.0.0.1:{port}", **options)  # type: ignore[arg-type]
-    assert use_asyncio_streams(client)
-    return client
+    """An httpx client on its default transport: the one runner's clients use."""
+    return httpx.AsyncClient(base_url=f"{scheme}://127.0.0.1:{port}", **options)  # type: ignore[arg-type]
 
 
 async def test_requests_share_a_kept_alive_connection() -> None:
@@ -288,27 +287,26 @@ async def test_tls_to_an_untrusted_server_is_a_connect_error(
             await client.post("/scheduler/startRun", content=b"{}")
 
 
-# -- where the backend is used -----------------------------------------------------------
+# -- what runner's clients are built on ---------------------------------------------------
 
 
-def _backend_of(http: httpx.AsyncClient) -> object:
-    return http._transport._pool._network_backend  # type: ignore[attr-defined]
-
-
-async def test_runner_clients_connect_through_the_asyncio_backend() -> None:
+async def test_runner_clients_use_httpx_own_transport() -> None:
+    """No network layer of our own under the retry rules: httpx's transport, as tested
+    above, is the one runner's clients send through."""
     async with ClientPool(environ={}, max_connections=10) as pool:
         client = pool.client("https://app.coalescesoftware.io", Secret("T"))
-        assert [type(_backend_of(http)) for http in client._shards.clients] == [AsyncioBackend] * 2
+        transport = client._http._transport
+        assert type(transport) is httpx.AsyncHTTPTransport
+        assert transport._pool._max_connections == 10
 
 
 async def test_proxies_from_the_environment_are_still_used(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The backend is swapped under httpx's own transport, so HTTPS_PROXY still works."""
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
     async with ClientPool(environ={}) as pool:
         client = pool.client("https://app.coalescesoftware.io", Secret("T"))
-        http = client._shards.clients[0]
+        http = client._http
         request = http.build_request("GET", "https://app.coalescesoftware.io/api/v1/runs")
         proxied = http._transport_for_url(request.url)
         assert isinstance(proxied, httpx.AsyncHTTPTransport)
@@ -323,76 +321,3 @@ def test_it_runs_on_uvloop_too() -> None:
             return (await client.get("/api/v1/runs")).status_code
 
     assert uvloop.run(exchange()) == 200
-
-
-# -- the stream itself, once the event loop has read what the server sent ----------------
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Let the event loop run until ``condition`` holds (it reads sockets in between)."""
-    while not condition():
-        await asyncio.sleep(0)
-
-
-async def test_data_already_read_from_an_idle_connection_makes_it_readable() -> None:
-    async def send_unasked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
-        await writer.drain()
-        await reader.read()
-
-    async with _server(send_unasked) as (port, _):
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
-        connection = stream._connection  # type: ignore[attr-defined]
-        await _until(lambda: bool(connection.buffer))  # in the stream's buffer, not the socket's
-        assert stream.get_extra_info("is_readable") is True
-        await stream.aclose()
-
-
-async def test_data_that_came_before_a_reset_is_read_before_the_error() -> None:
-    async def answer_then_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"hello")
-        await writer.drain()
-        _reset(writer)
-
-    async with _server(answer_then_reset) as (port, _):
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
-        connection = stream._connection  # type: ignore[attr-defined]
-        await _until(lambda: connection.ended)
-        assert await stream.read(1024) == b"hello"
-        with pytest.raises(httpcore.ReadError):
-            await stream.read(1024)
-        await stream.aclose()
-
-
-async def test_a_read_waiting_when_the_client_closes_the_connection_fails() -> None:
-    """Closed here while waiting for an answer: a read error, not the server's goodbye."""
-    release = asyncio.Event()
-
-    async def stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await release.wait()
-
-    async with _server(stay_silent) as (port, _):
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
-        reading = asyncio.ensure_future(stream.read(1024))
-        await _until(lambda: stream._connection._read_waiter is not None)  # type: ignore[attr-defined]
-        await stream.aclose()
-        with pytest.raises(httpcore.ReadError):
-            await reading
-        with pytest.raises(httpcore.WriteError):
-            await stream.write(b"GET / HTTP/1.1\r\n\r\n")
-        release.set()
-
-
-async def test_tls_on_a_connection_the_server_already_closed_fails_at_once(
-    certificate: tuple[Path, Path],
-) -> None:
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        pass  # closed as soon as accepted
-
-    async with _server(hang_up) as (port, _):
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", int(port))
-        connection = stream._connection  # type: ignore[attr-defined]
-        await _until(lambda: connection.ended)
-        trusted = ssl.create_default_context(cafile=str(certificate[0]))
-        with pytest.raises(httpcore.ConnectError):
-            await stream.start_tls(trusted, server_hostname="127.0.0.1", timeout=30)

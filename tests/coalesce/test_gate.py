@@ -161,7 +161,7 @@ class HeldServer:
 
 async def waiting_for_a_connection(client: CoalesceClient, requests: int) -> None:
     """Until the connection pool holds ``requests`` requests (one sent, others waiting)."""
-    pool = client._shards.clients[0]._transport._pool  # type: ignore[attr-defined]
+    pool = client._http._transport._pool  # type: ignore[attr-defined]
     for _ in range(10_000):
         if len(pool._requests) >= requests:
             return

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from runner.coalesce import ClientPool, CoalesceAPIError, CoalesceClient, URLNotAllowedError
+from runner.errors import RunnerError
 from runner.secrets import Secret
 
 from .fakes import FakeCoalesce, answer, make_pool
@@ -24,7 +25,7 @@ async def test_clients_of_a_pool_share_a_url_but_send_their_own_token() -> None:
         await dev.run_status(2)
         await dev.aclose()  # a pooled client does not close the shared connections
         await prod.run_status(3)
-        assert prod._shards == dev._shards  # the connections of a base URL are shared
+        assert prod._http is dev._http  # the connections of a base URL are shared
     auth = [r.headers["authorization"] for r in server.reached]
     assert auth == ["Bearer TOKEN-PROD", "Bearer TOKEN-DEV", "Bearer TOKEN-PROD"]
     assert {r.url.host for r in server.reached} == {"app.coalescesoftware.io"}
@@ -72,13 +73,21 @@ def _embedded_app_available() -> bool:
 
 
 @pytest.mark.skipif(not _embedded_app_available(), reason="runner.sim.embedded_app not built yet")
-async def test_sim_url_reaches_the_embedded_simulator() -> None:
-    async with ClientPool(environ={}) as pool:
+async def test_sim_url_reaches_the_embedded_simulator_mounted_by_the_runtime() -> None:
+    from runner.runtime import Runtime
+
+    async with Runtime(environ={}).pool() as pool:
         client = pool.client("sim://", Secret("not-a-demo-token"))
         with pytest.raises(CoalesceAPIError) as caught:
             await client.run_status(1)
     # Whatever the demo world accepts, a made-up token must be refused with a 401.
     assert caught.value.status == 401
+
+
+async def test_a_bare_pool_knows_no_simulator() -> None:
+    async with ClientPool(environ={}) as pool:
+        with pytest.raises(RunnerError, match=r"embedded simulator \(sim://\) is not available"):
+            pool.client("sim://", Secret("not-a-demo-token"))
 
 
 async def test_transport_exceptions_other_than_httpx_are_not_swallowed() -> None:
@@ -92,14 +101,12 @@ async def test_transport_exceptions_other_than_httpx_are_not_swallowed() -> None
             await client.start_run({"runDetails": {"environmentID": "1"}})
 
 
-async def test_a_pool_sized_for_many_calls_spreads_them_over_small_pools() -> None:
-    server = FakeCoalesce([answer(200, STATUS) for _ in range(12)])
-    async with ClientPool(transport=server.transport(), environ={}, max_connections=50) as pool:
+async def test_a_pool_sized_for_many_calls_keeps_that_many_connections() -> None:
+    async with ClientPool(environ={}, max_connections=50) as pool:
         client = pool.client("https://app.coalescesoftware.io", Secret("TOKEN-X"))
-        assert len(client._shards) == 10  # 50 connections, 5 per pool
-        for counter in range(12):
-            await client.run_status(counter)
-    assert len(server.reached) == 12
+        connections = client._http._transport._pool  # type: ignore[attr-defined]
+        assert connections._max_connections == 50
+        assert connections._max_keepalive_connections == 50
 
 
 async def test_a_cookie_set_for_one_token_never_rides_along_with_another() -> None:

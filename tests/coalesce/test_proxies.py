@@ -102,8 +102,10 @@ async def test_loopback_never_goes_through_a_proxy(
 
 
 async def test_the_embedded_simulator_never_goes_through_a_proxy(fake_proxy: Listener) -> None:
+    from runner.runtime import Runtime
+
     sim = pytest.importorskip("runner.sim")
-    async with ClientPool(environ={}) as pool:
+    async with Runtime(environ={}).pool() as pool:
         client = pool.client("sim://", Secret(sim.DEMO_TOKEN))
         environments = await asyncio.wait_for(client.list_environments(), 10)
     assert environments

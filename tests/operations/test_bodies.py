@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.apply.operations import journal_request
+from runner.operations import journal_request
 
 ORIGINAL = {
     "runDetails": {

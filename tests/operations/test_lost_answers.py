@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from runner.apply import ApplyOptions, RunState, Runtime
-from runner.apply.operations import (
+from runner.operations import (
     RerunResult,
     load_specs_for_operations,
     plan_reruns,

@@ -39,6 +39,7 @@ import pytest
 
 import runner.cli
 import runner.coalesce.client as coalesce_client
+import runner.runtime
 import runner.sim
 from runner.coalesce import CoalesceClient
 from runner.secrets import KNOWN_SECRETS, MIN_DETECTABLE, TOO_SHORT, withheld
@@ -392,7 +393,7 @@ def workspace(
     # client, so the fault transport goes where the client finds the simulator's.
     coalesce = Coalesce(create_app(parse_world(WORLD), clock=SimClock(1.0)))
     monkeypatch.setattr(runner.sim, "_embedded", coalesce.app)
-    monkeypatch.setattr(coalesce_client, "_sim_transport", coalesce.transport)
+    monkeypatch.setattr(runner.runtime, "SIMULATOR", coalesce.transport())
     monkeypatch.setattr(coalesce_client, "Clock", _NoWaitClock)
 
     # Every log record, at every level, of runner's own loggers (which do not propagate)
@@ -637,7 +638,7 @@ def test_no_canary_in_any_encoding_whatever_coalesce_echoes(
     encoding: str,
 ) -> None:
     echoing = EchoingCoalesce(workspace.coalesce.app, encoding=encoding)
-    workspace.monkeypatch.setattr(coalesce_client, "_sim_transport", echoing.transport)
+    workspace.monkeypatch.setattr(runner.runtime, "SIMULATOR", echoing.transport())
     _set_up(workspace, run_cli, "ok")
 
     for command in ECHOED_COMMANDS:
@@ -680,7 +681,7 @@ def _use_coalesce(root: Path, monkeypatch: pytest.MonkeyPatch, token: str, passw
     world = {**WORLD, "tokens": [token]}
     app = create_app(parse_world(world), clock=SimClock(1.0))
     monkeypatch.setattr(runner.sim, "_embedded", app)
-    monkeypatch.setattr(coalesce_client, "_sim_transport", Coalesce(app).transport)
+    monkeypatch.setattr(runner.runtime, "SIMULATOR", Coalesce(app).transport())
     monkeypatch.setattr(coalesce_client, "Clock", _NoWaitClock)
     KNOWN_SECRETS.clear()
 

@@ -20,6 +20,7 @@ from runner.coalesce.client import Clock, CoalesceClient
 from runner.coalesce.errors import CoalesceAPIError
 from runner.coalesce.models import RunInfo, StartRunDetails, StartRunRequest, dependency_edges
 from runner.coalesce.outcomes import Ambiguous, CancelAccepted, Started
+from runner.runtime import Runtime
 from runner.secrets import Secret
 from runner.sim import ManualClock, embedded_app
 from tests.sim.conftest import SMALL_WORLD, TOKEN, small_world
@@ -52,7 +53,12 @@ class Target:
         return counters
 
     def other_client(self, token: str) -> CoalesceClient:
-        return CoalesceClient(self.client.base_url, Secret(token), clock=Clock(sleep=no_sleep))
+        return CoalesceClient(
+            self.client.base_url,
+            Secret(token),
+            clock=Clock(sleep=no_sleep),
+            mounts=Runtime.mounts(),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +90,9 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
             app.simulator.clock, world = saved
             app.simulator.load(world)
 
-    client = CoalesceClient(url, Secret(TOKEN), clock=Clock(sleep=no_sleep))
+    client = CoalesceClient(
+        url, Secret(TOKEN), clock=Clock(sleep=no_sleep), mounts=Runtime.mounts()
+    )
     try:
         yield Target(client, control)
     finally:
