@@ -24,7 +24,7 @@ class CliResult:
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def run_cli(capsys: pytest.CaptureFixture[str]):
     """Run ``runner ARGS`` in this process; returns exit code, stdout and stderr."""
     from runner.cli import run_cli as _run
 
@@ -37,7 +37,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+def write(tmp_path: Path):
     """Write ``{relative path: text}`` under tmp_path; returns tmp_path."""
 
     def files(tree: dict[str, str]) -> Path:

@@ -64,6 +64,7 @@ from runner.coalesce.retry import (
     write_exception_verdict,
     write_status_verdict,
 )
+from runner.coalesce.transport import transport_for_many
 from runner.coalesce.urls import SIM_URL, check_url, is_loopback_url
 from runner.errors import RunnerError
 from runner.secrets import Secret, foreign_text, reveal_all
@@ -803,13 +804,18 @@ def _new_http_client(
         base_url = _SIM_BASE
     if not direct and transport is None:
         check_proxy_environment()
+    verify = _tls_context() if base_url.startswith("https://") else _untrusting_tls_context()
+    # Mounted rather than passed as the transport: httpx then still mounts the proxies
+    # of the environment, which take precedence for the URLs they cover.
+    spread = transport_for_many(limits, verify) if transport is None else None
     try:
         client = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,
+            mounts={"all://": spread} if spread is not None else None,
             timeout=timeout,
             limits=limits,
-            verify=_tls_context() if base_url.startswith("https://") else _untrusting_tls_context(),
+            verify=verify,
             follow_redirects=False,  # a redirect could carry the token to another host
             headers={"accept": "application/json", "user-agent": _user_agent()},
             cookies=_no_cookies(),

@@ -128,11 +128,14 @@ def write_spec(
     return path
 
 
-def tag_of(sim_run: Mapping[str, Any]) -> str | None:
-    """The ``tag`` parameter a simulator run was created with."""
+NO_TAG = "(no tag)"
+
+
+def tag_of(sim_run: Mapping[str, Any]) -> str:
+    """The ``tag`` parameter a simulator run was created with (:data:`NO_TAG` if none)."""
     parameters = (sim_run.get("request") or {}).get("parameters") or {}
     tag = parameters.get("tag")
-    return str(tag) if tag is not None else None
+    return str(tag) if tag is not None else NO_TAG
 
 
 def wait_until(condition: Callable[[], Any], *, limit: float = 20.0, what: str) -> Any:
@@ -158,15 +161,22 @@ class InProcess:
     def __init__(self, app: Any) -> None:
         self._transport = httpx.ASGITransport(app=app)
 
+    def close(self) -> None:
+        """Nothing to close: each call opens and closes its own client."""
+
     def get(self, path: str) -> httpx.Response:
         return asyncio.run(self._request("GET", path, None))
 
-    def post(self, path: str, json: Any = None) -> httpx.Response:
-        return asyncio.run(self._request("POST", path, json))
+    def post(
+        self, path: str, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return asyncio.run(self._request("POST", path, json, headers))
 
-    async def _request(self, method: str, path: str, body: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, body: Any, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
         async with httpx.AsyncClient(transport=self._transport, base_url="http://sim") as client:
-            response = await client.request(method, path, json=body)
+            response = await client.request(method, path, json=body, headers=headers)
             await response.aread()
             return response
 

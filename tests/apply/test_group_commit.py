@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from runner.apply.group_commit import GroupCommit
-from runner.state import open_state
+from runner.state import SqliteState, open_state
 
 
-def intent(store, apply_id: int, name: str):  # type: ignore[no-untyped-def]
+def intent(store, apply_id: int, name: str):
     return lambda: store.record_intent(apply_id, "e", "b", name, {"n": name}, f"h-{name}")
 
 
-def begin(store) -> int:  # type: ignore[no-untyped-def]
+def begin(store: SqliteState) -> int:
     return store.begin_apply(who="w", host="h", git_commit=None, environments=["e"], argv=[])
 
 
@@ -28,7 +28,7 @@ async def test_writes_made_together_share_commits_and_each_gets_its_result(
     commits: list[str] = []
     real_batch = store.batch
 
-    def counted_batch(doing: str = "record several runs"):  # type: ignore[no-untyped-def]
+    def counted_batch(doing: str = "record several runs"):
         commits.append(doing)
         return real_batch(doing)
 

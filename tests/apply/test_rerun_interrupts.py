@@ -51,7 +51,7 @@ def _start_rerun(tmp_path: Path, state: Path, *args: str) -> ApplyProcess:
     )
 
 
-def _reruns_sent(served: SimServer) -> list[str | None]:
+def _reruns_sent(served: SimServer) -> list[str]:
     """The tag of each rerun Coalesce created, in order."""
     return [tag_of(r) for r in served.runs() if r.get("reRunID") is not None]
 

@@ -20,10 +20,12 @@ import httpx
 import pytest
 
 from runner.coalesce import ClientPool
+from runner.coalesce.transport import SpreadTransport
 from runner.secrets import Secret
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
+URL = "https://app.coalescesoftware.io"
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
@@ -292,12 +294,38 @@ async def test_tls_to_an_untrusted_server_is_a_connect_error(
 
 async def test_runner_clients_use_httpx_own_transport() -> None:
     """No network layer of our own under the retry rules: httpx's transport, as tested
-    above, is the one runner's clients send through."""
+    above, is the one runner's clients send through; many connections are spread over
+    several of its pools, through httpx's public transport argument."""
     async with ClientPool(environ={}, max_connections=10) as pool:
-        client = pool.client("https://app.coalescesoftware.io", Secret("T"))
-        transport = client._http._transport
-        assert type(transport) is httpx.AsyncHTTPTransport
-        assert transport._pool._max_connections == 10
+        client = pool.client(URL, Secret("T"))
+        transport = client._http._transport_for_url(httpx.URL("https://app.coalescesoftware.io"))
+        assert isinstance(transport, SpreadTransport)
+        assert [type(t) for t in transport.transports] == [httpx.AsyncHTTPTransport] * 2
+    async with ClientPool(environ={}, max_connections=5) as pool:
+        client = pool.client(URL, Secret("T"))
+        assert type(client._http._transport_for_url(httpx.URL(URL))) is httpx.AsyncHTTPTransport
+
+
+async def test_requests_go_to_the_pool_with_the_fewest_in_flight() -> None:
+    release = asyncio.Event()
+    reached: list[int] = []
+
+    def pool(index: int) -> httpx.AsyncBaseTransport:
+        async def handle(request: httpx.Request) -> httpx.Response:
+            reached.append(index)
+            await release.wait()
+            return httpx.Response(200, json={})
+
+        return httpx.MockTransport(handle)
+
+    spread = SpreadTransport([pool(0), pool(1), pool(2)])
+    async with httpx.AsyncClient(transport=spread, base_url="http://x") as client:
+        sending = [asyncio.ensure_future(client.get("/")) for _ in range(6)]
+        while len(reached) < 6:
+            await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(*sending)
+    assert sorted(reached) == [0, 0, 1, 1, 2, 2]
 
 
 async def test_proxies_from_the_environment_are_still_used(

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from runner.coalesce import ClientPool, CoalesceAPIError, CoalesceClient, URLNotAllowedError
+from runner.coalesce.transport import SpreadTransport
 from runner.errors import RunnerError
 from runner.secrets import Secret
 
@@ -102,11 +103,14 @@ async def test_transport_exceptions_other_than_httpx_are_not_swallowed() -> None
 
 
 async def test_a_pool_sized_for_many_calls_keeps_that_many_connections() -> None:
+    url = "https://app.coalescesoftware.io"
     async with ClientPool(environ={}, max_connections=50) as pool:
-        client = pool.client("https://app.coalescesoftware.io", Secret("TOKEN-X"))
-        connections = client._http._transport._pool  # type: ignore[attr-defined]
-        assert connections._max_connections == 50
-        assert connections._max_keepalive_connections == 50
+        client = pool.client(url, Secret("TOKEN-X"))
+        spread = client._http._transport_for_url(httpx.URL(url))
+        assert isinstance(spread, SpreadTransport)
+        pools = [t._pool for t in spread.transports]  # type: ignore[attr-defined]
+        assert sum(p._max_connections for p in pools) == 50
+        assert all(p._max_keepalive_connections == p._max_connections for p in pools)
 
 
 async def test_a_cookie_set_for_one_token_never_rides_along_with_another() -> None:

@@ -28,12 +28,12 @@ NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 HEAD = 'version: 1\nenvironmentID: "5"\ncoalesce: {url: "sim://"}\n'
 
 
-def plan_of(paths=("specs",), state=None, **kw):  # type: ignore[no-untyped-def]
+def plan_of(paths=("specs",), state=None, **kw):
     request = PlanRequest(paths=paths, offline=True, now=NOW, **kw)
     return plan_specs(request, state=state, environ={}).plan
 
 
-def record_apply(state_file: Path, runs) -> None:  # type: ignore[no-untyped-def]
+def record_apply(state_file: Path, runs) -> None:
     """Write an apply of ``runs`` (RunSpec objects) into the state, as apply would."""
     store = open_state(state_file)
     apply_id = store.begin_apply(

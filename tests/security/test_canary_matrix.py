@@ -39,6 +39,7 @@ import pytest
 
 import runner.cli
 import runner.coalesce.client as coalesce_client
+import runner.output
 import runner.runtime
 import runner.sim
 from runner.coalesce import CoalesceClient
@@ -398,7 +399,7 @@ def workspace(
 
     # Every log record, at every level, of runner's own loggers (which do not propagate)
     # and of the libraries it uses.
-    configure = runner.cli.configure_logging
+    configure = runner.output.configure_logging
     logger = logging.getLogger("runner")
     level, handlers = logger.level, list(logger.handlers)
 

@@ -174,11 +174,12 @@ def test_a_long_secret_that_starts_just_before_the_cut_is_found_whole() -> None:
 def test_a_huge_foreign_text_is_checked_only_as_far_as_it_can_be_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import runner._secret_forms
     import runner.secrets
 
     Secret("CANARY-somewhere-else-2b8a")
     decoded: list[int] = []
-    views_of = runner.secrets.views_of
+    views_of = runner._secret_forms.views_of
 
     def counting(text: str) -> Iterator[str]:
         decoded.append(len(text))

@@ -95,7 +95,7 @@ DOCUMENTS = st.recursive(
 
 @FUZZ
 @given(DOCUMENTS)
-def test_spec_loading_raises_only_spec_errors(tmp_path_factory, document: object) -> None:  # type: ignore[no-untyped-def]
+def test_spec_loading_raises_only_spec_errors(tmp_path_factory, document: object) -> None:
     import json
 
     folder = tmp_path_factory.mktemp("fuzz")

@@ -18,7 +18,7 @@ PEM = (
 )
 
 
-def load(tmp: Path, environ: dict[str, str] | None = None, **kw: str):  # type: ignore[no-untyped-def]
+def load(tmp: Path, environ: dict[str, str] | None = None, **kw: str):
     env = {"COALESCE_TOKEN": "tok-1234567", **(environ or {})}
     options = RenderOptions(environ=env, variables=kw, require_secrets=True)
     return load_specs([tmp], options=options, environ=env)

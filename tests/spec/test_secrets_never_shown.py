@@ -25,7 +25,7 @@ SPEC = (
 
 
 @pytest.fixture
-def canary_env(monkeypatch: pytest.MonkeyPatch, write) -> None:  # type: ignore[no-untyped-def]
+def canary_env(monkeypatch: pytest.MonkeyPatch, write) -> None:
     monkeypatch.setenv("COALESCE_TOK", CANARY_TOKEN)
     monkeypatch.setenv("SNOWFLAKE_PW", CANARY_PASSWORD)
     write({"key.p8": CANARY_KEY})

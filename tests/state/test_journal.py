@@ -486,7 +486,7 @@ def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqliteStat
     assert store.serial(["prod"]) > prod_serial
 
 
-def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:
     from runner.state import open_state
 
     store = open_state(tmp_path / "s.db")
