@@ -3,7 +3,17 @@
     RunnerError                  anything the user can act on; exit code 1 unless said otherwise
     ├── SpecError                one or more problems in spec files, each with file:line:col
     ├── StalePlanError           a plan file no longer matches the specs or the state
-    └── LockHeldError            another apply holds an environment's lock
+    ├── LockHeldError            another apply holds an environment's lock
+    │   └── EnvironmentLocked    ... with who holds it (runner.state.locks)
+    ├── LockLostError            an apply's lock was taken over (runner.state.locks)
+    ├── LockWaitInterrupted      Ctrl-C while waiting for a lock (runner.apply.executor)
+    ├── CoalesceAPIError         Coalesce refused a request, or answered nonsense
+    │   └── CoalesceUnreachable  ... or could not be reached (runner.coalesce.errors)
+    ├── SendingStopped           a request after an interrupt closed the gate
+    │                            (runner.coalesce.gate)
+    ├── URLNotAllowedError       coalesce.url off the allow-list (runner.coalesce.urls)
+    ├── SelectorError            a node selector that does not parse
+    └── GraphError               a node graph that cannot be resolved (runner.selectors)
 
 Everything else that escapes is a bug: the CLI prints its message through
 ``runner.secrets.foreign_text`` (withheld whole if it holds a secret), with a traceback
@@ -12,6 +22,8 @@ only under RUNNER_DEBUG=1.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -62,3 +74,13 @@ class StalePlanError(RunnerError):
 
 class LockHeldError(RunnerError):
     """Another apply holds the lock of an environment."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` was most likely meant to be: the closest by spelling, else one
+    that differs only in case; None when nothing is close."""
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    return next((option for option in options if option.lower() == word.lower()), None)

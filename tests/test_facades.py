@@ -44,3 +44,12 @@ def test_a_facade_gives_every_name_it_lists_and_lists_every_name_it_gives(name: 
     unresolved = {n for n in listed if getattr(package, n, None) is None}
     assert unresolved == set()
     assert _given(package) - listed == set()  # nothing public that is not listed
+
+
+def test_a_run_key_is_written_and_read_back_the_same_way() -> None:
+    from runner.identity import RunKey
+
+    key = RunKey("prod", "loads/nightly")  # a run's name may hold a slash
+    assert str(key) == "prod/loads/nightly"
+    assert RunKey.parse(str(key)) == key
+    assert RunKey.parse("no-slash") is None

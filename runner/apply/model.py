@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from runner.apply.firing import START_RUN, Firing
+from runner.identity import RunKey
 from runner.secrets import Secret
 
 
@@ -68,7 +69,7 @@ class RunJob:
 
     @property
     def identity(self) -> str:
-        return f"{self.environment}/{self.name}"
+        return str(RunKey(self.environment, self.name))
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class RunReport:
 
     @property
     def identity(self) -> str:
-        return f"{self.environment}/{self.name}"
+        return str(RunKey(self.environment, self.name))
 
     @property
     def ended(self) -> bool:

@@ -18,6 +18,7 @@ from runner.coalesce import (
     is_terminal,
 )
 from runner.errors import RunnerError
+from runner.identity import RunKey
 from runner.operations._shared import (
     Clock,
     SpecSource,
@@ -60,7 +61,7 @@ class CancelReport:
 
     @property
     def identity(self) -> str:
-        return f"{self.environment}/{self.name}"
+        return str(RunKey(self.environment, self.name))
 
     @property
     def ok(self) -> bool:

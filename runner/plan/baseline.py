@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunnerError, SpecError
+from runner.identity import RunKey
 from runner.spec import RenderOptions, load_specs
 from runner.state import UNCERTAIN_STATUSES
 
@@ -29,7 +30,7 @@ class BaselineRun:
 
     @property
     def identity(self) -> str:
-        return f"{self.environment}/{self.name}"
+        return str(RunKey(self.environment, self.name))
 
 
 @dataclass(frozen=True)

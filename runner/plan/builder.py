@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runner.errors import Problem
+from runner.identity import RunKey
 from runner.plan.baseline import Baseline, BaselineRun
 from runner.plan.diff import diff_requests
 from runner.plan.model import (
@@ -40,7 +41,7 @@ class Filters:
     def run(self, environment: str, name: str) -> bool:
         if not self.runs:
             return True
-        identity = f"{environment}/{name}"
+        identity = str(RunKey(environment, name))
         return any(
             fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(identity, g) for g in self.runs
         )

@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from runner.identity import RunKey
+
 
 class Action(StrEnum):
     NEW = "new"
@@ -75,7 +77,7 @@ class PlannedRun:
 
     @property
     def identity(self) -> str:
-        return f"{self.environment}/{self.name}"
+        return str(RunKey(self.environment, self.name))
 
     @property
     def request_hash(self) -> str:

@@ -41,11 +41,11 @@ last character.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from runner.errors import did_you_mean
 from runner.selectors._errors import SelectorError
 from runner.selectors._tree import (
     ATTRIBUTE_ORDER,
@@ -420,8 +420,8 @@ class _Parser:
         lowered = name.text.lower()
         hint = _ATTRIBUTE_HINTS.get(lowered)
         if hint is None:
-            close = difflib.get_close_matches(lowered, list(_ATTRIBUTES), n=1, cutoff=0.6)
-            hint = _ATTRIBUTES[close[0]] if close else None
+            meant = did_you_mean(lowered, _ATTRIBUTES)
+            hint = _ATTRIBUTES[meant] if meant is not None else None
         if hint is not None:
             message = f"unknown attribute '{name.text}': did you mean '{hint.value}'?"
         else:

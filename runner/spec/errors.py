@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from runner.errors import Problem
+from runner.errors import Problem, did_you_mean
 from runner.spec import models
 from runner.spec.located import Located, dotted
 
@@ -55,11 +54,9 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
     if model is None:
         return f"unknown key '{key}'"
     allowed = list(model.model_fields)
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if not close:
-        close = [a for a in allowed if a.lower() == key.lower()]
-    if close:
-        return f"unknown key '{key}' (did you mean '{close[0]}'?)"
+    meant = did_you_mean(key, allowed)
+    if meant is not None:
+        return f"unknown key '{key}' (did you mean '{meant}'?)"
     return f"unknown key '{key}'; allowed keys: {', '.join(allowed)}"
 
 

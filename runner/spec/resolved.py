@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from runner.errors import Problem
+from runner.identity import RunKey
 from runner.secrets import Secret, redact_all
 
 
@@ -26,7 +27,7 @@ class RunSpec:
 
     @property
     def identity(self) -> str:
-        return f"{self.environment}/{self.name}"
+        return str(RunKey(self.environment, self.name))
 
     @property
     def details(self) -> Mapping[str, Any]:

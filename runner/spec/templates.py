@@ -245,10 +245,6 @@ def _check_power(base: Any, exponent: Any) -> None:
         _limit(max(abs(base).bit_length(), 1) * exponent, "a power", MAX_INT_BITS)
 
 
-class _SecretRequest(Exception):
-    pass
-
-
 @dataclass
 class _Leaf:
     """What one render of one string leaf used."""

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from runner.identity import RunKey
+
 
 class Outcome(StrEnum):
     """How an apply ended."""
@@ -43,7 +45,7 @@ UNCERTAIN_STATUSES = frozenset({RunStatus.INTENT, RunStatus.AMBIGUOUS})
 
 def identity_of(environment: str, name: str) -> str:
     """A run's identity, ``<environment>/<run name>``."""
-    return f"{environment}/{name}"
+    return str(RunKey(environment, name))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from runner.errors import RunnerError
+from runner.identity import RunKey
 from runner.state.connect import connect_readonly, connect_readwrite, sqlite_errors
 from runner.state.locks import EnvironmentLocked, LockLostError, pid_alive, stale_reason
 from runner.state.records import (
@@ -576,12 +577,12 @@ class SqliteState:
 
     def find_run(self, identity: str) -> RunRecord | None:
         """The latest run recorded for ``env/name``, whatever its status."""
-        environment, slash, name = identity.partition("/")
-        if not slash:
+        key = RunKey.parse(identity)
+        if key is None:
             raise ValueError(f"a run identity is ENVIRONMENT/RUN, not {identity!r}")
         rows = self._rows(
             "SELECT * FROM runs WHERE environment = ? AND name = ? ORDER BY id DESC LIMIT 1",
-            (environment, name),
+            (key.environment, key.name),
         )
         return run_record(rows[0]) if rows else None
 
