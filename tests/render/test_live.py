@@ -28,7 +28,7 @@ def _frames(output: str) -> list[list[str]]:
     ]
 
 
-def _live(runs: list[RunReport], size: tuple[int, int] = (100, 40), color: bool = False):  # type: ignore[no-untyped-def]
+def _live(runs: list[RunReport], size: tuple[int, int] = (100, 40), color: bool = False):
     stream = io.StringIO()
     return LiveProgress(
         runs, stream, size=size, refresh=None, color=color, clock=lambda: NOW
