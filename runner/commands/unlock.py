@@ -13,16 +13,16 @@ from runner.output import echo, echo_err
 @state_option
 def command(environment: str, state: str | None) -> int:
     """Remove ENV's lock, whoever holds it (see the holder with: runner status)."""
-    from runner.operations import UnlockResult, unlock
+    from runner.operations import unlock
+    from runner.operations.locks import unknown_environment
     from runner.render.status_output import render_unlock_text, unlock_warning
     from runner.state import open_state, state_path
 
     path = state_path(state)
-    if path.exists():
-        with open_state(path) as store:
-            result = unlock(store, environment)
-    else:
-        result = UnlockResult(environment, None)  # no state yet: nothing can be locked
+    if not path.exists():
+        raise unknown_environment(environment, (), path)
+    with open_state(path) as store:
+        result = unlock(store, environment)
     echo(render_unlock_text(result), end="")
     warning = unlock_warning(result)
     if warning:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 
+from runner.errors import RunnerError, did_you_mean
 from runner.state import (
     LockInfo,
     StateStore,
@@ -23,7 +26,32 @@ class UnlockResult:
 
 
 def unlock(store: StateStore, environment: str) -> UnlockResult:
-    """Remove ``environment``'s lock, whoever holds it (the person asked for it)."""
+    """Remove ``environment``'s lock, whoever holds it (the person asked for it).
+
+    An environment the state has never seen (no run applied, no lock) is most likely a
+    typo, or the wrong state: a :class:`RunnerError` naming the ones it knows."""
     removed = store.force_unlock(environment)
-    others = tuple(lock for lock in store.list_locks() if lock.environment != environment)
+    locks = store.list_locks()
+    if removed is None:
+        known = {lock.environment for lock in locks}
+        known |= {record.environment for record in store.last_applied_runs().values()}
+        if environment not in known:
+            raise unknown_environment(environment, known, store.path)
+    others = tuple(lock for lock in locks if lock.environment != environment)
     return UnlockResult(environment, removed, others)
+
+
+def unknown_environment(environment: str, known: Collection[str], state: Path) -> RunnerError:
+    if not known:
+        return RunnerError(
+            f"unknown environment '{environment}': nothing was ever applied with the state "
+            f"at {state}, so nothing is locked",
+            hint="check --state (or RUNNER_STATE): it must be the state the applies used",
+        )
+    meant = did_you_mean(environment, known)
+    guess = f"did you mean '{meant}'? " if meant else ""
+    return RunnerError(
+        f"unknown environment '{environment}': the state at {state} knows "
+        f"{', '.join(repr(name) for name in sorted(known))}",
+        hint=f"{guess}runner status lists the environments and their locks",
+    )

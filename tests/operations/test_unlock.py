@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from runner.state import open_state
 from tests.conftest import CliResult
-from tests.operations.conftest import RunCli, Workspace
+from tests.operations.conftest import RunCli, Workspace, apply_args
 
 
 def test_unlocking_a_live_lock_removes_it_and_warns_its_holder_may_be_running(
@@ -52,6 +52,7 @@ def test_unlocking_a_stale_lock_says_why_it_was_stale_without_a_warning(
 
 
 def test_unlocking_a_free_environment_says_so(run_cli: RunCli, workspace: Workspace) -> None:
+    assert run_cli(*apply_args("good")).code == 0  # the state knows ops
     with open_state(workspace.state) as store:
         store.acquire_lock("other", holder="carol", host="h", pid=1, ttl_seconds=60)
     result = run_cli("unlock", "ops")
@@ -61,8 +62,25 @@ def test_unlocking_a_free_environment_says_so(run_cli: RunCli, workspace: Worksp
         assert [lock.environment for lock in store.list_locks()] == ["other"]
 
 
-def test_unlocking_without_a_state_creates_none(run_cli: RunCli, workspace: Workspace) -> None:
+def test_unlocking_an_environment_the_state_never_saw_is_an_error_naming_the_known_ones(
+    run_cli: RunCli, workspace: Workspace
+) -> None:
+    assert run_cli(*apply_args("good")).code == 0
+    with open_state(workspace.state) as store:
+        store.acquire_lock("other", holder="carol", host="h", pid=1, ttl_seconds=60)
+    result = run_cli("unlock", "opps")
+    assert result.code == 1
+    assert "unknown environment 'opps'" in result.err
+    assert "'ops', 'other'" in result.err and "did you mean 'ops'?" in result.err
+    with workspace.read_state() as store:
+        assert [lock.environment for lock in store.list_locks()] == ["other"]
+
+
+def test_unlocking_without_a_state_is_an_error_and_creates_none(
+    run_cli: RunCli, workspace: Workspace
+) -> None:
     result = run_cli("unlock", "ops")
-    assert result.code == 0
-    assert "ops was not locked." in result.out
+    assert result.code == 1
+    assert "nothing was ever applied with the state at" in result.err
+    assert "--state" in result.err
     assert not workspace.state.exists()
