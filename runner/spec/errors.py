@@ -82,6 +82,8 @@ def _message(detail: ErrorDetails, loc: tuple[Any, ...]) -> str:
         word = "at least" if kind == "greater_than_equal" else "at most"
         return f"must be {word} {bound}{shown}"
     if kind in ("bool_type", "bool_parsing"):
+        if isinstance(value, str):
+            return f"must be true or false, unquoted{shown}: text is not read as a boolean"
         return f"must be true or false{shown}"
     if kind == "string_type":
         return f"must be text{shown}"

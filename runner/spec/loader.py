@@ -22,7 +22,7 @@ from runner.secrets import Secret
 from runner.spec.checks import run_checks
 from runner.spec.errors import describe_validation_error
 from runner.spec.located import Located, Path_, dotted, shown_path
-from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, Batch, Run, RunSettings, Spec
+from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, FLAG_KEYS, Batch, Run, RunSettings, Spec
 from runner.spec.request import build_request
 from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
 from runner.spec.templates import Renderer, RenderOptions
@@ -212,7 +212,7 @@ class _Loader:
         value = node.value
         if isinstance(value, str) and Renderer.is_template(value) and path != ("extends",):
             located.templated[path] = value
-            return self.renderer.render(
+            rendered = self.renderer.render(
                 value,
                 node.pos,
                 spec_dir=spec_dir,
@@ -220,7 +220,15 @@ class _Loader:
                 where=dotted(path),
                 problems=problems,
             )
+            return _flag(rendered) if path and path[-1] in FLAG_KEYS else rendered
         return value
+
+
+def _flag(rendered: Any) -> Any:
+    """A template renders text: where a flag belongs, "true"/"false" is the boolean."""
+    if isinstance(rendered, str) and rendered.strip().lower() in ("true", "false"):
+        return rendered.strip().lower() == "true"
+    return rendered
 
 
 def _secrets_allowed(path: Path_) -> bool:

@@ -81,6 +81,24 @@ def _secret(value: Any) -> Secret:
     )
 
 
+def _bool_not_text(value: Any) -> Any:
+    """YAML's true/false only: pydantic would read the text "yes", "on" or "1" as true."""
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "bool_type",
+            "must be true or false, unquoted (not the text {text})",
+            {"text": repr(value)},
+        )
+    return value
+
+
+#: A boolean written as YAML's true or false; text such as "yes" is an error.
+Flag = Annotated[bool, BeforeValidator(_bool_not_text)]
+#: The keys whose values are flags: a template that renders "true" or "false" there
+#: gives the boolean (see the loader).
+FLAG_KEYS = frozenset({"forceIgnoreEnvironmentStatus", "allowEmpty"})
+
+
 def _int_not_bool(value: Any) -> Any:
     if isinstance(value, bool):
         raise PydanticCustomError("int_type", "must be a whole number, not true/false")
@@ -230,7 +248,7 @@ class RunSettings(_Model):
     parallelism: Parallelism | None = Field(
         None, description="How many nodes run at once (1-1024; Coalesce's default is 16)."
     )
-    forceIgnoreEnvironmentStatus: bool | None = Field(
+    forceIgnoreEnvironmentStatus: Flag | None = Field(
         None,
         description="Run even if the environment's last deploy failed. Sent as both "
         "forceIgnoreEnvironmentStatus and forceIgnoreWorkspaceStatus.",
@@ -243,7 +261,7 @@ class RunSettings(_Model):
     timeout: Duration | None = Field(
         None, description="How long apply waits for the run, e.g. 90m, 1h30m, 45s."
     )
-    allowEmpty: bool | None = Field(
+    allowEmpty: Flag | None = Field(
         None, description="An include selector that matches no node is a warning, not an error."
     )
 

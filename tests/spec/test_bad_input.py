@@ -53,7 +53,17 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "wrong type",
         {"env.yaml": HEAD + RUNS + "    allowEmpty: maybe\n"},
-        "env.yaml:6:17: runs[0].allowEmpty: must be true or false (got 'maybe')",
+        "env.yaml:6:17: runs[0].allowEmpty: must be true or false, unquoted (got 'maybe'): "
+        "text is not read as a boolean",
+    ),
+    *(
+        (
+            f"quoted boolean {text}",
+            {"env.yaml": HEAD + RUNS + f"    forceIgnoreEnvironmentStatus: {text}\n"},
+            f"env.yaml:6:35: runs[0].forceIgnoreEnvironmentStatus: must be true or false, "
+            f"unquoted (got {text.strip(chr(34))!r}): text is not read as a boolean",
+        )
+        for text in ('"yes"', '"no"', '"on"', '"1"', '"true"', "yes", "off")
     ),
     (
         "parallelism 0",

@@ -110,6 +110,18 @@ def test_force_flag_unset_sends_neither_key(write) -> None:
     assert run.request == {"runDetails": {"environmentID": "1"}}
 
 
+@pytest.mark.parametrize("given", ["true", "false", "True"])
+def test_a_flag_rendered_by_a_template_is_the_boolean(write, given: str) -> None:
+    tmp = write(
+        {
+            "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\nruns:\n'
+            "  - {name: a, forceIgnoreEnvironmentStatus: \"{{ var('force') }}\"}\n"
+        }
+    )
+    [run] = load(tmp, force=given).runs()
+    assert run.request["runDetails"]["forceIgnoreEnvironmentStatus"] is (given.lower() == "true")
+
+
 def test_oauth_sends_only_the_auth_type(write) -> None:
     tmp = write(
         {
