@@ -53,6 +53,43 @@ def state_baseline(reader: Any, environments: Iterable[str] | None = None) -> Ba
     return Baseline("state", runs)
 
 
+def planned_scope(reader: Any, paths: Sequence[str], present: Iterable[str]) -> list[str]:
+    """The environments of the state that a plan of ``paths`` compares with: those whose
+    specs it read (``present``), and those whose spec, when they were last applied, was
+    under ``paths``: they are "removed" (their spec file is gone, or no longer names
+    them). An environment whose spec is elsewhere is out of this plan's sight, not
+    removed (``runner plan specs/dev.yaml`` says nothing of prod).
+
+    The spec's path is the one the last apply's plan recorded: relative to the folder
+    the plan was made in, read here relative to the current folder."""
+    scope = set(present)
+    if reader is None:
+        return sorted(scope)
+    applied = {record.environment for record in reader.last_applied_runs().values()}
+    roots = [Path(p).resolve() for p in paths]
+    a_folder = any(root.is_dir() for root in roots)
+    for environment in applied - scope:
+        path = _last_spec_path(reader, environment)
+        # A last apply that kept no plan (a rerun) does not say where: under a folder.
+        in_sight = a_folder if path is None else any(_under(path, root) for root in roots)
+        if in_sight:
+            scope.add(environment)
+    return sorted(scope)
+
+
+def _last_spec_path(reader: Any, environment: str) -> Path | None:
+    record = reader.last_apply(environment)
+    document = reader.apply_plan(record.apply_id) if record is not None else None
+    for entry in (document or {}).get("environments", []):
+        if entry.get("name") == environment and entry.get("path"):
+            return Path(str(entry["path"])).resolve()
+    return None
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Baseline:
     """The specs under ``paths`` as they were at git revision ``ref``, rendered alike."""
     top = _git(["rev-parse", "--show-toplevel"], Path.cwd()).strip()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from runner.plan.baseline import Baseline, git_baseline, state_baseline
+from runner.plan.baseline import Baseline, git_baseline, planned_scope, state_baseline
 from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
 from runner.plan.online import EnvironmentFacts, read_environments
@@ -77,7 +77,7 @@ def _plan_specs(
     )
     specs = load_specs(request.paths or DEFAULT_PATHS, options=options, environ=environ)
     selected = [e for e in specs.environments if request.filters.environment(e.name)]
-    baseline = _baseline(request, options, state, [e.name for e in selected])
+    baseline = _baseline(request, options, state, [e.name for e in selected], specs)
     if request.offline:
         facts = {
             e.name: EnvironmentFacts(e.name, offline_reason=request.offline_reason)
@@ -106,11 +106,15 @@ def _baseline(
     options: RenderOptions,
     state: StateReader | None,
     environments: Sequence[str],
+    specs: SpecSet,
 ) -> Baseline:
+    paths = list(request.paths or DEFAULT_PATHS)
     if request.against:
-        return git_baseline(request.against, list(request.paths or DEFAULT_PATHS), options)
-    scope = None if not request.filters.environments else environments
-    return state_baseline(state, scope)
+        return git_baseline(request.against, paths, options)
+    if request.filters.environments:
+        return state_baseline(state, environments)
+    present = {e.name for e in specs.environments}
+    return state_baseline(state, planned_scope(state, paths, present))
 
 
 def read_online(

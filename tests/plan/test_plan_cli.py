@@ -100,3 +100,28 @@ def test_plan_fails_when_coalesce_cannot_be_read_and_offline_is_the_way_to_skip_
     assert "could not read environment e from Coalesce" in online.err
     assert "--offline" in online.err
     assert run_cli("plan", "--offline").code == 0
+
+
+def _removed(document: dict[str, object]) -> list[str]:
+    runs = document["runs"]
+    assert isinstance(runs, list)
+    return sorted(f"{r['environment']}/{r['name']}" for r in runs if r["action"] == "removed")
+
+
+def test_planning_one_file_says_nothing_of_the_other_environments(
+    run_cli, write, secrets, tmp_path: Path
+) -> None:
+    prod = SPEC.replace('environmentID: "1"', 'environmentID: "2"')
+    write({"specs/fin-dev.yaml": SPEC, "specs/fin-prod.yaml": prod})
+    applied = run_cli("apply", "--auto-approve", "--no-wait")
+    assert applied.code == 0, applied.err
+
+    one_file = run_cli("plan", "specs/fin-dev.yaml", "--offline", "--format", "json")
+    assert one_file.code == 0, one_file.err
+    assert _removed(json.loads(one_file.out)) == []
+
+    (tmp_path / "specs" / "fin-prod.yaml").unlink()
+    again = json.loads(run_cli("plan", "specs/fin-dev.yaml", "--offline", "--format", "json").out)
+    assert _removed(again) == []  # prod's spec was not planned: out of sight, not removed
+    folder = json.loads(run_cli("plan", "specs", "--offline", "--format", "json").out)
+    assert _removed(folder) == ["fin-prod/nothing", "fin-prod/stage"]  # gone from the folder
