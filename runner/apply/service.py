@@ -175,7 +175,8 @@ def _load_for_plan(plan: Plan, environ: Mapping[str, str]) -> SpecSet:
         now=plan.created_at,
         require_secrets=True,
     )
-    return load_specs(files, options=options, environ=environ)
+    names = [environment.name for environment in plan.environments]
+    return load_specs(files, options=options, environ=environ, environments=names)
 
 
 def _latest_records(records: Sequence[RunRecord]) -> dict[str, RunRecord]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from runner.errors import RunnerError, did_you_mean
 from runner.plan.baseline import Baseline, git_baseline, planned_scope, state_baseline
 from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
@@ -75,7 +76,11 @@ def _plan_specs(
         now=now,
         require_secrets=request.require_secrets,
     )
-    specs = load_specs(request.paths or DEFAULT_PATHS, options=options, environ=environ)
+    wanted = request.filters.environments or None
+    specs = load_specs(
+        request.paths or DEFAULT_PATHS, options=options, environ=environ, environments=wanted
+    )
+    _check_selected(request.filters.environments, specs)
     selected = [e for e in specs.environments if request.filters.environment(e.name)]
     baseline = _baseline(request, options, state, [e.name for e in selected], specs)
     if request.offline:
@@ -99,6 +104,21 @@ def _plan_specs(
         )
     )
     return PlanResult(plan, specs)
+
+
+def _check_selected(wanted: Sequence[str], specs: SpecSet) -> None:
+    """Every ``--env`` names an environment of the specs (a typo must not plan nothing)."""
+    found = {e.name for e in specs.environments}
+    missing = [name for name in wanted if name not in found]
+    if not missing:
+        return
+    known = sorted(found | set(specs.unselected))
+    meant = did_you_mean(missing[0], known)
+    raise RunnerError(
+        f"--env {missing[0]}: no spec names this environment "
+        f"(the specs name {', '.join(repr(k) for k in known) or 'none'})",
+        hint=f"did you mean '{meant}'?" if meant else "check --env and the spec paths",
+    )
 
 
 def _baseline(

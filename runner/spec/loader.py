@@ -11,7 +11,7 @@ import gc
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,16 @@ def is_base(path: Path) -> bool:
 
 
 class _Loader:
-    def __init__(self, options: RenderOptions, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        options: RenderOptions,
+        environ: Mapping[str, str],
+        only: Collection[str] | None = None,
+    ) -> None:
         self.renderer = Renderer(options)
         self.environ = environ
+        self.only = None if only is None else frozenset(only)
+        self.unselected: list[str] = []  # environments left out by ``only``, by name
         self.problems: list[Problem] = []
         self.file_hashes: dict[str, str] = {}
         self._trees: dict[Path, YNode | None] = {}
@@ -124,6 +131,11 @@ class _Loader:
         merged = self._extend(path, tree, chain=chain)
         if merged is None:
             return None
+        if self.only is not None:
+            name = _declared_name(merged, path)
+            if name is not None and name not in self.only:
+                self.unselected.append(name)
+                return None  # not rendered: its templates and secrets are not needed
         _default_token(merged)
         spec_problems: list[Problem] = []
         located = Located(data=None)
@@ -231,6 +243,19 @@ def _flag(rendered: Any) -> Any:
     return rendered
 
 
+def _declared_name(tree: YNode, path: Path) -> str | None:
+    """The environment's name as written (``name:``, else the file's stem), or None when
+    a template makes it (only rendering tells)."""
+    assert tree.entries is not None
+    entry = tree.entries.get("name")
+    if entry is None:
+        return path.stem
+    value = entry[1].value
+    if isinstance(value, str) and not Renderer.is_template(value):
+        return value
+    return None
+
+
 def _secrets_allowed(path: Path_) -> bool:
     return path == ("coalesce", "token") or (len(path) == 2 and path[0] == "userCredentials")
 
@@ -286,20 +311,26 @@ def load_specs(
     *,
     options: RenderOptions | None = None,
     environ: Mapping[str, str] | None = None,
+    environments: Collection[str] | None = None,
 ) -> SpecSet:
-    """Load, render and validate specs; raise :class:`SpecError` with every problem found."""
+    """Load, render and validate specs; raise :class:`SpecError` with every problem found.
+
+    With ``environments``, only the specs of those environments are rendered and
+    validated (the others are read and hashed, never rendered: a job that deploys prod
+    needs prod's secrets only); their names are in :attr:`SpecSet.unselected`."""
     with gc_paused():
-        return _load_specs(paths, options, environ)
+        return _load_specs(paths, options, environ, environments)
 
 
 def _load_specs(
     paths: Sequence[str | Path],
     options: RenderOptions | None,
     environ: Mapping[str, str] | None,
+    only: Collection[str] | None = None,
 ) -> SpecSet:
     environ = os.environ if environ is None else environ
     options = options or RenderOptions(environ=environ)
-    loader = _Loader(options, environ)
+    loader = _Loader(options, environ, only)
     files, problems = discover(paths)
     loader.problems.extend(problems)
     environments: list[EnvironmentSpec] = []
@@ -332,7 +363,9 @@ def _load_specs(
     if errors:
         raise SpecError(sorted(set(loader.problems)))
     warnings = tuple(sorted({p for p in loader.problems if p.severity != "error"}))
-    return SpecSet(tuple(environments), dict(loader.file_hashes), warnings)
+    return SpecSet(
+        tuple(environments), dict(loader.file_hashes), warnings, tuple(sorted(loader.unselected))
+    )
 
 
 def check_spec(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:

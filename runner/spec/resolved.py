@@ -78,6 +78,7 @@ class SpecSet:
     environments: tuple[EnvironmentSpec, ...]
     files: Mapping[str, str]  # every file read (specs and bases) -> sha256 of its bytes
     warnings: tuple[Problem, ...]
+    unselected: tuple[str, ...] = ()  # environments read but left out (not rendered)
 
     def runs(self) -> Iterator[RunSpec]:
         for environment in self.environments:

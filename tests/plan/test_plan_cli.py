@@ -125,3 +125,34 @@ def test_planning_one_file_says_nothing_of_the_other_environments(
     assert _removed(again) == []  # prod's spec was not planned: out of sight, not removed
     folder = json.loads(run_cli("plan", "specs", "--offline", "--format", "json").out)
     assert _removed(folder) == ["fin-prod/nothing", "fin-prod/stage"]  # gone from the folder
+
+
+def test_env_needs_only_that_environments_secrets(
+    run_cli, write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = SPEC.replace("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PASSWORD_DEV")
+    prod = SPEC.replace('environmentID: "1"', 'environmentID: "2"').replace(
+        "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PASSWORD_PROD"
+    )
+    write({"specs/dev.yaml": dev, "specs/prod.yaml": prod})
+    monkeypatch.setenv("COALESCE_TOKEN", CANARY_TOKEN)
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD_PROD", "prod-only-password")  # dev's is not set
+
+    planned = run_cli("plan", "--env", "prod", "--out", "prod-plan.json")
+    assert planned.code == 0, planned.err
+    assert "SNOWFLAKE_PASSWORD_DEV" not in planned.text
+    applied = run_cli("apply", "prod-plan.json", "--auto-approve", "--no-wait")
+    assert applied.code == 0, applied.err
+    direct = run_cli("apply", "--env", "prod", "--auto-approve", "--no-wait")
+    assert direct.code == 0, direct.err
+
+    everything = run_cli("apply", "--auto-approve", "--no-wait")  # dev is in it now
+    assert everything.code == 1 and "SNOWFLAKE_PASSWORD_DEV" in everything.err
+
+
+def test_an_env_that_no_spec_names_is_an_error_with_a_suggestion(run_cli, write) -> None:
+    write({"specs/prod.yaml": SPEC})
+    result = run_cli("plan", "--offline", "--env", "prdo")
+    assert result.code == 1
+    assert "--env prdo: no spec names this environment" in result.err
+    assert "did you mean 'prod'?" in result.err
