@@ -111,6 +111,7 @@ def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Base
             environ=options.environ,
             now=options.now,
             require_secrets=False,
+            read_secrets=False,  # compared, never sent: no secret is read
         )
         try:
             specs = load_specs(old_paths, options=quiet, environ=options.environ)

@@ -21,7 +21,7 @@ from runner.errors import Problem, SpecError
 from runner.secrets import Secret
 from runner.spec.checks import run_checks
 from runner.spec.errors import describe_validation_error
-from runner.spec.located import Located, Path_, dotted, shown_path
+from runner.spec.located import Located, Path_, dotted, extends_root, shown_path
 from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, FLAG_KEYS, Batch, Run, RunSettings, Spec
 from runner.spec.request import build_request
 from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
@@ -55,17 +55,6 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
 
 #: How many bases one spec may stack with ``extends`` (a base extending a base ...).
 MAX_EXTENDS_DEPTH = 32
-
-
-def extends_root(spec: Path) -> Path:
-    """Where ``extends`` may reach from ``spec``: the root of the git work tree it is in
-    (a folder with ``.git``), else its own folder. A spec edited in a pull request cannot
-    make plan read a file elsewhere on the machine that runs it."""
-    folder = spec.resolve().parent
-    for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return folder
 
 
 def is_base(path: Path) -> bool:
@@ -139,7 +128,7 @@ class _Loader:
         _default_token(merged)
         spec_problems: list[Problem] = []
         located = Located(data=None)
-        located.data = self._render(merged, (), path.parent, located, spec_problems)
+        located.data = self._render(merged, (), path.resolve().parent, located, spec_problems)
         self.problems.extend(spec_problems)
         if any(p.severity == "error" for p in spec_problems):
             return None

@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.spec.yaml_source import Pos
 
-__all__ = ["Located", "Path_", "dotted", "shown_path"]
+__all__ = ["Located", "Path_", "dotted", "extends_root", "shown_path"]
 
 Path_ = tuple[str | int, ...]
 
@@ -48,3 +48,14 @@ def dotted(path: Path_) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+def extends_root(spec: Path) -> Path:
+    """Where ``extends`` (and ``secret_file``) may reach from ``spec``: the root of the git
+    work tree it is in (a folder with ``.git``), else its own folder. A spec edited in a
+    pull request cannot make plan read a file elsewhere on the machine that runs it."""
+    folder = spec.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder

@@ -33,6 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from runner.errors import Problem
 from runner.secrets import Secret
+from runner.spec.located import extends_root
 from runner.spec.yaml_source import Pos
 
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -53,14 +54,29 @@ class MissingSecret(Secret):
         self.source = source
 
 
+class UnreadSecret(Secret):
+    """A secret a template names but that is never read: a baseline (``--against``) is
+    only compared, never sent, so ``secret()`` and ``secret_file()`` there touch neither
+    the environment nor the filesystem. Shown as ``(secret)``, like any secret."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str) -> None:
+        super().__init__("")
+        self.source = source
+
+
 @dataclass
 class RenderOptions:
-    """What templates may read. ``environ`` is injectable so tests need no monkeypatching."""
+    """What templates may read. ``environ`` is injectable so tests need no monkeypatching.
+
+    With ``read_secrets`` false, secrets are :class:`UnreadSecret` placeholders."""
 
     variables: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     require_secrets: bool = False
+    read_secrets: bool = True
 
 
 # Methods whose width argument can allocate without bound ('{:>999999999}'.format(1)).
@@ -348,6 +364,8 @@ class Renderer:
             return value
 
         def secret(name: str) -> str:
+            if not self.options.read_secrets:
+                return self._placeholder(leaf, UnreadSecret(f"secret('{name}')"))
             _check_secret_env(str(name), self.options.environ)
             value = self.options.environ.get(str(name))
             key = ("env", str(name))
@@ -364,6 +382,8 @@ class Renderer:
             return self._placeholder(leaf, found)
 
         def secret_file(path: str) -> str:
+            if not self.options.read_secrets:
+                return self._placeholder(leaf, UnreadSecret(f"secret_file('{path}')"))
             resolved = Path(os.path.expanduser(str(path)))
             if not resolved.is_absolute():
                 resolved = spec_dir / resolved
@@ -414,6 +434,9 @@ class Renderer:
                 else:
                     problems.append(pos.problem(message, severity="warning"))
             return missing[0]
+        unread = [s for s in leaf.placeholders.values() if isinstance(s, UnreadSecret)]
+        if unread:
+            return unread[0]  # nothing was read: there is nothing to join
         alone = leaf.placeholders.get(output)
         if alone is not None:
             return alone
@@ -569,9 +592,10 @@ SECRET_DIRS_ENV = "RUNNER_SECRET_DIRS"
 
 
 def secret_roots(spec_dir: Path, environ: Mapping[str, str]) -> list[Path]:
-    """Where ``secret_file`` may read: the spec's folder, the current folder, the home
-    folder, and the folders listed in RUNNER_SECRET_DIRS (separated by ``os.pathsep``)."""
-    roots = [spec_dir, Path.cwd(), Path.home()]
+    """Where ``secret_file`` may read: the spec's folder and the git work tree it is in,
+    the current folder, the home folder, and the folders listed in RUNNER_SECRET_DIRS
+    (separated by ``os.pathsep``)."""
+    roots = [spec_dir, extends_root(spec_dir / "spec.yaml"), Path.cwd(), Path.home()]
     roots += [Path(p).expanduser() for p in environ.get(SECRET_DIRS_ENV, "").split(os.pathsep) if p]
     # A root that is the filesystem's own (HOME=/ in some containers, a job run from /)
     # would allow every file, /proc/self/environ included: it allows nothing instead.
@@ -586,8 +610,8 @@ def _check_reach(path: Path, written: str, spec_dir: Path, environ: Mapping[str,
         return
     raise _SecretFileError(
         f"secret_file('{written}'): {real} is outside the folders secret files may be read "
-        f"from (the spec's folder, the current folder, the home folder); add its folder to "
-        f"{SECRET_DIRS_ENV} to allow it"
+        "from (the spec's folder and its git work tree, the current folder, the home "
+        f"folder); add its folder to {SECRET_DIRS_ENV} to allow it"
     )
 
 

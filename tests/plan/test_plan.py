@@ -190,6 +190,32 @@ def git(repo: Path, *args: str) -> None:
     )
 
 
+KEYED = HEAD + (
+    "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: svc\n"
+    "  snowflakeKeyPairKey: \"{{ secret_file('../keys/k.p8') }}\"\n"
+    "runs:\n  - {name: a, jobID: 1}\n"
+)
+
+
+@pytest.mark.parametrize("where", ["the repository", "the specs folder"])
+def test_against_reads_no_secret_of_the_baseline_from_any_folder(
+    write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    write({"specs/e.yaml": KEYED, "keys/k.p8": "-----BEGIN PRIVATE KEY-----\nAAAA\n"})
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "specs")
+    git(tmp_path, "commit", "-qm", "first")
+    (tmp_path / "keys" / "k.p8").unlink()  # the baseline never reads it
+    write({"specs/e.yaml": KEYED.replace("jobID: 1", "jobID: 2")})
+    if where == "the specs folder":
+        monkeypatch.chdir(tmp_path / "specs")
+
+    plan = plan_of(paths=(str(tmp_path / "specs"),), against="main")
+    assert {r.identity: r.action for r in plan.runs()} == {"e/a": Action.CHANGED}
+    [run] = plan.runs()
+    assert [c.field for c in run.changes] == ["runDetails.jobID"]  # the key is no change
+
+
 def test_against_a_git_revision(write, tmp_path: Path) -> None:
     write({"specs/e.yaml": HEAD + "runs:\n  - {name: a, jobID: 1}\n  - {name: b, jobID: 2}\n"})
     git(tmp_path, "init", "-q", "-b", "main")
