@@ -194,6 +194,8 @@ def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
     include, exclude = details.get("includeNodesSelector"), details.get("excludeNodesSelector")
     if details.get("jobID") is not None and include is None:
         return None  # the job's own selectors decide, and the API does not list them
+    if _unchecked(run, graph):
+        return None  # it tests what the node list does not say: not checked (a warning)
     try:
         ids = resolve(
             parse_selector(include) if include else None,
@@ -204,6 +206,21 @@ def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
         return None  # validated already; a selector that fails here is reported by validate
     names = tuple(graph.node(i).name for i in ids)
     return Selection(tuple(ids), names)
+
+
+def _unchecked(run: RunSpec, graph: NodeGraph) -> list[str]:
+    """The attributes the run's selectors test that ``graph`` does not know."""
+    found: set[str] = set()
+    for key in ("includeNodesSelector", "excludeNodesSelector"):
+        text = run.details.get(key)
+        if not text:
+            continue
+        try:
+            tested = parse_selector(text).attributes()
+        except SelectorError:
+            continue
+        found.update(a.value for a in tested & graph.unknown_attributes)
+    return sorted(found)
 
 
 def _run_warnings(
@@ -219,6 +236,13 @@ def _run_warnings(
     if not scoped:
         count = f" ({selection.count} nodes)" if selection else ""
         warn("whole-environment", f"refreshes the whole environment{count}: no jobID or selector")
+    unchecked = _unchecked(run, facts.graph) if facts and facts.graph else []
+    if unchecked:
+        warn(
+            "not-checked",
+            f"the selectors test {', '.join(unchecked)}, which Coalesce's node list does not "
+            "report: not checked against the nodes (sent as written)",
+        )
     forced = details.get("forceIgnoreEnvironmentStatus") is True
     if forced:
         warn("force", "forceIgnoreEnvironmentStatus is set: runs even if the last deploy failed")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.coalesce import ClientPool, CoalesceUnreachable, EnvironmentNode
-from runner.selectors import Node, NodeGraph
+from runner.selectors import Attribute, Node, NodeGraph
 from runner.spec import EnvironmentSpec, MissingSecret
 
 
@@ -22,7 +22,10 @@ class EnvironmentFacts:
 
 
 def build_graph(nodes: Sequence[EnvironmentNode]) -> NodeGraph:
-    """The environment's nodes with their dependencies, for resolving selectors."""
+    """The environment's nodes with their dependencies, for resolving selectors.
+
+    Coalesce's node list does not say which subgraphs a node is in, so a selector on
+    ``subgraph`` is not checked against it."""
     ids = {node.key: node.id for node in nodes}
     return NodeGraph(
         [
@@ -34,7 +37,8 @@ def build_graph(nodes: Sequence[EnvironmentNode]) -> NodeGraph:
                 depends_on=tuple(ids[key] for key in node.dependencies if key in ids),
             )
             for node in nodes
-        ]
+        ],
+        unknown=(Attribute.SUBGRAPH,),
     )
 
 

@@ -61,7 +61,10 @@ class NodeGraph:
     ``select``.
     """
 
-    def __init__(self, nodes: Iterable[Node]) -> None:
+    def __init__(self, nodes: Iterable[Node], unknown: Iterable[Attribute] = ()) -> None:
+        #: Attributes the nodes were built without (what the source does not report):
+        #: a selector testing one of them cannot be resolved here.
+        self.unknown_attributes = frozenset(unknown)
         by_key = sorted(nodes, key=lambda node: (node.name, node.id))
         _reject_duplicate_ids(by_key)
         ranks = {node.id: rank for rank, node in enumerate(by_key)}

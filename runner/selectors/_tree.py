@@ -133,3 +133,11 @@ class Selector:
         """Every brace term, in the order written."""
         for conjunction in self.alternatives:
             yield from conjunction.terms
+
+    def attributes(self) -> frozenset[Attribute]:
+        """Every node attribute the selector tests."""
+        found: set[Attribute] = set()
+        for atom in self.atoms():
+            sides = atom.alternatives if isinstance(atom, BraceOr) else (atom.conditions,)
+            found.update(condition.attribute for side in sides for condition in side)
+        return frozenset(found)

@@ -156,3 +156,22 @@ def test_an_env_that_no_spec_names_is_an_error_with_a_suggestion(run_cli, write)
     assert result.code == 1
     assert "--env prdo: no spec names this environment" in result.err
     assert "did you mean 'prod'?" in result.err
+
+
+def test_a_subgraph_selector_plans_as_not_checked_and_applies(run_cli, write, secrets) -> None:
+    spec = SPEC.replace("'{ location: STG }'", "'{ subgraph: Sales }'")
+    write({"specs/e.yaml": spec})
+    planned = run_cli("plan", "--format", "json")
+    assert planned.code == 0, planned.out + planned.err
+    document = json.loads(planned.out)
+    [stage] = [run for run in document["runs"] if run["name"] == "stage"]
+    assert stage["selection"] is None  # Coalesce's node list says nothing of subgraphs
+    codes = {w["code"] for w in stage["warnings"]}
+    assert "not-checked" in codes and "empty-selection" not in codes
+
+    applied = run_cli(
+        "apply", "--auto-approve", "--run", "stage", "--format", "json", "--poll-interval", "0.05"
+    )
+    assert applied.code == 0, applied.err
+    [run] = json.loads(applied.out)["runs"]
+    assert run["status"] == "completed"
