@@ -63,11 +63,11 @@ class PlanInputs:
 
 def make_plan(inputs: PlanInputs) -> Plan:
     """The plan: one entry per run of the selected specs, and the baseline's removed runs."""
-    environments = tuple(
-        _plan_environment(env, inputs)
-        for env in inputs.specs.environments
-        if inputs.filters.environment(env.name)
-    )
+    selected = [env for env in inputs.specs.environments if inputs.filters.environment(env.name)]
+    environments = tuple(_plan_environment(env, inputs) for env in selected)
+    # A saved plan goes stale when one of its own environments' files changes (its spec
+    # and the bases it extends), not when another environment's spec is edited.
+    spec_files = {name: inputs.specs.files[name] for env in selected for name in env.files}
     planned_envs = {env.name for env in inputs.specs.environments}
     orphans = _removed_environments(inputs, planned_envs)
     return Plan(
@@ -75,7 +75,7 @@ def make_plan(inputs: PlanInputs) -> Plan:
         baseline=inputs.baseline.label,
         created_at=inputs.now,
         state_serial=inputs.state_serial,
-        spec_files=dict(inputs.specs.files),
+        spec_files=dict(sorted(spec_files.items())),
         variables=dict(inputs.variables),
         tool_version=inputs.tool_version,
     )

@@ -175,3 +175,27 @@ def test_a_subgraph_selector_plans_as_not_checked_and_applies(run_cli, write, se
     assert applied.code == 0, applied.err
     [run] = json.loads(applied.out)["runs"]
     assert run["status"] == "completed"
+
+
+def test_a_saved_plan_goes_stale_only_when_its_own_environment_changes(
+    run_cli, write, secrets, tmp_path: Path
+) -> None:
+    prod = SPEC.replace('environmentID: "1"', 'environmentID: "2"')
+    write({"specs/dev.yaml": SPEC, "specs/prod.yaml": prod})
+    assert run_cli("plan", "--env", "prod", "--out", "prod.json").code == 0
+    assert run_cli("apply", "--env", "dev", "--auto-approve", "--no-wait").code == 0
+
+    (tmp_path / "specs" / "dev.yaml").write_text(SPEC.replace("name: stage", "name: stg"))
+    fresh = run_cli("apply", "prod.json", "--auto-approve", "--no-wait")
+    assert fresh.code == 0, fresh.err  # dev's apply and dev's edit say nothing about prod
+
+    assert run_cli("plan", "--env", "prod", "--out", "prod-2.json").code == 0
+    assert run_cli("apply", "--env", "prod", "--auto-approve", "--no-wait").code == 0
+    stale = run_cli("apply", "prod-2.json", "--auto-approve", "--no-wait")
+    assert stale.code == 1
+    assert "is stale" in stale.err and "another apply ran" in stale.err
+
+    assert run_cli("plan", "--env", "prod", "--out", "prod-3.json").code == 0
+    (tmp_path / "specs" / "prod.yaml").write_text(prod.replace("name: stage", "name: stg"))
+    edited = run_cli("apply", "prod-3.json", "--auto-approve", "--no-wait")
+    assert edited.code == 1 and "specs/prod.yaml changed since the plan was made" in edited.err
