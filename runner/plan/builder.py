@@ -125,12 +125,13 @@ def _plan_batch(
 def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | None) -> PlannedRun:
     request = run.redacted_request()
     changes: tuple[FieldChange, ...] = ()
+    ignored: tuple[FieldChange, ...] = ()
     selection = _selection_of(run, facts)
     warnings = _run_warnings(run, selection, facts)
     if base is None:
         action = Action.NEW
     else:
-        changes = diff_requests(base.request, request)
+        changes, ignored = _split_ignored(diff_requests(base.request, request), run)
         action = Action.CHANGED if changes else Action.UNCHANGED
         if base.uncertain:
             action = Action.UNCERTAIN
@@ -145,6 +146,24 @@ def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | 
         warnings=warnings,
         selection=selection,
         source=f"{run.path}:{run.line}",
+        ignored=ignored,
+    )
+
+
+def _split_ignored(
+    changes: tuple[FieldChange, ...], run: RunSpec
+) -> tuple[tuple[FieldChange, ...], tuple[FieldChange, ...]]:
+    """The changes that count, and those of fields the run's ``ignoreChanges`` names."""
+
+    def ignored(change: FieldChange) -> bool:
+        return any(
+            change.field == field or change.field.startswith(field + ".")
+            for field in run.ignore_changes
+        )
+
+    return (
+        tuple(c for c in changes if not ignored(c)),
+        tuple(c for c in changes if ignored(c)),
     )
 
 

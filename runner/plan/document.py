@@ -78,7 +78,8 @@ def _run(run: PlannedRun) -> dict[str, Any]:
         "batch": run.batch,
         "name": run.name,
         "action": run.action.value,
-        "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in run.changes],
+        "changes": [_change(c) for c in run.changes],
+        "ignoredChanges": [_change(c) for c in run.ignored],
         "request": run.request,
         "requestHash": run.request_hash,
         "warnings": [_warning(w) for w in run.warnings],
@@ -150,6 +151,10 @@ def _read(doc: Mapping[str, Any]) -> Plan:
     )
 
 
+def _change(change: FieldChange) -> dict[str, Any]:
+    return {"field": change.field, "before": change.before, "after": change.after}
+
+
 def _read_run(raw: Mapping[str, Any]) -> PlannedRun:
     selection = raw.get("selection")
     return PlannedRun(
@@ -159,6 +164,9 @@ def _read_run(raw: Mapping[str, Any]) -> PlannedRun:
         action=Action(raw["action"]),
         request=raw["request"],
         changes=tuple(FieldChange(c["field"], c["before"], c["after"]) for c in raw["changes"]),
+        ignored=tuple(
+            FieldChange(c["field"], c["before"], c["after"]) for c in raw.get("ignoredChanges", [])
+        ),
         warnings=tuple(_read_warning(w, raw["environment"], raw["name"]) for w in raw["warnings"]),
         selection=None
         if selection is None

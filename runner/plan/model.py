@@ -74,6 +74,8 @@ class PlannedRun:
     warnings: tuple[PlanWarning, ...] = ()
     selection: Selection | None = None
     source: str = ""  # file:line where the run is written
+    # Changes of fields the spec's ignoreChanges names: shown, not counted.
+    ignored: tuple[FieldChange, ...] = ()
 
     @property
     def identity(self) -> str:

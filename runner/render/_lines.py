@@ -269,6 +269,7 @@ def run_lines(run: PlannedRun, *, online: bool, show_nodes: bool) -> list[Line]:
         title = run.name if action != "removed" else f"{run.name} (batch {run.batch})"
         lines = [Line(title, 3, mark, tone)]
         lines.extend(_field_lines(run, mark, tone))
+    lines.extend(_ignored_line(change) for change in run.ignored)
     lines.extend(_selection_lines(run, online=online, show_nodes=show_nodes))
     lines.extend(warning_line(w, 4) for w in run.warnings)
     return lines
@@ -303,6 +304,12 @@ def key_fields(request: Any) -> Iterator[tuple[str, Any]]:
 
 def _full_name(name: str) -> str:
     return name if name.startswith("parameters.") else f"runDetails.{name}"
+
+
+def _ignored_line(change: FieldChange) -> Line:
+    """A change the spec expects (ignoreChanges): shown, unmarked, not counted."""
+    before, after = value_text(change.before), value_text(change.after)
+    return Line(f"{change.field}: {before} -> {after} (ignored: ignoreChanges)", 4)
 
 
 def change_line(change: FieldChange) -> Line:

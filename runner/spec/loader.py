@@ -22,7 +22,15 @@ from runner.secrets import Secret
 from runner.spec.checks import run_checks
 from runner.spec.errors import describe_validation_error
 from runner.spec.located import Located, Path_, dotted, extends_root, shown_path
-from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, FLAG_KEYS, Batch, Run, RunSettings, Spec
+from runner.spec.models import (
+    DEFAULT_TOKEN_TEMPLATE,
+    FLAG_KEYS,
+    Batch,
+    Run,
+    RunSettings,
+    Spec,
+    ignored_fields,
+)
 from runner.spec.request import build_request
 from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
 from runner.spec.templates import Renderer, RenderOptions
@@ -422,6 +430,7 @@ def _resolve_run(
         allow_empty=bool(settings.get("allowEmpty")),
         path=pos.path,
         line=pos.line,
+        ignore_changes=ignored_fields(settings.get("ignoreChanges")),
     )
 
 

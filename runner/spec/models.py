@@ -155,6 +155,44 @@ Duration = Annotated[
 ]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 
+#: The run keys whose changes ``ignoreChanges`` may name, and where each sits in the
+#: startRun body.
+IGNORABLE_KEYS = {
+    "jobID": "runDetails.jobID",
+    "includeNodesSelector": "runDetails.includeNodesSelector",
+    "excludeNodesSelector": "runDetails.excludeNodesSelector",
+    "parallelism": "runDetails.parallelism",
+    "forceIgnoreEnvironmentStatus": "runDetails.forceIgnoreEnvironmentStatus",
+    "parameters": "parameters",
+}
+
+
+def _ignorable(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    key, dot, rest = value.partition(".")
+    if key in IGNORABLE_KEYS and (not dot or (key == "parameters" and rest)):
+        return value
+    raise PydanticCustomError(
+        "ignore_changes",
+        "names no run key whose change can be ignored (got {text}); use parameters.NAME, "
+        "parameters (all of them), or one of {keys}",
+        {"text": repr(value), "keys": ", ".join(k for k in IGNORABLE_KEYS if k != "parameters")},
+    )
+
+
+IgnoredKey = Annotated[str, BeforeValidator(_ignorable)]
+
+
+def ignored_fields(keys: list[str] | None) -> tuple[str, ...]:
+    """The startRun fields (``parameters.load_date``, ``runDetails.jobID``) that
+    ``ignoreChanges`` keys name."""
+    fields = []
+    for key in keys or ():
+        head, dot, rest = key.partition(".")
+        fields.append(f"{IGNORABLE_KEYS[head]}.{rest}" if dot else IGNORABLE_KEYS[head])
+    return tuple(sorted(set(fields)))
+
 
 class CoalesceConnection(_Model):
     """Where the Coalesce API is and how to authenticate to it."""
@@ -263,6 +301,12 @@ class RunSettings(_Model):
     )
     allowEmpty: Flag | None = Field(
         None, description="An include selector that matches no node is a warning, not an error."
+    )
+    ignoreChanges: list[IgnoredKey] | None = Field(
+        None,
+        description="Keys whose changes are expected and are not counted as changes by plan "
+        "(shown, marked ignored), e.g. [parameters.load_date] for a date rendered from now(). "
+        "A run's own list replaces the one in defaults.",
     )
 
 

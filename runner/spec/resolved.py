@@ -24,6 +24,7 @@ class RunSpec:
     allow_empty: bool
     path: str
     line: int
+    ignore_changes: tuple[str, ...] = ()  # startRun fields whose changes plan does not count
 
     @property
     def identity(self) -> str:

@@ -268,3 +268,43 @@ def test_plan_file_is_refused_when_not_a_plan(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(RunnerError, match="is not a runner plan"):
         read_plan_file(tmp_path / "x.json")
+
+
+DATED = HEAD + (
+    "defaults:\n"
+    "  parameters: {load_date: \"{{ now().strftime('%Y-%m-%d') }}\", region: emea}\n"
+    "{ignore}"
+    "runs:\n  - {name: a, jobID: 1}\n"
+)
+
+
+@pytest.mark.parametrize("ignore", [True, False], ids=["ignoreChanges", "without"])
+def test_a_date_from_now_planned_the_next_day_is_no_change_when_ignored(
+    write, tmp_path: Path, ignore: bool
+) -> None:
+    keys = "  ignoreChanges: [parameters.load_date]\n" if ignore else ""
+    write({"specs/e.yaml": DATED.replace("{ignore}", keys)})
+    yesterday = plan_specs(
+        PlanRequest(paths=("specs",), offline=True, now=NOW - dt.timedelta(days=1)),
+        state=None,
+        environ={},
+    )
+    record_apply(tmp_path / "state.db", list(yesterday.specs.runs()))
+
+    plan = plan_of(state=open_state(tmp_path / "state.db", readonly=True))
+    [run] = plan.runs()
+    change = ("parameters.load_date", "2026-11-27", "2026-11-28")
+    if ignore:
+        assert run.action is Action.UNCHANGED and not plan.has_changes
+        assert [(c.field, c.before, c.after) for c in run.ignored] == [change]
+    else:
+        assert run.action is Action.CHANGED
+        assert [(c.field, c.before, c.after) for c in run.changes] == [change]
+
+
+def test_ignore_changes_names_only_run_keys(run_cli, write) -> None:
+    write({"specs/e.yaml": DATED.replace("{ignore}", "  ignoreChanges: [parameter.load_date]\n")})
+    result = run_cli("validate", "specs")
+    assert result.code == 1
+    assert "defaults.ignoreChanges[0]: names no run key whose change can be ignored" in result.err
+    assert "use parameters.NAME" in result.err
