@@ -1,85 +1,103 @@
-"""Rules that span fields of a validated spec: each problem where it can be fixed."""
+"""Rules that span fields of a spec, checked on its rendered data (so that they are
+reported in the same pass as type errors): each problem where it can be fixed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from runner.coalesce.urls import check_url
 from runner.errors import Problem, RunnerError
 from runner.selectors import SelectorError, lint_selector, parse_selector
 from runner.spec.located import Located, Path_
-from runner.spec.models import Run, RunSettings, Spec
 from runner.spec.yaml_source import Pos
 
 SELECTOR_KEYS = ("includeNodesSelector", "excludeNodesSelector")
 
 
-def run_checks(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:
-    problems = _runs_or_batches(spec, located)
-    problems += _unique_names(spec, located)
-    problems += _selectors(spec, located)
-    problems += _url(spec, located, environ)
+def run_checks(data: Any, located: Located, environ: Mapping[str, str]) -> list[Problem]:
+    """The rules on the spec's rendered data, whether or not its fields have the right
+    types: a type error elsewhere must not hide a duplicate name until it is fixed."""
+    if not isinstance(data, Mapping):
+        return []
+    problems = _runs_or_batches(data, located)
+    problems += _unique_names(data, located)
+    problems += _selectors(data, located)
+    problems += _url(data, located, environ)
     return problems
 
 
-def _runs_or_batches(spec: Spec, located: Located) -> list[Problem]:
-    if spec.runs is not None and spec.batches is not None:
+def _runs_or_batches(data: Mapping[str, Any], located: Located) -> list[Problem]:
+    runs, batches = data.get("runs"), data.get("batches")
+    if runs is not None and batches is not None:
         return [
             located.key_pos(("batches",)).problem(
                 "a spec has either runs: or batches:, not both; move the runs into a batch"
             )
         ]
-    if spec.runs is None and spec.batches is None:
+    if runs is None and batches is None:
         return [located.value_pos(()).problem("a spec needs runs: (one batch) or batches:")]
     return []
 
 
-def _runs_with_paths(spec: Spec) -> Iterator[tuple[Path_, Run]]:
-    for index, run in enumerate(spec.runs or []):
+def _maps(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The mappings of a list, with their indexes (anything else is the model's to report)."""
+    if isinstance(value, list):
+        yield from ((i, item) for i, item in enumerate(value) if isinstance(item, Mapping))
+
+
+def _runs_with_paths(data: Mapping[str, Any]) -> Iterator[tuple[Path_, Mapping[str, Any]]]:
+    for index, run in _maps(data.get("runs")):
         yield ("runs", index), run
-    for b_index, batch in enumerate(spec.batches or []):
-        for index, run in enumerate(batch.runs):
+    for b_index, batch in _maps(data.get("batches")):
+        for index, run in _maps(batch.get("runs")):
             yield ("batches", b_index, "runs", index), run
 
 
-def _unique_names(spec: Spec, located: Located) -> list[Problem]:
+def _unique_names(data: Mapping[str, Any], located: Located) -> list[Problem]:
     problems: list[Problem] = []
     first_run: dict[str, Pos] = {}
-    for path, run in _runs_with_paths(spec):
+    for path, run in _runs_with_paths(data):
+        name = run.get("name")
+        if not isinstance(name, str):
+            continue
         pos = located.value_pos((*path, "name"))
-        if run.name in first_run:
+        if name in first_run:
             problems.append(
                 pos.problem(
-                    f"duplicate run name '{run.name}' (first used at line "
-                    f"{first_run[run.name].line}); run names must be unique within a spec"
+                    f"duplicate run name '{name}' (first used at line "
+                    f"{first_run[name].line}); run names must be unique within a spec"
                 )
             )
         else:
-            first_run[run.name] = pos
+            first_run[name] = pos
     first_batch: dict[str, Pos] = {}
-    for index, batch in enumerate(spec.batches or []):
+    for index, batch in _maps(data.get("batches")):
+        name = batch.get("name")
+        if not isinstance(name, str):
+            continue
         pos = located.value_pos(("batches", index, "name"))
-        if batch.name in first_batch:
+        if name in first_batch:
             problems.append(
                 pos.problem(
-                    f"duplicate batch name '{batch.name}' (first used at line "
-                    f"{first_batch[batch.name].line})"
+                    f"duplicate batch name '{name}' (first used at line {first_batch[name].line})"
                 )
             )
         else:
-            first_batch.setdefault(batch.name, pos)
+            first_batch[name] = pos
     return problems
 
 
-def _selectors(spec: Spec, located: Located) -> list[Problem]:
-    places: list[tuple[Path_, RunSettings]] = list(_runs_with_paths(spec))
-    if spec.defaults is not None:
-        places.append((("defaults",), spec.defaults))
+def _selectors(data: Mapping[str, Any], located: Located) -> list[Problem]:
+    places: list[tuple[Path_, Mapping[str, Any]]] = list(_runs_with_paths(data))
+    defaults = data.get("defaults")
+    if isinstance(defaults, Mapping):
+        places.append((("defaults",), defaults))
     problems: list[Problem] = []
     for path, settings in places:
         for key in SELECTOR_KEYS:
-            text = getattr(settings, key)
-            if text is not None:
+            text = settings.get(key)
+            if isinstance(text, str):
                 problems += check_selector(text, (*path, key), located)
     return problems
 
@@ -103,9 +121,13 @@ def check_selector(text: str, path: Path_, located: Located) -> list[Problem]:
     return [at(w.column, w.message, "warning") for w in lint_selector(tree)]
 
 
-def _url(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:
+def _url(data: Mapping[str, Any], located: Located, environ: Mapping[str, str]) -> list[Problem]:
+    coalesce = data.get("coalesce")
+    url = coalesce.get("url") if isinstance(coalesce, Mapping) else None
+    if not isinstance(url, str):
+        return []  # no URL: the default one; not text: the model reports it
     try:
-        check_url(spec.coalesce.url, environ)
+        check_url(url, environ)
     except RunnerError as error:
         return [located.value_pos(("coalesce", "url")).problem(f"coalesce.url: {error}")]
     return []

@@ -140,10 +140,14 @@ class _Loader:
         self.problems.extend(spec_problems)
         if any(p.severity == "error" for p in spec_problems):
             return None
+        checks = run_checks(located.data, located, self.environ)
+        self.problems.extend(checks)
         try:
             spec = Spec.model_validate(located.data)
         except ValidationError as error:
             self.problems.extend(describe_validation_error(error, located, shown))
+            return None
+        if any(p.severity == "error" for p in checks):
             return None
         return spec, located, tuple(shown_path(p) for p in chain)
 
@@ -341,10 +345,6 @@ def _load_specs(
             continue
         spec, located, chain = loaded
         shown = shown_path(path)
-        checks = check_spec(spec, located, environ)
-        loader.problems.extend(checks)
-        if any(p.severity == "error" for p in checks):
-            continue
         environment = resolve_environment(spec, located, path, chain)
         if environment.name in seen:
             loader.problems.append(
@@ -363,11 +363,6 @@ def _load_specs(
     return SpecSet(
         tuple(environments), dict(loader.file_hashes), warnings, tuple(sorted(loader.unselected))
     )
-
-
-def check_spec(spec: Spec, located: Located, environ: Mapping[str, str]) -> list[Problem]:
-    """Rules that span several fields, each reported where it can be fixed."""
-    return run_checks(spec, located, environ)
 
 
 def resolve_environment(

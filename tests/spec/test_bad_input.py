@@ -266,3 +266,23 @@ def test_hostile_templates_are_refused_quickly(run_cli, write, template, expecte
     assert result.code == 1
     assert expected in result.err
     assert "Traceback" not in result.err
+
+
+def test_every_problem_is_reported_in_one_pass(run_cli, write) -> None:
+    write(
+        {
+            "env.yaml": HEAD
+            + "runs:\n  - name: a\n    parallelism: lots\n  - name: a\n"
+            + "batches:\n  - name: b\n    runs:\n      - name: c\n"
+            + "        includeNodesSelector: '{ location: STG'\n"
+        }
+    )
+    result = run_cli("validate", "env.yaml")
+    assert result.code == 1
+    for expected in (
+        "runs[0].parallelism: must be",  # a type error ...
+        "duplicate run name 'a'",  # ... does not hide the rules across fields
+        "a spec has either runs: or batches:, not both",
+        "includeNodesSelector: invalid selector",
+    ):
+        assert expected in result.err, result.err
