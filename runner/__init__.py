@@ -1,8 +1,9 @@
 """runner: declarative, reviewable refresh runs for Coalesce.
 
-The command line is a thin layer over a library::
+The command line is a thin layer over a library (see docs/library.md)::
 
-    from runner import load_specs, make_plan, apply_plan
+    from runner import PlanRequest, plan_specs, apply_plan, open_state
+    # in an event loop: aplan_specs, aapply_plan
 
 Names are imported on first use, so ``import runner`` stays cheap.
 """
@@ -13,9 +14,20 @@ from typing import Any
 
 _EXPORTS = {
     "load_specs": "runner.spec",
+    "RenderOptions": "runner.spec",
     "plan_specs": "runner.plan",
+    "aplan_specs": "runner.plan.service",
     "make_plan": "runner.plan",
+    "PlanRequest": "runner.plan",
+    "Filters": "runner.plan",
     "apply_plan": "runner.apply.service",
+    "aapply_plan": "runner.apply.service",
+    "ApplyOptions": "runner.apply",
+    "ApplyEvent": "runner.apply",
+    "ApplyResult": "runner.apply",
+    "RunReport": "runner.apply",
+    "Runtime": "runner.runtime",
+    "open_state": "runner.state",
     "RunnerError": "runner.errors",
 }
 

@@ -11,6 +11,7 @@ from runner.apply.model import (
 )
 from runner.apply.service import (
     Prepared,
+    aapply_plan,
     apply_plan,
     apply_prepared,
     load_specs_for_plan,
@@ -28,6 +29,7 @@ __all__ = [
     "RunReport",
     "RunState",
     "Runtime",
+    "aapply_plan",
     "apply_plan",
     "apply_prepared",
     "load_specs_for_plan",

@@ -78,14 +78,17 @@ def apply_prepared(
     runtime: Runtime | None = None,
 ) -> ApplyResult:
     """Fire the prepared runs and wait for them; the state records every step."""
+    begin = _begin_prepared(prepared, store, options)
     runtime = runtime or Runtime()
+    return execute(prepared.jobs, begin, store=store, options=options, sink=sink, runtime=runtime)
+
+
+def _begin_prepared(prepared: Prepared, store: StateStore, options: ApplyOptions) -> Begin:
     document = plan_to_document(prepared.plan)
     document[FIRES_KEY] = [run.identity for job in prepared.jobs for run in job.runs()]
-
-    begin = begin_apply(
+    return begin_apply(
         store, options, prepared.jobs, document, plan_hash=prepared.plan.fingerprint()
     )
-    return execute(prepared.jobs, begin, store=store, options=options, sink=sink, runtime=runtime)
 
 
 def begin_apply(
@@ -126,10 +129,37 @@ def apply_plan(
     changed_only: bool = False,
     runtime: Runtime | None = None,
 ) -> ApplyResult:
-    """The library entry point: fire what ``plan`` says (secrets come from ``specs``)."""
+    """The library entry point: fire what ``plan`` says (secrets come from ``specs``).
+    Runs its own event loop: inside one (an async orchestrator), await
+    :func:`aapply_plan`."""
     prepared = prepare(plan, specs, changed_only=changed_only)
     return apply_prepared(
         prepared, store=store, options=options or ApplyOptions(), sink=sink, runtime=runtime
+    )
+
+
+async def aapply_plan(
+    plan: Plan,
+    specs: SpecSet,
+    *,
+    store: StateStore,
+    options: ApplyOptions | None = None,
+    sink: EventSink = lambda event: None,
+    changed_only: bool = False,
+    runtime: Runtime | None = None,
+) -> ApplyResult:
+    """:func:`apply_plan` for a running event loop. The loop is the host's: no signal
+    handlers are installed unless ``runtime`` asks for them (cancel the task instead)."""
+    prepared = prepare(plan, specs, changed_only=changed_only)
+    runtime = runtime or Runtime(install_signal_handlers=False)
+    begin = _begin_prepared(prepared, store, options or ApplyOptions())
+    return await aexecute(
+        prepared.jobs,
+        begin,
+        store=store,
+        options=options or ApplyOptions(),
+        sink=sink,
+        runtime=runtime,
     )
 
 
@@ -198,6 +228,34 @@ def execute(
     floors: Mapping[str, int] | None = None,
     locks_first: bool = False,
 ) -> ApplyResult:
+    """:func:`aexecute` on an event loop of its own."""
+    return asyncio.run(
+        aexecute(
+            jobs,
+            begin,
+            store=store,
+            options=options,
+            sink=sink,
+            runtime=runtime,
+            previous=previous,
+            floors=floors,
+            locks_first=locks_first,
+        )
+    )
+
+
+async def aexecute(
+    jobs: Sequence[EnvironmentJob],
+    begin: Begin,
+    *,
+    store: StateStore,
+    options: ApplyOptions,
+    sink: EventSink,
+    runtime: Runtime,
+    previous: Mapping[str, RunRecord] | None = None,
+    floors: Mapping[str, int] | None = None,
+    locks_first: bool = False,
+) -> ApplyResult:
     """Run the executor over ``jobs`` and record how the apply ended.
 
     ``begin(floors)`` records the apply and returns its id; for a new apply (``floors``
@@ -239,7 +297,7 @@ def execute(
                 release_locks(store, locks.values())  # the executor releases those it used
 
     try:
-        result = asyncio.run(main())
+        result = await main()
     except BaseException as error:
         if apply_ids:
             interrupted = isinstance(error, KeyboardInterrupt | asyncio.CancelledError)

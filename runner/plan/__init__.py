@@ -15,7 +15,7 @@ from runner.plan.model import (
     request_hash,
 )
 from runner.plan.planfile import check_fresh, read_plan_file, write_plan_file
-from runner.plan.service import PlanRequest, PlanResult, plan_specs
+from runner.plan.service import PlanRequest, PlanResult, aplan_specs, plan_specs
 
 __all__ = [
     "FORMAT_VERSION",
@@ -33,6 +33,7 @@ __all__ = [
     "PlanWarning",
     "PlannedRun",
     "Selection",
+    "aplan_specs",
     "check_fresh",
     "git_baseline",
     "make_plan",

@@ -57,12 +57,24 @@ def plan_specs(
     environ: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> PlanResult:
-    """Load the specs and make the plan (online unless ``request.offline``)."""
+    """Load the specs and make the plan (online unless ``request.offline``). Runs its own
+    event loop: inside one (an async orchestrator), await :func:`aplan_specs`."""
+    return asyncio.run(aplan_specs(request, state=state, environ=environ, transport=transport))
+
+
+async def aplan_specs(
+    request: PlanRequest,
+    *,
+    state: StateReader | None,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PlanResult:
+    """:func:`plan_specs` for a running event loop."""
     with gc_paused():
-        return _plan_specs(request, state, environ, transport)
+        return await _plan_specs(request, state, environ, transport)
 
 
-def _plan_specs(
+async def _plan_specs(
     request: PlanRequest,
     state: StateReader | None,
     environ: Mapping[str, str] | None,
@@ -89,7 +101,7 @@ def _plan_specs(
             for e in selected
         }
     else:
-        facts = read_online(selected, environ, transport)
+        facts = await aread_online(selected, environ, transport)
     serial = state.serial([e.name for e in selected]) if state is not None else 0
     plan = make_plan(
         PlanInputs(
@@ -142,11 +154,16 @@ def read_online(
     environ: Mapping[str, str],
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, EnvironmentFacts]:
-    async def read() -> dict[str, EnvironmentFacts]:
-        async with Runtime(transport, environ).pool() as pool:
-            return await read_environments(environments, pool)
+    return asyncio.run(aread_online(environments, environ, transport))
 
-    return asyncio.run(read())
+
+async def aread_online(
+    environments: Sequence[EnvironmentSpec],
+    environ: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, EnvironmentFacts]:
+    async with Runtime(transport, environ).pool() as pool:
+        return await read_environments(environments, pool)
 
 
 def open_state_reader(path: Path) -> StateReader:
