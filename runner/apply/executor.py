@@ -99,6 +99,18 @@ class _Environment:
     claimed: set[int] = field(default_factory=set)
     by_counter: dict[int, RunReport] = field(default_factory=dict)
     reconciling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Where Coalesce's run pages are: learnt from a runLink it gave, else its app URL.
+    link_base: str | None = None
+
+    def run_link(self, run_counter: int) -> str:
+        """The link to a run's page, built without asking Coalesce (a run page is
+        ``<app URL>/runs/<runCounter>``), so that completed runs get one too."""
+        return f"{self.link_base or self.client.link_base}/runs/{run_counter}"
+
+    def learn_link(self, link: str | None, run_counter: int) -> None:
+        suffix = f"/runs/{run_counter}"
+        if link and link.endswith(suffix):
+            self.link_base = link.removesuffix(suffix)
 
 
 class Executor:
@@ -613,6 +625,8 @@ class Executor:
                 nodes = [n.as_dict() for n in report.failed_nodes]
             with contextlib.suppress(RunnerError):
                 report.run_link = (await env.client.run_status(report.run_counter)).runLink
+                env.learn_link(report.run_link, report.run_counter)
+        report.run_link = report.run_link or env.run_link(report.run_counter)
         report.ended_at = self._now()
         if report.run_link:
             self._store.record_fired(report.journal_id, report.run_counter, report.run_link)

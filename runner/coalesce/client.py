@@ -256,6 +256,11 @@ class CoalesceClient(_ClosedOnExit):
         self._urls: dict[str, httpx.URL] = {}
 
     @property
+    def link_base(self) -> str:
+        """The app URL runs' pages are under (``<it>/runs/<runCounter>``)."""
+        return _SIM_BASE if self.base_url == SIM_URL else self.base_url.rstrip("/")
+
+    @property
     def host(self) -> str:
         """The host requests go to, for messages."""
         return "sim" if self.base_url == SIM_URL else httpx.URL(self.base_url).host

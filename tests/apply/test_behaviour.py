@@ -289,3 +289,22 @@ def test_a_report_that_cannot_be_written_does_not_hide_how_the_apply_went(
     )
     assert blocked.code == 0, "the apply succeeded; only its report is missing"
     assert "could not write the report (--report) to taken" in blocked.err
+
+
+def test_every_fired_run_gets_its_link_without_asking_for_it(
+    run_cli, embedded: SimApp, specs: Path
+) -> None:
+    write_spec(specs, "alpha", "1", "sim://", [batch("b", [run("ok"), run("broken", FAILING)])])
+
+    result = run_cli("apply", "--auto-approve", "--poll-interval", "0.02", "--format", "json")
+
+    assert result.code == 3, result.err
+    runs = {r["name"]: r for r in json.loads(result.out)["runs"]}
+    for name in ("ok", "broken"):
+        assert runs[name]["runLink"] == f"http://sim/runs/{runs[name]['runCounter']}"
+    endpoints = [e["endpoint"] for e in embedded.simulator.observations.log()]
+    # The failed run's status was asked for (with its failed nodes); the completed one's not.
+    assert endpoints.count("GET /scheduler/runStatus") == 1
+    with open_state(specs.parent / ".runner" / "state.db", readonly=True) as store:
+        record = store.find_run("alpha/ok")
+    assert record is not None and record.run_link == runs["ok"]["runLink"]  # and recorded

@@ -27,7 +27,7 @@ def test_the_demo_reports_completed_failed_and_skipped_runs_and_exits_3(
     assert result.code == 3, result.text
     summary = result.out[result.out.index("Apply ") :]
     assert "2 completed, 1 failed, 1 skipped" in summary
-    assert "completed     demo/stage-all (run 1)" in summary
+    assert "completed     demo/stage-all (run 1, http://sim/runs/1)" in summary
     assert "completed     demo/dimensions" in summary
     assert "failed        demo/facts" in summary
     # The failed node and Coalesce's error for it, as the simulator reports them.
