@@ -9,17 +9,34 @@ replace the transport (``httpx.MockTransport``, ``httpx.ASGITransport``) here.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
 from runner.coalesce import ClientPool
 from runner.coalesce.urls import SIM_URL
 
-__all__ = ["SIMULATOR", "EmbeddedSimulator", "Runtime"]
+__all__ = ["SIMULATOR", "EmbeddedSimulator", "Runtime", "on_own_loop"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def on_own_loop(function: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """The blocking form of an ``async`` entry point: the same call, run on an event loop
+    of its own (``asyncio.run``). One implementation serves both the command line and
+    callers inside a running loop, who await the ``async`` one."""
+
+    @functools.wraps(function)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(function(*args, **kwargs))
+
+    return blocking
 
 
 class EmbeddedSimulator(httpx.AsyncBaseTransport):

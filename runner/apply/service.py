@@ -39,7 +39,7 @@ from runner.apply.model import (
 )
 from runner.errors import RunnerError
 from runner.plan import Plan, plan_to_document
-from runner.runtime import Runtime
+from runner.runtime import Runtime, on_own_loop
 from runner.spec import RenderOptions, SpecSet, load_specs
 from runner.state import ApplyRecord, LockInfo, LockToken, Outcome, RunRecord, StateStore
 
@@ -216,34 +216,6 @@ def _latest_records(records: Sequence[RunRecord]) -> dict[str, RunRecord]:
     return latest
 
 
-def execute(
-    jobs: Sequence[EnvironmentJob],
-    begin: Begin,
-    *,
-    store: StateStore,
-    options: ApplyOptions,
-    sink: EventSink,
-    runtime: Runtime,
-    previous: Mapping[str, RunRecord] | None = None,
-    floors: Mapping[str, int] | None = None,
-    locks_first: bool = False,
-) -> ApplyResult:
-    """:func:`aexecute` on an event loop of its own."""
-    return asyncio.run(
-        aexecute(
-            jobs,
-            begin,
-            store=store,
-            options=options,
-            sink=sink,
-            runtime=runtime,
-            previous=previous,
-            floors=floors,
-            locks_first=locks_first,
-        )
-    )
-
-
 async def aexecute(
     jobs: Sequence[EnvironmentJob],
     begin: Begin,
@@ -307,6 +279,10 @@ async def aexecute(
         raise
     store.finish_apply(result.apply_id, outcome_of(result))
     return result
+
+
+#: :func:`aexecute` on an event loop of its own.
+execute = on_own_loop(aexecute)
 
 
 async def _locks_first(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,7 @@ from runner.plan.baseline import Baseline, git_baseline, planned_scope, state_ba
 from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
 from runner.plan.online import EnvironmentFacts, read_environments
-from runner.runtime import Runtime
+from runner.runtime import Runtime, on_own_loop
 from runner.spec import DEFAULT_PATHS, EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.spec.loader import gc_paused
 from runner.state import StateReader, open_state
@@ -50,18 +49,6 @@ def tool_version() -> str:
         return "0+unknown"
 
 
-def plan_specs(
-    request: PlanRequest,
-    *,
-    state: StateReader | None,
-    environ: Mapping[str, str] | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> PlanResult:
-    """Load the specs and make the plan (online unless ``request.offline``). Runs its own
-    event loop: inside one (an async orchestrator), await :func:`aplan_specs`."""
-    return asyncio.run(aplan_specs(request, state=state, environ=environ, transport=transport))
-
-
 async def aplan_specs(
     request: PlanRequest,
     *,
@@ -69,9 +56,15 @@ async def aplan_specs(
     environ: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> PlanResult:
-    """:func:`plan_specs` for a running event loop."""
+    """Load the specs and make the plan (online unless ``request.offline``), inside a
+    running event loop; :func:`plan_specs` is the same on a loop of its own."""
     with gc_paused():
         return await _plan_specs(request, state, environ, transport)
+
+
+#: :func:`aplan_specs` on an event loop of its own (it fails inside a running one, as
+#: ``asyncio.run`` does: an async orchestrator awaits :func:`aplan_specs`).
+plan_specs = on_own_loop(aplan_specs)
 
 
 async def _plan_specs(
@@ -147,14 +140,6 @@ def _baseline(
         return state_baseline(state, environments)
     present = {e.name for e in specs.environments}
     return state_baseline(state, planned_scope(state, paths, present))
-
-
-def read_online(
-    environments: Sequence[EnvironmentSpec],
-    environ: Mapping[str, str],
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> dict[str, EnvironmentFacts]:
-    return asyncio.run(aread_online(environments, environ, transport))
 
 
 async def aread_online(

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import ssl
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -306,28 +304,11 @@ async def test_an_answer_just_under_the_cap_is_read() -> None:
 # ------------------------------------------------------------------ TLS over a real socket
 
 
-@pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.mark.parametrize("call", ["list_runs", "start_run"])
 async def test_an_untrusted_certificate_is_reported_at_once(
-    self_signed: tuple[Path, Path], call: str
+    certificate: tuple[Path, Path], call: str
 ) -> None:
-    cert, key = self_signed
+    cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     connections = 0
