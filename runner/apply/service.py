@@ -119,25 +119,6 @@ def begin_apply(
     return begin
 
 
-def apply_plan(
-    plan: Plan,
-    specs: SpecSet,
-    *,
-    store: StateStore,
-    options: ApplyOptions | None = None,
-    sink: EventSink = lambda event: None,
-    changed_only: bool = False,
-    runtime: Runtime | None = None,
-) -> ApplyResult:
-    """The library entry point: fire what ``plan`` says (secrets come from ``specs``).
-    Runs its own event loop: inside one (an async orchestrator), await
-    :func:`aapply_plan`."""
-    prepared = prepare(plan, specs, changed_only=changed_only)
-    return apply_prepared(
-        prepared, store=store, options=options or ApplyOptions(), sink=sink, runtime=runtime
-    )
-
-
 async def aapply_plan(
     plan: Plan,
     specs: SpecSet,
@@ -148,8 +129,10 @@ async def aapply_plan(
     changed_only: bool = False,
     runtime: Runtime | None = None,
 ) -> ApplyResult:
-    """:func:`apply_plan` for a running event loop. The loop is the host's: no signal
-    handlers are installed unless ``runtime`` asks for them (cancel the task instead)."""
+    """The library entry point: fire what ``plan`` says (secrets come from ``specs``),
+    inside a running event loop; :func:`apply_plan` is the same on a loop of its own.
+    The loop is the caller's: no signal handlers are installed unless ``runtime`` asks
+    for them, as the command line does (otherwise cancel the task to interrupt)."""
     prepared = prepare(plan, specs, changed_only=changed_only)
     runtime = runtime or Runtime(install_signal_handlers=False)
     begin = _begin_prepared(prepared, store, options or ApplyOptions())
@@ -161,6 +144,11 @@ async def aapply_plan(
         sink=sink,
         runtime=runtime,
     )
+
+
+#: :func:`aapply_plan` on an event loop of its own (it fails inside a running one, as
+#: ``asyncio.run`` does: an async orchestrator awaits :func:`aapply_plan`).
+apply_plan = on_own_loop(aapply_plan)
 
 
 def continue_apply(
