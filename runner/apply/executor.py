@@ -320,7 +320,8 @@ class Executor:
             if unforced:
                 return (
                     f"environment {job.environment_id} is in Failed Deploy, so Coalesce would "
-                    f"refuse {', '.join(unforced)} (no forceIgnoreEnvironmentStatus). Nothing "
+                    f"refuse {', '.join(repr(name) for name in unforced)} (no "
+                    "forceIgnoreEnvironmentStatus). Nothing "
                     "was fired here: redeploy the environment, or set "
                     "forceIgnoreEnvironmentStatus: true on those runs"
                 )

@@ -158,7 +158,7 @@ def test_failed_deploy_refuses_the_whole_environment_before_firing_there(
     assert result.code == 1, result.text
     assert _sim_tags(embedded) == ["fine"], "nothing is fired in the Failed Deploy environment"
     assert "environment 4 is in Failed Deploy" in result.out
-    assert "refuse plain (no forceIgnoreEnvironmentStatus)" in result.out
+    assert "refuse 'plain' (no forceIgnoreEnvironmentStatus)" in result.out  # names quoted
     assert "not-started   broken/forced" in result.out and "completed     alpha/fine" in result.out
 
 
