@@ -6,7 +6,6 @@ Importing it is cheap: the plan package is only read when a function needs it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,17 +17,10 @@ __all__ = ["render_plan_json", "render_plan_markdown", "render_plan_text", "use_
 
 
 def use_color(stream: Any, *, environ: Mapping[str, str] | None = None) -> bool:
-    """Colour for ``stream``: on a terminal, unless ``NO_COLOR`` is set (https://no-color.org);
-    ``FORCE_COLOR`` turns it on anywhere, e.g. in a CI log that renders ANSI codes."""
-    environ = os.environ if environ is None else environ
-    if environ.get("NO_COLOR"):
-        return False
-    if environ.get("FORCE_COLOR", "") not in ("", "0", "false"):
-        return True
-    if environ.get("TERM") == "dumb":
-        return False
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:  # a closed stream
-        return False
+    """Colour for ``stream``, as :func:`runner.render.terminal.terminal_for` decides:
+    on a terminal, unless ``NO_COLOR`` is set (https://no-color.org) or ``TERM`` is
+    ``dumb``; ``FORCE_COLOR`` turns it on anywhere, e.g. in a CI log that renders ANSI
+    codes."""
+    from runner.render.terminal import terminal_for
+
+    return terminal_for(stream, environ=environ).color

@@ -1,20 +1,21 @@
 """Views of an apply: progress while it runs, the final summary, JSON, and a markdown report.
 
-Progress is one line per state change when the output is not a terminal, and a live
-table when it is. Nothing is edited on the way out: no secret is in what it is built from.
+Progress is one line per state change when the output is not a terminal (or is a dumb
+one, or a CI log), and a live table when it is. Nothing is edited on the way out: no
+secret is in what it is built from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
 from runner.render.live import LiveProgress
+from runner.render.terminal import terminal_for
 
 FORMAT_VERSION = 1
 
@@ -53,9 +54,10 @@ def _run_line(run: RunReport) -> str:
 
 
 def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:
-    """How to show progress on stderr: a live table on a terminal (outside CI), one
-    line per change anywhere else."""
-    if sys.stderr.isatty() and not os.environ.get("CI"):
+    """How to show progress on stderr, as :func:`runner.render.terminal.terminal_for`
+    says: a live table on a terminal (not a dumb one, outside CI), one line per change
+    anywhere else."""
+    if terminal_for(sys.stderr).live:
         return LiveProgress(runs)
     return LineProgress()
 
