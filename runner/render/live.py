@@ -1,29 +1,40 @@
-"""The live table of an apply on a terminal, redrawn in place with plain ANSI codes.
+"""The live table of an apply on a terminal, drawn with rich and redrawn in place.
 
 One row per run (environment, batch, run, status, elapsed, runCounter, link) and the
 last few notes below. When there are more runs than the terminal has lines, a line of
 counts comes first and the rows shown are those still going or gone wrong, then the
 rest as room allows. Events only note what changed; a background thread draws (ten
 times a second at most, twice a second when nothing changes, so that elapsed times
-move), so a slow terminal never holds up the event loop that fires the runs. Every cell
-is cleaned of control characters before it is measured and cut (cells hold no secret:
-they are built from redacted values, and foreign text has passed runner.secrets'
-foreign_text gate).
+move), so a slow terminal never holds up the event loop that fires the runs.
+
+Whether a table is drawn at all, and in colour, is :mod:`runner.render.terminal`'s to
+say. Every cell is given to rich as a :class:`rich.text.Text` (never read as markup),
+cleaned of control characters first, so that text from a server cannot break the count
+of lines drawn or drive the terminal. Cells hold no secret: they are built from
+redacted values, notes have passed runner.secrets' foreign_text gate on their way here,
+and the link Coalesce gave, and each note, pass its foreign_name gate here too.
+
+rich is imported when a table is made, never when this module is: ``runner --help``
+and ``runner validate`` do without it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import sys
 import threading
-import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, TextIO, cast
 
 from runner.apply.model import ENDED, UNSUCCESSFUL, ApplyEvent, RunReport, RunState
+from runner.render.terminal import console_for, terminal_for, terminal_size
+from runner.secrets import foreign_name
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
 
 __all__ = ["LiveProgress"]
 
@@ -31,8 +42,8 @@ COLUMNS = ("environment", "batch", "run", "status", "elapsed", "runCounter", "li
 NOTES_KEPT = 5
 REFRESH_SECONDS = 0.1  # how soon a change shows
 TICK_SECONDS = 0.5  # how often the elapsed times move when nothing changes
+GAP = 2  # columns between two columns of the table
 
-_SGR = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1"}
 _STATE_COLOR = {
     RunState.COMPLETED: "green",
     RunState.FAILED: "red",
@@ -47,16 +58,14 @@ _STATE_COLOR = {
 _NEEDS_EYES = (frozenset(RunState) - ENDED - {RunState.PENDING}) | (
     UNSUCCESSFUL - {RunState.SKIPPED}
 )
-_ERASE_LINE = "\x1b[K"
-_ERASE_BELOW = "\x1b[J"
-_HIDE_CURSOR = "\x1b[?25l"
-_SHOW_CURSOR = "\x1b[?25h"
 
 
 class LiveProgress:
-    """A table redrawn in place. ``size`` fixes the terminal's (columns, lines), ``refresh``
-    the redraw interval (``None``: drawn at once on each event, with no thread) and
-    ``clock`` the time, for tests."""
+    """A table redrawn in place on ``stream`` (stderr by default). ``size`` fixes the
+    terminal's (columns, lines), ``refresh`` the redraw interval (``None``: drawn at once
+    on each event, with no thread), ``color`` overrides the terminal policy's answer
+    and ``clock`` the time, for tests. Made only where the policy allows a live table
+    (see :func:`runner.render.apply_output.progress_for`): it always redraws."""
 
     def __init__(
         self,
@@ -67,21 +76,35 @@ class LiveProgress:
         refresh: float | None = REFRESH_SECONDS,
         color: bool | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        from rich.live import Live
+
         self._clock = clock
         # By identity: the runs planned at the start are replaced, in place, by the
         # reports the events carry.
         self._runs = {run.identity: run for run in runs}
         self._notes: list[str] = []
-        self._stream = stream or sys.stderr
+        self._links: dict[str, str] = {}  # the link as given: as it may be shown
         self._size = size
-        self._color = not os.environ.get("NO_COLOR") if color is None else color
-        self._drawn = 0  # lines of the previous drawing, to go back up over
-        self._broken = False  # the terminal refused a write: stop drawing
+        self._terminal = _Guarded(stream or sys.stderr)
+        policy = replace(terminal_for(self._terminal, environ=environ), live=True)
+        if color is not None:
+            policy = replace(policy, color=color)
+        self._console = console_for(
+            cast("TextIO", self._terminal), terminal=policy, size=self._current_size()
+        )
+        self._live = Live(
+            console=self._console,
+            auto_refresh=False,  # drawn by the thread below, which knows what changed
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        )
         self._lock = threading.Lock()
         self._changed = threading.Event()
         self._closed = threading.Event()
-        self._write(_HIDE_CURSOR)
+        self._live.start()  # hides the cursor
         self._draw()
         self._ticker: threading.Thread | None = None
         if refresh is not None:
@@ -92,7 +115,7 @@ class LiveProgress:
 
     def __call__(self, event: ApplyEvent) -> None:
         if event.kind == "note" and event.message:
-            note = _clean(f"{event.environment}: {event.message}")
+            note = _clean(foreign_name(f"{event.environment}: {event.message}") or "")
             self._notes = [*self._notes, note][-NOTES_KEPT:]
         if event.run is not None:
             self._runs[event.run.identity] = event.run
@@ -107,10 +130,17 @@ class LiveProgress:
         try:
             if self._ticker is not None:
                 self._ticker.join()
-            self._draw()
+            with self._lock:
+                self._start_below_if_lost()
+                self._live.update(self._drawing(), refresh=False)
         finally:
-            self._broken = False  # the cursor is shown again whatever happened before
-            self._write(_SHOW_CURSOR)
+            with self._lock:
+                try:
+                    self._live.stop()  # draws it, a newline under it, and the cursor back
+                finally:
+                    if self._terminal.broken:  # the cursor comes back whatever happened
+                        self._terminal.broken = False
+                        self._console.show_cursor(True)
 
     def _tick(self, refresh: float) -> None:
         since_drawn = 0.0
@@ -123,59 +153,143 @@ class LiveProgress:
 
     def _draw(self) -> None:
         with self._lock:
-            width, height = self._size or _terminal_size(self._stream)
-            lines = self.lines(self._clock(), width, height)
-            # Back to the first line of the previous drawing, then over it.
-            up = f"\x1b[{self._drawn}F" if self._drawn else "\r"
-            body = "".join(f"{line}{_ERASE_LINE}\n" for line in lines)
-            if self._write(up + body + _ERASE_BELOW):
-                self._drawn = len(lines)
+            if not self._terminal.broken and self._start_below_if_lost():
+                self._live.update(self._drawing(), refresh=True)
 
-    def _write(self, text: str) -> bool:
-        if self._broken:
+    def _start_below_if_lost(self) -> bool:
+        """After a drawing the terminal could not take, some of it may be on screen and
+        some not: the next one starts on a line of its own, rather than go up over lines
+        that may not be there. False while the terminal is still full."""
+        if not self._terminal.lost:
+            return True
+        self._terminal.lost = False
+        self._terminal.write("\n")
+        if self._terminal.lost:
             return False
-        try:
-            self._stream.write(text)
-            self._stream.flush()
-        except BlockingIOError:  # a terminal that is full for now: skip this drawing
-            self._drawn = 0  # how much of it got out is unknown: draw anew below
-            return False
-        except (OSError, ValueError):  # a closed or broken terminal: apply goes on
-            self._broken = True
-            return False
+        self._live._live_render._shape = None  # nothing of rich's to go back up over
         return True
 
-    def lines(self, now: dt.datetime, width: int, height: int) -> list[str]:
-        """The drawing: at most ``height - 1`` lines (so that nothing scrolls), each at
-        most ``width`` columns wide."""
+    def _current_size(self) -> tuple[int, int]:
+        return self._size or terminal_size(self._terminal)
+
+    def _drawing(self) -> RenderableType:
+        """What is drawn now: at most ``lines - 1`` lines of the terminal (so that nothing
+        scrolls), none wider than it."""
+        width, height = self._current_size()
+        self._console.size = (width, height)
+        return self.table(self._clock(), width, height)
+
+    def table(self, now: dt.datetime, width: int, height: int) -> RenderableType:
+        """The counts (when not every run fits), the table, and the last notes, for a
+        terminal of ``width`` columns and ``height`` lines."""
+        from rich.console import Group
+        from rich.table import Column, Table
+
         budget = max(height - 1, 1)
         notes = self._notes[-(budget - 3) :] if budget > 3 else []
         runs = list(self._runs.values())  # the event loop may add one meanwhile
         shown = _shown(runs, room=budget - len(notes))
-        header, *body = _table([list(COLUMNS), *(_cells(run, now) for run in shown)], width)
-        lines = [] if len(shown) == len(runs) else [_cut(_counts(runs, len(shown)), width)]
-        if len(lines) < budget:
-            lines.append(self._paint(header, "bold"))
-        for run, line in zip(shown, body, strict=True):
-            lines.append(self._paint(line, _STATE_COLOR.get(run.state)))
-        lines += [_cut(note, width) for note in notes]
-        return lines[:budget]
+        parts: list[RenderableType] = []
+        if len(shown) != len(runs):
+            parts.append(_line(_counts(runs, len(shown))))
+        if len(parts) < budget:
+            rows = [self._cells(run, now) for run in shown]
+            widths = _widths([list(COLUMNS), *rows], width)
+            table = Table(
+                *(
+                    Column(_line(name), width=w, no_wrap=True, overflow="ellipsis")
+                    for name, w in zip(COLUMNS, widths, strict=False)
+                ),
+                box=None,
+                show_edge=False,
+                pad_edge=False,
+                padding=(0, GAP // 2),
+                header_style="bold",
+            )
+            for run, cells in zip(shown, rows, strict=True):
+                table.add_row(*map(_line, cells[: len(widths)]), style=_STATE_COLOR.get(run.state))
+            parts.append(table)
+        parts += [_line(note) for note in notes]
+        return Group(*parts)
 
-    def _paint(self, line: str, color: str | None) -> str:
-        if not self._color or color is None:
-            return line
-        return f"\x1b[{_SGR[color]}m{line}\x1b[0m"
+    def _cells(self, run: RunReport, now: dt.datetime) -> list[str]:
+        elapsed = run.elapsed(now)
+        cells = [
+            run.environment,
+            run.batch,
+            run.name,
+            run.state.value,
+            "" if elapsed is None else f"{elapsed:.0f}s",
+            "" if run.run_counter is None else str(run.run_counter),
+            self._link(run.run_link),
+        ]
+        return [_clean(cell) for cell in cells]
+
+    def _link(self, link: str | None) -> str:
+        """The link Coalesce gave, through the gate once (not on every drawing)."""
+        if not link:
+            return ""
+        if link not in self._links:
+            self._links[link] = foreign_name(link) or ""
+        return self._links[link]
 
 
-def _terminal_size(stream: TextIO) -> tuple[int, int]:
-    """The size of the terminal ``stream`` writes to (stdout may be a file meanwhile)."""
-    try:
-        size = os.get_terminal_size(stream.fileno())
-    except (AttributeError, ValueError, OSError):
-        size = os.terminal_size((0, 0))
-    if size.columns <= 0 or size.lines <= 0:  # a terminal that does not say
-        size = shutil.get_terminal_size()
-    return size.columns, size.lines
+class _Guarded:
+    """The terminal as rich sees it: a write it refuses never reaches rich (nor the
+    apply). A terminal that is full for now (``BlockingIOError``) loses that drawing
+    (``lost``); a closed or broken one (``broken``) is written to no more, and a broken
+    pipe does not end the process, as rich would have it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.encoding = getattr(stream, "encoding", None) or "utf-8"
+        self.broken = False
+        self.lost = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except BlockingIOError:
+                self.lost = True
+            except (OSError, ValueError):
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        """Each write is flushed as it is made."""
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (AttributeError, ValueError, OSError):
+            return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+def _line(text: str) -> Text:
+    """A cell or a line: rich's text as it is (no markup), cut with an ellipsis."""
+    from rich.text import Text
+
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def _widths(rows: list[list[str]], width: int) -> list[int]:
+    """The width of each column that fits in ``width``: each as wide as its widest cell,
+    from the left, the last cut (and the rest left out) when the terminal is narrow."""
+    from rich.cells import cell_len
+
+    widths: list[int] = []
+    room = width
+    for column in range(len(COLUMNS)):
+        if room <= 0:
+            break
+        widths.append(min(max(cell_len(row[column]) for row in rows), room))
+        room -= widths[-1] + GAP
+    return widths
 
 
 def _shown(runs: list[RunReport], room: int) -> list[RunReport]:
@@ -195,50 +309,7 @@ def _counts(runs: list[RunReport], shown: int) -> str:
     return f"{len(runs)} runs ({states}); {shown} shown"
 
 
-def _cells(run: RunReport, now: dt.datetime) -> list[str]:
-    elapsed = run.elapsed(now)
-    cells = [
-        run.environment,
-        run.batch,
-        run.name,
-        run.state.value,
-        "" if elapsed is None else f"{elapsed:.0f}s",
-        "" if run.run_counter is None else str(run.run_counter),
-        run.run_link or "",
-    ]
-    return [_clean(cell) for cell in cells]
-
-
 def _clean(text: str) -> str:
     """No control characters: a newline or an escape code from a server's text would
     break the count of lines drawn, or drive the terminal."""
     return "".join(ch if ch.isprintable() else " " for ch in text)
-
-
-def _width(text: str) -> int:
-    """Columns on a terminal: East Asian wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(rows: list[list[str]], width: int) -> list[str]:
-    widths = [max(_width(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return [
-        _cut(
-            "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True)),
-            width,
-        )
-        for row in rows
-    ]
-
-
-def _cut(line: str, width: int) -> str:
-    line = line.rstrip()
-    if _width(line) <= width:
-        return line
-    kept, used = [], 0
-    for ch in line:
-        used += _width(ch)
-        if used > width - 1:
-            break
-        kept.append(ch)
-    return "".join(kept) + "…"

@@ -1,9 +1,9 @@
 """One terminal policy: colour or not, a live table or plain lines, for any stream.
 
 The policy is checked as a table of cases, the rich console built from it is checked to
-decide nothing of its own, and progress is run for real: a child process writes an
-apply's progress to a pseudo-terminal (or a pipe), and what came out the other side is
-read until the child is gone.
+decide nothing of its own, and the live table is run for real: a child process writes
+an apply's progress to a pseudo-terminal (or a pipe), and what came out the other side
+is read until the child is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import errno
 import fcntl
 import io
 import os
+import re
 import select
 import struct
 import subprocess
@@ -24,6 +25,7 @@ import pytest
 from runner.apply.model import RunReport
 from runner.render import use_color
 from runner.render.terminal import Terminal, console_for, terminal_for
+from tests.render._screen import CURSOR_CONTROL, Screen, colour_codes
 
 
 class _Stream(io.StringIO):
@@ -194,6 +196,31 @@ def _piped(environ: dict[str, str]) -> str:
     return done.stderr
 
 
+def test_a_terminal_gets_the_live_table_redrawn_in_place() -> None:
+    output = _on_a_terminal(_child_environ())
+    assert output.rstrip().endswith("progress: LiveProgress")
+    assert "\x1b[?25l" in output and "\x1b[?25h" in output  # cursor hidden, then back
+    assert re.search(r"\x1b\[1A", output) and "\x1b[2K" in output  # up over, erased
+    assert "\x1b[32m" in output  # completed runs are green
+    screen = Screen()
+    screen.write(output)
+    shown = screen.shown()
+    # One table on screen, the rows in their places, redrawn over: not one per drawing.
+    assert [line.split()[:4] for line in shown[1:4]] == [
+        ["prod", "marts", f"run-{i}", "completed"] for i in range(3)
+    ]
+    assert shown[0].split()[:4] == ["environment", "batch", "run", "status"]
+    assert shown[4:] == ["prod: all done", "progress: LiveProgress"]
+
+
+def test_no_color_on_a_terminal_keeps_the_table_without_colour() -> None:
+    """NO_COLOR is about colour only (https://no-color.org): the table is still redrawn."""
+    output = _on_a_terminal(_child_environ(NO_COLOR="1"))
+    assert output.rstrip().endswith("progress: LiveProgress")
+    assert CURSOR_CONTROL.search(output)
+    assert colour_codes(output) == []
+
+
 @pytest.mark.parametrize(
     "extra", [{"TERM": "dumb"}, {"CI": "1"}, {"CI": "true", "FORCE_COLOR": "1"}], ids=str
 )
@@ -220,3 +247,64 @@ def _assert_plain_lines(output: str) -> None:
         *(f"{name} completed" for name in names),
         "prod: all done",
     ]
+
+
+# -- rich only when a table is drawn -----------------------------------------------------
+
+
+def _imports_rich(script: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script + "\nprint('rich' in sys.modules, file=sys.stderr)\n"],
+        capture_output=True,
+        text=True,
+        env=_child_environ(),
+        cwd=cwd,
+        check=False,
+        timeout=60,
+    )
+    return done.stderr.strip().splitlines()[-1]
+
+
+def _run_main(*argv: str) -> str:
+    return (
+        "import sys\n"
+        f"sys.argv = ['runner', *{list(argv)!r}]\n"
+        "from runner.launch import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+    )
+
+
+def test_help_does_not_import_rich(tmp_path: Path) -> None:
+    assert _imports_rich(_run_main("--help"), tmp_path) == "False"
+
+
+def test_validate_does_not_import_rich(tmp_path: Path) -> None:
+    (tmp_path / "prod.yaml").write_text(
+        "version: 1\ncoalesce: {url: 'sim://'}\nenvironmentID: 12\nruns:\n  - name: a\n"
+    )
+    assert _imports_rich(_run_main("validate", "prod.yaml"), tmp_path) == "False"
+
+
+def test_the_policy_imports_no_rich_and_a_live_table_does(tmp_path: Path) -> None:
+    """The checks above can tell: deciding colour (as ``plan`` does) goes without rich,
+    and the first live table brings it in. (httpx imports rich for its own command line
+    when rich is installed, so ``apply``, which fires runs with httpx, has it anyway.)"""
+    script = (
+        "import io, sys\n"
+        "from runner.render import use_color\n"
+        "from runner.render.terminal import terminal_for\n"
+        "use_color(sys.stdout), terminal_for(sys.stderr)\n"
+        "print('rich' in sys.modules, file=sys.stderr)\n"
+        "from runner.render.live import LiveProgress\n"
+        "LiveProgress([], io.StringIO(), size=(80, 24), refresh=None).close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script + "print('rich' in sys.modules, file=sys.stderr)\n"],
+        capture_output=True,
+        text=True,
+        env=_child_environ(),
+        cwd=tmp_path,
+        check=True,
+        timeout=60,
+    )
+    assert done.stderr.split() == ["False", "True"]
