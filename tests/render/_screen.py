@@ -102,3 +102,14 @@ def without_colour(text: str) -> str:
 
 def colour_codes(text: str) -> list[str]:
     return _SGR.findall(text)
+
+
+class FakeStream(io.StringIO):
+    """A stream that says whether it is a terminal, and keeps what is written."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty

@@ -7,15 +7,7 @@ import io
 import pytest
 
 from runner.render import use_color
-
-
-class _Stream(io.StringIO):
-    def __init__(self, tty: bool) -> None:
-        super().__init__()
-        self._tty = tty
-
-    def isatty(self) -> bool:
-        return self._tty
+from tests.render._screen import FakeStream
 
 
 @pytest.mark.parametrize(
@@ -32,7 +24,7 @@ class _Stream(io.StringIO):
     ],
 )
 def test_use_color(tty: bool, environ: dict[str, str], expected: bool) -> None:
-    assert use_color(_Stream(tty), environ=environ) is expected
+    assert use_color(FakeStream(tty), environ=environ) is expected
 
 
 def test_a_closed_or_odd_stream_gets_no_colour() -> None:
