@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.spec.yaml_source import Pos
 
-__all__ = ["Located", "Path_", "dotted", "extends_root", "shown_path"]
+__all__ = ["Located", "Path_", "dotted", "extends_root", "shown_path", "work_tree_root"]
 
 Path_ = tuple[str | int, ...]
 
@@ -51,10 +51,16 @@ def dotted(path: Path_) -> str:
 
 
 def extends_root(spec: Path) -> Path:
-    """Where ``extends`` (and ``secret_file``) may reach from ``spec``: the root of the git
-    work tree it is in (a folder with ``.git``), else its own folder. A spec edited in a
-    pull request cannot make plan read a file elsewhere on the machine that runs it."""
-    folder = spec.resolve().parent
+    """Where ``extends`` may reach from ``spec``: see :func:`work_tree_root`."""
+    return work_tree_root(spec.resolve().parent)
+
+
+def work_tree_root(folder: Path) -> Path:
+    """The root of the git work tree ``folder`` is in (a folder with ``.git``), else
+    ``folder`` itself: as far as ``extends`` and ``secret_file`` may reach from a spec
+    there. A spec edited in a pull request cannot make plan read a file elsewhere on the
+    machine that runs it."""
+    folder = folder.resolve()
     for candidate in (folder, *folder.parents):
         if (candidate / ".git").exists():
             return candidate

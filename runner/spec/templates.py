@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from runner.errors import Problem
 from runner.secrets import Secret
-from runner.spec.located import extends_root
+from runner.spec.located import work_tree_root
 from runner.spec.yaml_source import Pos
 
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -595,7 +595,7 @@ def secret_roots(spec_dir: Path, environ: Mapping[str, str]) -> list[Path]:
     """Where ``secret_file`` may read: the spec's folder and the git work tree it is in,
     the current folder, the home folder, and the folders listed in RUNNER_SECRET_DIRS
     (separated by ``os.pathsep``)."""
-    roots = [spec_dir, extends_root(spec_dir / "spec.yaml"), Path.cwd(), Path.home()]
+    roots = [spec_dir, work_tree_root(spec_dir), Path.cwd(), Path.home()]
     roots += [Path(p).expanduser() for p in environ.get(SECRET_DIRS_ENV, "").split(os.pathsep) if p]
     # A root that is the filesystem's own (HOME=/ in some containers, a job run from /)
     # would allow every file, /proc/self/environ included: it allows nothing instead.
