@@ -126,8 +126,10 @@ def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | 
     request = run.redacted_request()
     changes: tuple[FieldChange, ...] = ()
     ignored: tuple[FieldChange, ...] = ()
-    selection = _selection_of(run, facts)
-    warnings = _run_warnings(run, selection, facts)
+    graph = facts.graph if facts else None
+    unchecked = _unchecked(run, graph) if graph else []
+    selection = _selection(run, graph) if graph and not unchecked else None
+    warnings = _run_warnings(run, selection, facts, unchecked)
     if base is None:
         action = Action.NEW
     else:
@@ -165,10 +167,6 @@ def _split_ignored(
         tuple(c for c in changes if not ignored(c)),
         tuple(c for c in changes if ignored(c)),
     )
-
-
-def _selection_of(run: RunSpec, facts: EnvironmentFacts | None) -> Selection | None:
-    return _selection(run, facts.graph) if facts and facts.graph else None
 
 
 def _uncertain_warning(run: RunSpec) -> PlanWarning:
@@ -213,8 +211,6 @@ def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
     include, exclude = details.get("includeNodesSelector"), details.get("excludeNodesSelector")
     if details.get("jobID") is not None and include is None:
         return None  # the job's own selectors decide, and the API does not list them
-    if _unchecked(run, graph):
-        return None  # it tests what the node list does not say: not checked (a warning)
     try:
         ids = resolve(
             parse_selector(include) if include else None,
@@ -243,8 +239,13 @@ def _unchecked(run: RunSpec, graph: NodeGraph) -> list[str]:
 
 
 def _run_warnings(
-    run: RunSpec, selection: Selection | None, facts: EnvironmentFacts | None
+    run: RunSpec,
+    selection: Selection | None,
+    facts: EnvironmentFacts | None,
+    unchecked: Sequence[str] = (),
 ) -> tuple[PlanWarning, ...]:
+    """``unchecked``: the attributes the selectors test that the node list does not
+    report (the selection is then unknown, not empty)."""
     details = run.details
     warnings: list[PlanWarning] = []
 
@@ -255,7 +256,6 @@ def _run_warnings(
     if not scoped:
         count = f" ({selection.count} nodes)" if selection else ""
         warn("whole-environment", f"refreshes the whole environment{count}: no jobID or selector")
-    unchecked = _unchecked(run, facts.graph) if facts and facts.graph else []
     if unchecked:
         warn(
             "not-checked",
