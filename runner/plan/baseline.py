@@ -44,6 +44,33 @@ class Baseline:
 def state_baseline(reader: Any, environments: Iterable[str] | None = None) -> Baseline:
     """The latest fired request of each run recorded in the state."""
     applied = reader.last_applied_runs(environments) if reader is not None else {}
+    return _state_runs(applied)
+
+
+def planned_state_baseline(reader: Any, paths: Sequence[str], present: Iterable[str]) -> Baseline:
+    """The state's runs of the environments a plan of ``paths`` compares with: those
+    whose specs it read (``present``), and those whose spec, when they were last applied,
+    was under ``paths``: they are "removed" (their spec file is gone, or no longer names
+    them). An environment whose spec is elsewhere is out of this plan's sight, not
+    removed (``runner plan specs/dev.yaml`` says nothing of prod).
+
+    The spec's path is the one the last apply's plan recorded: relative to the folder
+    the plan was made in, read here relative to the current folder."""
+    if reader is None:
+        return _state_runs({})
+    applied = reader.last_applied_runs()
+    scope = set(present)
+    roots = [Path(p).resolve() for p in paths]
+    a_folder = any(root.is_dir() for root in roots)
+    for environment in {record.environment for record in applied.values()} - scope:
+        path = _last_spec_path(reader, environment)
+        # A last apply that kept no plan (a rerun) does not say where: under a folder.
+        if a_folder if path is None else any(_under(path, root) for root in roots):
+            scope.add(environment)
+    return _state_runs({i: r for i, r in applied.items() if r.environment in scope})
+
+
+def _state_runs(applied: Mapping[str, Any]) -> Baseline:
     runs = {
         identity: BaselineRun(
             r.environment, r.batch, r.name, r.request, r.status in UNCERTAIN_STATUSES
@@ -51,30 +78,6 @@ def state_baseline(reader: Any, environments: Iterable[str] | None = None) -> Ba
         for identity, r in applied.items()
     }
     return Baseline("state", runs)
-
-
-def planned_scope(reader: Any, paths: Sequence[str], present: Iterable[str]) -> list[str]:
-    """The environments of the state that a plan of ``paths`` compares with: those whose
-    specs it read (``present``), and those whose spec, when they were last applied, was
-    under ``paths``: they are "removed" (their spec file is gone, or no longer names
-    them). An environment whose spec is elsewhere is out of this plan's sight, not
-    removed (``runner plan specs/dev.yaml`` says nothing of prod).
-
-    The spec's path is the one the last apply's plan recorded: relative to the folder
-    the plan was made in, read here relative to the current folder."""
-    scope = set(present)
-    if reader is None:
-        return sorted(scope)
-    applied = {record.environment for record in reader.last_applied_runs().values()}
-    roots = [Path(p).resolve() for p in paths]
-    a_folder = any(root.is_dir() for root in roots)
-    for environment in applied - scope:
-        path = _last_spec_path(reader, environment)
-        # A last apply that kept no plan (a rerun) does not say where: under a folder.
-        in_sight = a_folder if path is None else any(_under(path, root) for root in roots)
-        if in_sight:
-            scope.add(environment)
-    return sorted(scope)
 
 
 def _last_spec_path(reader: Any, environment: str) -> Path | None:

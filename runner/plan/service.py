@@ -12,7 +12,12 @@ from pathlib import Path
 import httpx
 
 from runner.errors import RunnerError, did_you_mean
-from runner.plan.baseline import Baseline, git_baseline, planned_scope, state_baseline
+from runner.plan.baseline import (
+    Baseline,
+    git_baseline,
+    planned_state_baseline,
+    state_baseline,
+)
 from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
 from runner.plan.online import EnvironmentFacts, read_environments
@@ -138,8 +143,7 @@ def _baseline(
         return git_baseline(request.against, paths, options)
     if request.filters.environments:
         return state_baseline(state, environments)
-    present = {e.name for e in specs.environments}
-    return state_baseline(state, planned_scope(state, paths, present))
+    return planned_state_baseline(state, paths, [e.name for e in specs.environments])
 
 
 async def aread_online(
