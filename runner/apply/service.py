@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,7 @@ def continue_apply(
 ) -> ApplyResult:
     """Execute ``jobs`` as the continuation of the interrupted apply ``record``, whose
     stored ``document`` they were built from: what it fired is picked up, not fired again."""
-    previous = _latest_records(store.runs_of_apply(record.apply_id))
+    previous = latest_records(store.runs_of_apply(record.apply_id))
     floors = {str(k): int(v) for k, v in dict(document.get(FLOORS_KEY) or {}).items()}
     store.resume_apply(record.apply_id)
     return execute(
@@ -197,7 +197,8 @@ def _load_for_plan(plan: Plan, environ: Mapping[str, str]) -> SpecSet:
     return load_specs(files, options=options, environ=environ, environments=names)
 
 
-def _latest_records(records: Sequence[RunRecord]) -> dict[str, RunRecord]:
+def latest_records(records: Iterable[RunRecord]) -> dict[str, RunRecord]:
+    """The latest record of each run identity among ``records`` (oldest first)."""
     latest: dict[str, RunRecord] = {}
     for record in records:  # oldest first: later records win
         latest[record.identity] = record

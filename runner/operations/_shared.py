@@ -16,6 +16,7 @@ from runner.apply.model import (
     FailedNode,
 )
 from runner.apply.results import failed_nodes
+from runner.apply.service import latest_records
 from runner.coalesce import (
     ClientPool,
     CoalesceClient,
@@ -136,10 +137,7 @@ def record_end(
 
 
 def latest_by_identity(records: Iterable[RunRecord]) -> list[RunRecord]:
-    latest: dict[str, RunRecord] = {}
-    for record in records:  # oldest first: later records win
-        latest[record.identity] = record
-    return list(latest.values())
+    return list(latest_records(records).values())
 
 
 def check_patterns(patterns: Sequence[str]) -> None:
