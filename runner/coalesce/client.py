@@ -210,8 +210,8 @@ class CoalesceClient(_ClosedOnExit):
     before anything is sent; ``sim://`` talks to the embedded simulator in-process.
     ``token_source`` says in words where the token came from (e.g. "the environment
     variable COALESCE_TOKEN"), for the hint of a 401. ``transport`` replaces the network
-    (tests pass ``httpx.MockTransport``); ``mounts`` gives transports by URL pattern, as
-    httpx's ``mounts=`` does (the embedded simulator is mounted at ``sim://``). ``http``
+    (tests pass ``httpx.MockTransport``); ``mounts`` gives the transport of a base URL
+    that is not on the network (the embedded simulator, at ``sim://``). ``http``
     (the connections of a :class:`ClientPool`) shares existing connections; they are then
     not closed by :meth:`aclose`. ``gate`` is checked right before every request is sent (see
     :mod:`runner.coalesce.gate`); by default the client has an open gate of its own.

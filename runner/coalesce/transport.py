@@ -7,8 +7,9 @@ flight spends most of the client's CPU choosing connections: measured with
 0.75 s through ten pools of 5. :class:`SpreadTransport` holds several
 ``httpx.AsyncHTTPTransport`` (public API, httpx's default network layer, every error
 exactly as httpx raises it) and hands each request to the one with the fewest in
-flight. It goes in through httpx's public ``transport=`` argument; proxies from the
-environment are still mounted by httpx in front of it.
+flight. It goes in through httpx's public ``mounts=`` argument (for ``all://``), so
+that the proxies of the environment, which httpx mounts for the URLs they cover, still
+take precedence.
 """
 
 from __future__ import annotations
