@@ -67,7 +67,7 @@ from runner.coalesce.retry import (
 from runner.coalesce.transport import transport_for_many
 from runner.coalesce.urls import SIM_URL, check_url, is_loopback_url
 from runner.errors import RunnerError
-from runner.secrets import Secret, foreign_text, reveal_all
+from runner.secrets import Secret, foreign_name, foreign_text, reveal_all
 
 __all__ = [
     "DEADLINE_ENV",
@@ -330,7 +330,8 @@ class CoalesceClient(_ClosedOnExit):
         data = await self._get("/scheduler/runStatus", {"runCounter": str(run_counter)})
         status = self._parse(RunStatusResponse, data, "/scheduler/runStatus")
         _note_unknown_status(status.runStatus)
-        return status
+        # The link is Coalesce's text, shown and stored: withheld whole if it holds a secret.
+        return status.model_copy(update={"runLink": foreign_name(status.runLink, limit=2000)})
 
     # ------------------------------------------------------------------ runs
 

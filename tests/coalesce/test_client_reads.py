@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import urllib.parse
 
 import httpx
 import pytest
@@ -183,3 +184,23 @@ async def test_an_unknown_status_is_logged_once(caplog: pytest.LogCaptureFixture
     assert notes == [
         "Coalesce reported the unknown run status 'hibernating'; treating it as running"
     ]
+
+
+@pytest.mark.parametrize(
+    "echoed", [TOKEN_VALUE, urllib.parse.quote(f"Bearer {TOKEN_VALUE}")], ids=["as-is", "url"]
+)
+async def test_a_run_link_that_echoes_the_token_is_withheld(echoed: str) -> None:
+    link = f"https://app.coalescesoftware.io/runs/7?auth={echoed}"
+    server = FakeCoalesce([answer(200, {"runStatus": "failed", "runLink": link})])
+    async with make_client(server) as client:
+        status = await client.run_status(7)
+    assert status.runStatus == "failed"
+    assert status.runLink is not None and TOKEN_VALUE not in status.runLink
+    assert "withheld" in status.runLink
+
+
+async def test_a_plain_run_link_is_kept() -> None:
+    link = "https://app.coalescesoftware.io/runs/7"
+    server = FakeCoalesce([answer(200, {"runStatus": "completed", "runLink": link})])
+    async with make_client(server) as client:
+        assert (await client.run_status(7)).runLink == link
