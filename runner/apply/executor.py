@@ -316,7 +316,7 @@ class Executor:
         job = env.job
         info = await env.client.get_environment(job.environment_id)
         if info.status == FAILED_DEPLOY:
-            unforced = [r.name for r in job.runs() if not _forced(r.request)]
+            unforced = [r.name for r in job.runs() if not r.request.forced]
             if unforced:
                 return (
                     f"environment {job.environment_id} is in Failed Deploy, so Coalesce would "
@@ -430,7 +430,7 @@ class Executor:
         assert report.journal_id is not None
         firing = run.firing
         try:
-            outcome = await self._unless_interrupted(firing.send(env.client, run.request))
+            outcome = await self._unless_interrupted(env.client.fire(run.request))
         except SendingStopped:
             self._store.record_status(
                 report.journal_id, RunStatus.NOT_STARTED, message="apply was interrupted"
@@ -453,7 +453,7 @@ class Executor:
         note = firing.journal_note
         self._store.record_ambiguous(report.journal_id, f"{note}: {reason}" if note else reason)
         if outcome is None:
-            self._uncertain(run, f"{firing.endpoint} was sent and {reason}")
+            self._uncertain(run, f"{run.request.endpoint} was sent and {reason}")
             return None
         self._note(
             run.environment, f"{run.name}: {reason}; looking for the {firing.noun} in Coalesce"
@@ -462,7 +462,7 @@ class Executor:
         if found is not None:
             self._note(run.environment, f"{run.name}: found it as run {found}")
             return found
-        self._uncertain(run, f"{firing.endpoint}'s answer was lost ({reason}) and {why}")
+        self._uncertain(run, f"{run.request.endpoint}'s answer was lost ({reason}) and {why}")
         return None
 
     async def _unless_interrupted(self, sending: Awaitable[StartOutcome]) -> StartOutcome | None:
@@ -811,11 +811,6 @@ async def newest_run_ids(pool: ClientPool, jobs: Sequence[EnvironmentJob]) -> di
 
     found = await asyncio.gather(*(one(job) for job in jobs))
     return {name: floor for name, floor in found if floor is not None}
-
-
-def _forced(request: Mapping[str, Any]) -> bool:
-    details = request.get("runDetails", {})
-    return details.get("forceIgnoreEnvironmentStatus") is True
 
 
 def _node_from_record(node: Mapping[str, Any]) -> FailedNode:

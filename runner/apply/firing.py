@@ -1,10 +1,10 @@
 """What differs between firing a run of a plan and rerunning a failed run.
 
-The executor treats every job alike: it journals the intent, sends the request, journals
-the runCounter, looks for the run before sending again when an answer is lost, waits,
-and resumes. A job's :class:`Firing` says only what is particular to it: the endpoint it
-calls, how a run it created is recognised among the environment's runs when the answer
-was lost, and what the journal notes about it.
+The executor treats every job alike: it journals the intent, sends the request (the
+request's type names its endpoint), journals the runCounter, looks for the run before
+sending again when an answer is lost, waits, and resumes. A job's :class:`Firing` says
+only what else is particular to it: how a run it created is recognised among the
+environment's runs when the answer was lost, and what the journal notes about it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from runner.apply.reconcile import find_created_rerun, find_created_run
-from runner.coalesce import CoalesceClient, StartOutcome
+from runner.coalesce import CoalesceClient
+from runner.coalesce.requests import StartRunRequest, WriteRequest
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,12 @@ class Firing(Protocol):
         """What messages call the job: ``run`` or ``rerun``."""
 
     @property
-    def endpoint(self) -> str:
-        """What messages call the request: ``startRun`` or ``rerun``."""
-
-    @property
     def journal_note(self) -> str | None:
         """Kept as the journal record's message once the job is fired (and before the
         reason of an answer that was lost)."""
 
     def uncertain_hint(self) -> str:
         """What a person can do about a job that may or may not have been created."""
-
-    async def send(self, client: CoalesceClient, request: Mapping[str, Any]) -> StartOutcome:
-        """Send ``request`` (it may hold secrets) once; see ``CoalesceClient.start_run``."""
 
     async def find_lost(
         self, client: CoalesceClient, redacted: Mapping[str, Any], search: Search
@@ -61,7 +55,6 @@ class StartRun:
     recognised by its job, selectors, parallelism and parameters."""
 
     noun: ClassVar[str] = "run"
-    endpoint: ClassVar[str] = "startRun"
     journal_note: ClassVar[str | None] = None
 
     def uncertain_hint(self) -> str:
@@ -70,9 +63,6 @@ class StartRun:
             "`runner apply --resume` look for it again, and "
             "`runner apply --resume --refire-uncertain` fires it anew if it is still not found"
         )
-
-    async def send(self, client: CoalesceClient, request: Mapping[str, Any]) -> StartOutcome:
-        return await client.start_run(dict(request))
 
     async def find_lost(
         self, client: CoalesceClient, redacted: Mapping[str, Any], search: Search
@@ -94,7 +84,6 @@ class Rerun:
     original: int
 
     noun: ClassVar[str] = "rerun"
-    endpoint: ClassVar[str] = "rerun"
 
     @property
     def journal_note(self) -> str:
@@ -110,9 +99,6 @@ class Rerun:
             "still not found"
         )
 
-    async def send(self, client: CoalesceClient, request: Mapping[str, Any]) -> StartOutcome:
-        return await client.rerun(dict(request))
-
     async def find_lost(
         self, client: CoalesceClient, redacted: Mapping[str, Any], search: Search
     ) -> int | None:
@@ -126,3 +112,10 @@ class Rerun:
 
 
 START_RUN = StartRun()
+
+
+def firing_of(request: WriteRequest) -> Firing:
+    """What is particular to the job that sends ``request``."""
+    if isinstance(request, StartRunRequest):
+        return START_RUN
+    return Rerun(request.run_id)

@@ -93,7 +93,7 @@ def _tampered(environment: str, what: str) -> StalePlanError:
 def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
     if spec_run is None:
         raise StalePlanError(f"the plan fires {identity}, which the specs no longer have")
-    redacted = spec_run.redacted_request()
+    redacted = spec_run.request.redacted()
     digest = request_hash(redacted)
     if digest != planned_hash:
         raise StalePlanError(

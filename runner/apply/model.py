@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from runner.apply.firing import START_RUN, Firing
+from runner.apply.firing import Firing, firing_of
+from runner.coalesce.requests import WriteRequest
 from runner.identity import RunKey
 from runner.secrets import Secret
 
@@ -54,18 +55,20 @@ EXIT_INTERRUPTED = 130
 
 @dataclass(frozen=True)
 class RunJob:
-    """One run to fire: the real request to send, and the secret-free request the
-    journal keeps (for a run of a plan, the planned one). ``firing`` says which endpoint
-    it calls: ``startRun`` unless it is a rerun."""
+    """One run to fire: the real request to send (a startRun or a rerun), and the
+    secret-free request the journal keeps (for a run of a plan, the planned one)."""
 
     environment: str
     batch: str
     name: str
-    request: Mapping[str, Any]  # with Secret objects: only the client reveals them
+    request: WriteRequest  # with Secret objects: only the client reveals them
     redacted: Mapping[str, Any]
     request_hash: str
     timeout: float | None = None
-    firing: Firing = START_RUN
+
+    @property
+    def firing(self) -> Firing:
+        return firing_of(self.request)
 
     @property
     def identity(self) -> str:

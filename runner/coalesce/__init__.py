@@ -5,13 +5,15 @@ Typical use::
 
     async with ClientPool() as pool:
         client = pool.client(url, token, token_source="the environment variable COALESCE_TOKEN")
-        match await client.start_run(body):
+        request = StartRunRequest(environment_id, job_id="7")
+        match await client.fire(request):
             case Started(run_counter=run_id):
                 ...  # record run_id, then poll client.run_status(run_id)
             case Ambiguous(sent_at=sent_at):
                 ...  # look for the run with client.iter_runs(environment_id=...) first
 
-Reads retry by themselves; ``start_run``, ``rerun`` and ``cancel_run`` never send twice
+Reads retry by themselves; ``fire`` (a :class:`StartRunRequest` or :class:`RerunRequest`)
+and ``cancel_run`` never send twice
 unless the first request provably did not reach Coalesce (see :mod:`.retry`). Closing
 ``pool.gate`` (a :class:`SendGate`, on an interrupt) stops every further send: each one
 raises :class:`SendingStopped` before anything leaves the process.
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # the names below are imported on first use, to keep start-up
         Started,
         StartOutcome,
     )
+    from runner.coalesce.requests import RerunRequest, StartRunRequest, WriteRequest
     from runner.coalesce.retry import READ_RETRY, WRITE_RETRY, RetryPolicy
     from runner.coalesce.urls import ALLOWED_HOSTS_ENV, SIM_URL, URLNotAllowedError, check_url
 
@@ -85,6 +88,7 @@ _LAZY = {
     "Page": "runner.coalesce.models",
     "QueryResult": "runner.coalesce.models",
     "READ_RETRY": "runner.coalesce.retry",
+    "RerunRequest": "runner.coalesce.requests",
     "RetryPolicy": "runner.coalesce.retry",
     "RunDetails": "runner.coalesce.models",
     "RunInfo": "runner.coalesce.models",
@@ -95,11 +99,13 @@ _LAZY = {
     "SendGate": "runner.coalesce.gate",
     "SendingStopped": "runner.coalesce.gate",
     "StartOutcome": "runner.coalesce.outcomes",
+    "StartRunRequest": "runner.coalesce.requests",
     "StartRunResponse": "runner.coalesce.models",
     "Started": "runner.coalesce.outcomes",
     "TERMINAL_STATUSES": "runner.coalesce.models",
     "URLNotAllowedError": "runner.coalesce.urls",
     "WRITE_RETRY": "runner.coalesce.retry",
+    "WriteRequest": "runner.coalesce.requests",
     "check_url": "runner.coalesce.urls",
     "dependency_edges": "runner.coalesce.models",
     "is_terminal": "runner.coalesce.models",
@@ -131,6 +137,7 @@ __all__ = [
     "NodeKey",
     "Page",
     "QueryResult",
+    "RerunRequest",
     "RetryPolicy",
     "RunDetails",
     "RunInfo",
@@ -140,9 +147,11 @@ __all__ = [
     "SendGate",
     "SendingStopped",
     "StartOutcome",
+    "StartRunRequest",
     "StartRunResponse",
     "Started",
     "URLNotAllowedError",
+    "WriteRequest",
     "check_url",
     "dependency_edges",
     "is_terminal",

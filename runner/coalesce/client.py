@@ -47,9 +47,9 @@ from runner.coalesce.models import (
     RunStatusResponse,
     RunSummary,
     StartRunResponse,
-    WireModel,
 )
 from runner.coalesce.outcomes import Ambiguous, CancelAccepted, CancelOutcome, Started, StartOutcome
+from runner.coalesce.requests import WriteRequest
 from runner.coalesce.retry import (
     CERTIFICATE_HINT,
     READ_RETRY,
@@ -123,7 +123,6 @@ _TOKEN_SOURCE = "the configured Coalesce token"
 
 ItemT = TypeVar("ItemT")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
-Body = Mapping[str, Any] | WireModel
 Params = dict[str, str]
 
 
@@ -271,38 +270,18 @@ class CoalesceClient(_ClosedOnExit):
 
     # ------------------------------------------------------------------ scheduler (writes)
 
-    async def start_run(self, body: Body) -> StartOutcome:
-        """``POST /scheduler/startRun``. ``body`` may hold :class:`Secret` values.
+    async def fire(self, request: WriteRequest) -> StartOutcome:
+        """``POST /scheduler/startRun`` or ``POST /scheduler/rerun``, as the request's type
+        says. Its secrets are revealed only while the body is encoded.
 
         Returns :class:`Started` with the run's id, or :class:`Ambiguous` when the run
         may or may not have been created (it is then *not* sent again). Raises
         :class:`CoalesceAPIError` when Coalesce refused the request, and
         :class:`CoalesceUnreachable` when it never reached Coalesce.
         """
-        return await self._start("/scheduler/startRun", body)
-
-    async def rerun(self, body: Body) -> StartOutcome:
-        """``POST /scheduler/rerun`` (re-runs the failed nodes of ``runDetails.runID``).
-        Same outcomes as :meth:`start_run`."""
-        return await self._start("/scheduler/rerun", body)
-
-    async def cancel_run(
-        self, run_id: int, environment_id: str, org_id: str | None = None
-    ) -> CancelOutcome:
-        """``POST /scheduler/cancelRun``; Coalesce answers 204 with no body."""
-        body: dict[str, Any] = {"runID": run_id, "environmentID": environment_id}
-        if org_id is not None:
-            body["orgID"] = org_id
-        path = "/scheduler/cancelRun"
+        path = request.path
         try:
-            answer = await self._write(path, body)
-        except _AmbiguousWrite as ambiguous:
-            return ambiguous.outcome
-        return CancelAccepted(run_id=run_id, attempts=answer.attempts)
-
-    async def _start(self, path: str, body: Body) -> StartOutcome:
-        try:
-            answer = await self._write(path, body)
+            answer = await self._write(path, request.body())
         except _AmbiguousWrite as ambiguous:
             return ambiguous.outcome
         response = answer.response
@@ -322,6 +301,20 @@ class CoalesceClient(_ClosedOnExit):
                 attempts=answer.attempts,
             )
         return Started(run_counter=started.runCounter, attempts=answer.attempts)
+
+    async def cancel_run(
+        self, run_id: int, environment_id: str, org_id: str | None = None
+    ) -> CancelOutcome:
+        """``POST /scheduler/cancelRun``; Coalesce answers 204 with no body."""
+        body: dict[str, Any] = {"runID": run_id, "environmentID": environment_id}
+        if org_id is not None:
+            body["orgID"] = org_id
+        path = "/scheduler/cancelRun"
+        try:
+            answer = await self._write(path, body)
+        except _AmbiguousWrite as ambiguous:
+            return ambiguous.outcome
+        return CancelAccepted(run_id=run_id, attempts=answer.attempts)
 
     # ------------------------------------------------------------------ scheduler (reads)
 
@@ -497,9 +490,8 @@ class CoalesceClient(_ClosedOnExit):
                 path=path,
             ) from None
 
-    async def _write(self, path: str, body: Body) -> _Answer:
-        payload = body.to_wire() if isinstance(body, WireModel) else dict(body)
-        content = json.dumps(reveal_all(payload), separators=(",", ":")).encode()
+    async def _write(self, path: str, body: Mapping[str, Any]) -> _Answer:
+        content = json.dumps(reveal_all(body), separators=(",", ":")).encode()
         return await self._attempts("POST", path, content=content)
 
     async def _attempts(

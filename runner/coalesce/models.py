@@ -28,7 +28,6 @@ __all__ = [
     "ACTIVE_STATUSES",
     "MAX_RUN_ID",
     "TERMINAL_STATUSES",
-    "CancelRunRequest",
     "DependencyEdge",
     "Environment",
     "EnvironmentNode",
@@ -41,8 +40,6 @@ __all__ = [
     "NodeRef",
     "Page",
     "QueryResult",
-    "RerunDetails",
-    "RerunRequest",
     "RunDetails",
     "RunId",
     "RunInfo",
@@ -51,8 +48,6 @@ __all__ = [
     "RunStatusResponse",
     "RunSummary",
     "SourceMapping",
-    "StartRunDetails",
-    "StartRunRequest",
     "StartRunResponse",
     "WireModel",
     "dependency_edges",
@@ -156,51 +151,6 @@ class ErrorBody(WireModel):
 
 
 # --------------------------------------------------------------------------- scheduler
-
-
-class StartRunDetails(WireModel):
-    """``runDetails`` of a startRun request."""
-
-    environmentID: IdStr | None = None
-    jobID: IdStr | None = None
-    includeNodesSelector: str | None = None
-    excludeNodesSelector: str | None = None
-    parallelism: int | None = None
-    forceIgnoreWorkspaceStatus: bool | None = None
-    forceIgnoreEnvironmentStatus: bool | None = None
-
-
-class StartRunRequest(WireModel):
-    """The body of ``POST /scheduler/startRun``."""
-
-    runDetails: StartRunDetails
-    userCredentials: dict[str, Any] | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class RerunDetails(WireModel):
-    """``runDetails`` of a rerun request."""
-
-    runID: IdStr
-    forceIgnoreWorkspaceStatus: bool | None = None
-    forceIgnoreEnvironmentStatus: bool | None = None
-    parallelism: int | None = None
-
-
-class RerunRequest(WireModel):
-    """The body of ``POST /scheduler/rerun``."""
-
-    runDetails: RerunDetails
-    userCredentials: dict[str, Any] | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class CancelRunRequest(WireModel):
-    """The body of ``POST /scheduler/cancelRun`` (answered with 204 and no body)."""
-
-    runID: int
-    environmentID: IdStr | None = None
-    orgID: IdStr | None = None
 
 
 class StartRunResponse(WireModel):

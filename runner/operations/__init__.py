@@ -34,7 +34,6 @@ from runner.operations.rerun_plan import (
     RerunSelection,
     journal_request,
     plan_reruns,
-    rerun_body,
     select_for_rerun,
 )
 from runner.operations.resume import resume
@@ -66,7 +65,6 @@ __all__ = [
     "read_status",
     "refresh_in_flight",
     "rerun",
-    "rerun_body",
     "resume",
     "select_for_cancel",
     "select_for_rerun",

@@ -1,8 +1,9 @@
 """``runner rerun``, second half: the reruns, fired and followed by apply's executor.
 
-A rerun is a :class:`~runner.apply.model.RunJob` fired with
-:class:`~runner.apply.firing.Rerun`: it sends ``POST /scheduler/rerun``, is looked for
-by its ``reRunID`` when the answer is lost, and is journaled with the startRun request
+A rerun is a :class:`~runner.apply.model.RunJob` whose request is a
+:class:`~runner.coalesce.requests.RerunRequest`: it sends ``POST /scheduler/rerun``, is
+looked for by its ``reRunID`` when the answer is lost (see
+:class:`~runner.apply.firing.Rerun`), and is journaled with the startRun request
 of the run it reran (see ``journal_request``) and the note ``rerun of run N``. All
 else is apply's: limits, waiting, timeouts, interrupts. The reruns of one ``runner
 rerun`` are journaled as one apply, which keeps what ``runner apply --resume`` needs to
@@ -17,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.apply.firing import Rerun
 from runner.apply.jobs import environment_job
 from runner.apply.model import (
     ApplyOptions,
@@ -127,11 +127,10 @@ def _run_job(job: RerunJob) -> RunJob:
         environment=job.spec.environment,
         batch=job.spec.batch,
         name=job.spec.name,
-        request=job.body,
+        request=job.request,
         redacted=job.journal_request,
         request_hash=request_hash(job.journal_request),
         timeout=job.spec.timeout,
-        firing=Rerun(job.original_counter),
     )
 
 

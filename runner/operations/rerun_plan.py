@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.coalesce.requests import FORCE_KEYS, RerunRequest
 from runner.errors import RunnerError
 from runner.operations._shared import (
     check_patterns,
@@ -17,9 +18,7 @@ from runner.operations._shared import (
     fired_environment_id,
     latest_by_identity,
 )
-from runner.secrets import redact_all
 from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
-from runner.spec.request import FORCE_KEYS
 from runner.state import (
     ApplyRecord,
     RunRecord,
@@ -38,8 +37,7 @@ class RerunJob:
     spec: RunSpec
     batch_index: int  # the batch's place in its spec: reruns follow batch order
     on_failure: str
-    body: Mapping[str, Any]  # with Secret objects: only the client reveals them
-    redacted: dict[str, Any]  # the rerun body as the journal and the views show it
+    request: RerunRequest  # with Secret objects: only the client reveals them
     journal_request: dict[str, Any]  # what the journal keeps as the run's request
 
     @property
@@ -218,50 +216,22 @@ def _rerun_job(record: RunRecord, environment: EnvironmentSpec) -> RerunJob:
             f"{record.identity} was fired in Coalesce environment {fired_in}, but its spec "
             f"now names environment {environment.environment_id}; rerun it from Coalesce"
         )
-    missing = _missing_secrets(run.request)
+    missing = [s.source for s in run.request.secrets() if isinstance(s, MissingSecret)]
     if missing:
         raise RunnerError(
             f"{record.identity}: secret not available: {'; '.join(missing)}; "
             "set it before rerunning"
         )
     assert record.run_counter is not None  # failed or canceled means fired
-    body = rerun_body(record.run_counter, run)
-    redacted: dict[str, Any] = redact_all(dict(body))
+    request = RerunRequest.of(record.run_counter, run.request)
     return RerunJob(
         original=record,
         spec=run,
         batch_index=index,
         on_failure=batch.on_failure,
-        body=body,
-        redacted=redacted,
-        journal_request=journal_request(record.request, redacted),
+        request=request,
+        journal_request=journal_request(record.request, request.redacted()),
     )
-
-
-def _missing_secrets(value: Any) -> list[str]:
-    if isinstance(value, MissingSecret):
-        return [value.source]
-    if isinstance(value, Mapping):
-        return [s for item in value.values() for s in _missing_secrets(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _missing_secrets(item)]
-    return []
-
-
-def rerun_body(run_counter: int, run: RunSpec) -> dict[str, Any]:
-    """The ``POST /scheduler/rerun`` body: ``runID`` (a string, like every id the
-    scheduler takes), the force flag under both its names if the run sets it, and the
-    run's credentials and parameters, which Coalesce does not carry over."""
-    details: dict[str, Any] = {"runID": str(run_counter)}
-    for key in FORCE_KEYS:
-        if key in run.details:
-            details[key] = run.details[key]
-    body: dict[str, Any] = {"runDetails": details}
-    if "userCredentials" in run.request:
-        body["userCredentials"] = run.request["userCredentials"]
-    if run.request.get("parameters"):
-        body["parameters"] = dict(run.request["parameters"])
-    return body
 
 
 def journal_request(original: Mapping[str, Any], rerun: Mapping[str, Any]) -> dict[str, Any]:

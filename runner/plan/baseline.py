@@ -125,7 +125,7 @@ def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Base
                 hint="compare with another revision, or plan against the state (no --against)",
             ) from None
     runs = {
-        run.identity: BaselineRun(run.environment, run.batch, run.name, run.redacted_request())
+        run.identity: BaselineRun(run.environment, run.batch, run.name, run.request.redacted())
         for run in specs.runs()
     }
     return Baseline(f"git:{ref}", runs)

@@ -123,7 +123,7 @@ def _plan_batch(
 
 
 def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | None) -> PlannedRun:
-    request = run.redacted_request()
+    request = run.request.redacted()
     changes: tuple[FieldChange, ...] = ()
     ignored: tuple[FieldChange, ...] = ()
     graph = facts.graph if facts else None
@@ -207,9 +207,8 @@ def _removed_environments(inputs: PlanInputs, planned: set[str]) -> tuple[Enviro
 
 
 def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
-    details = run.details
-    include, exclude = details.get("includeNodesSelector"), details.get("excludeNodesSelector")
-    if details.get("jobID") is not None and include is None:
+    include, exclude = run.request.include_nodes_selector, run.request.exclude_nodes_selector
+    if run.request.job_id is not None and include is None:
         return None  # the job's own selectors decide, and the API does not list them
     try:
         ids = resolve(
@@ -226,8 +225,7 @@ def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
 def _unchecked(run: RunSpec, graph: NodeGraph) -> list[str]:
     """The attributes the run's selectors test that ``graph`` does not know."""
     found: set[str] = set()
-    for key in ("includeNodesSelector", "excludeNodesSelector"):
-        text = run.details.get(key)
+    for text in (run.request.include_nodes_selector, run.request.exclude_nodes_selector):
         if not text:
             continue
         try:
@@ -246,13 +244,13 @@ def _run_warnings(
 ) -> tuple[PlanWarning, ...]:
     """``unchecked``: the attributes the selectors test that the node list does not
     report (the selection is then unknown, not empty)."""
-    details = run.details
+    request = run.request
     warnings: list[PlanWarning] = []
 
     def warn(code: str, message: str, *, fails: bool = False) -> None:
         warnings.append(PlanWarning(code, message, run.environment, run.name, fails))
 
-    scoped = any(details.get(k) for k in ("jobID", "includeNodesSelector", "excludeNodesSelector"))
+    scoped = any((request.job_id, request.include_nodes_selector, request.exclude_nodes_selector))
     if not scoped:
         count = f" ({selection.count} nodes)" if selection else ""
         warn("whole-environment", f"refreshes the whole environment{count}: no jobID or selector")
@@ -262,7 +260,7 @@ def _run_warnings(
             f"the selectors test {', '.join(unchecked)}, which Coalesce's node list does not "
             "report: not checked against the nodes (sent as written)",
         )
-    forced = details.get("forceIgnoreEnvironmentStatus") is True
+    forced = request.forced
     if forced:
         warn("force", "forceIgnoreEnvironmentStatus is set: runs even if the last deploy failed")
     if facts and facts.status == FAILED_DEPLOY and not forced:
@@ -272,7 +270,7 @@ def _run_warnings(
             "or set forceIgnoreEnvironmentStatus: true",
             fails=True,
         )
-    if selection is not None and selection.count == 0 and details.get("includeNodesSelector"):
+    if selection is not None and selection.count == 0 and request.include_nodes_selector:
         if run.allow_empty:
             warn("empty-selection", "the include selector matches no node (allowEmpty: true)")
         else:

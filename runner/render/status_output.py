@@ -364,17 +364,17 @@ def render_rerun_preview(plan: RerunPlan) -> str:
     lines = [f"Rerun {_plural(len(plan.jobs), 'run')}{source}:"]
     rows = []
     for job in plan.jobs:
-        details = job.redacted.get("runDetails", {})
-        sends = [f"runID {details.get('runID')}"]
-        force = details.get("forceIgnoreEnvironmentStatus")
+        request = job.request
+        sends = [f"runID {request.run_id}"]
+        force = request.force_ignore_environment_status
         if force is not None:
             sends.append(f"forceIgnoreEnvironmentStatus {str(force).lower()}")
-        parameters = job.redacted.get("parameters") or {}
-        if parameters:
+        if request.parameters:
             sends.append(
-                "parameters " + ", ".join(f"{key}={value}" for key, value in parameters.items())
+                "parameters "
+                + ", ".join(f"{key}={value}" for key, value in request.parameters.items())
             )
-        if "userCredentials" in job.redacted:
+        if request.credentials is not None:
             sends.append("userCredentials")
         rows.append(
             [

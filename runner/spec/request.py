@@ -1,48 +1,38 @@
-"""From a validated run to the exact ``POST /scheduler/startRun`` body (coalesce-api.md §0-1)."""
+"""From a validated run to the exact ``POST /scheduler/startRun`` request (coalesce-api.md
+§0-1)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from runner.coalesce.requests import StartRunRequest
+from runner.secrets import Secret
 from runner.spec.models import UserCredentials
-
-# coalesce-api.md §0.1: the published request key is forceIgnoreWorkspaceStatus, the
-# product's (and the response's) name is forceIgnoreEnvironmentStatus. Sending both with
-# the same value works whichever one the server reads.
-FORCE_KEYS = ("forceIgnoreEnvironmentStatus", "forceIgnoreWorkspaceStatus")
-
-
-DETAIL_KEYS = ("jobID", "includeNodesSelector", "excludeNodesSelector", "parallelism")
 
 
 def build_request(
     environment_id: str,
     run: Mapping[str, Any],
     credentials: UserCredentials | None,
-) -> dict[str, Any]:
-    """The startRun body for a run's settings (``defaults`` merged in, keys as in
+) -> StartRunRequest:
+    """The startRun request for a run's settings (``defaults`` merged in, keys as in
     :class:`~runner.spec.models.RunSettings`). Secret values stay
-    :class:`~runner.secrets.Secret` objects: ``redact_all`` makes the reviewable form,
-    ``reveal_all`` the one that is sent."""
-    details: dict[str, Any] = {"environmentID": environment_id}
-    for key in DETAIL_KEYS:
-        if run.get(key) is not None:
-            details[key] = run[key]
-    force = run.get("forceIgnoreEnvironmentStatus")
-    if force is not None:
-        for key in FORCE_KEYS:
-            details[key] = force
-    body: dict[str, Any] = {"runDetails": details}
-    if credentials is not None:
-        body["userCredentials"] = credentials_body(credentials)
-    if run.get("parameters"):
-        body["parameters"] = dict(run["parameters"])
-    return body
+    :class:`~runner.secrets.Secret` objects to the wire."""
+    return StartRunRequest(
+        environment_id,
+        job_id=run.get("jobID"),
+        include_nodes_selector=run.get("includeNodesSelector"),
+        exclude_nodes_selector=run.get("excludeNodesSelector"),
+        parallelism=run.get("parallelism"),
+        force_ignore_environment_status=run.get("forceIgnoreEnvironmentStatus"),
+        credentials=None if credentials is None else credentials_body(credentials),
+        parameters=run.get("parameters") or {},
+    )
 
 
-def credentials_body(credentials: UserCredentials) -> dict[str, Any]:
+def credentials_body(credentials: UserCredentials) -> dict[str, str | Secret]:
     """The ``userCredentials`` object: the fields that are set, in the API's spelling."""
-    fields = credentials.model_dump(exclude_none=True)
+    fields: dict[str, str | Secret] = credentials.model_dump(exclude_none=True)
     fields["snowflakeAuthType"] = credentials.snowflakeAuthType
     return fields

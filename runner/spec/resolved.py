@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
 
+from runner.coalesce.requests import StartRunRequest
 from runner.errors import Problem
 from runner.identity import RunKey
-from runner.secrets import Secret, redact_all
+from runner.secrets import Secret
 
 
 @dataclass(frozen=True)
@@ -19,7 +18,7 @@ class RunSpec:
     environment: str
     batch: str
     name: str
-    request: Mapping[str, Any]  # the startRun body; secrets are Secret objects
+    request: StartRunRequest  # what is sent; its secrets are Secret objects
     timeout: float | None
     allow_empty: bool
     path: str
@@ -29,21 +28,6 @@ class RunSpec:
     @property
     def identity(self) -> str:
         return str(RunKey(self.environment, self.name))
-
-    @property
-    def details(self) -> Mapping[str, Any]:
-        details: Mapping[str, Any] = self.request["runDetails"]
-        return details
-
-    def redacted_request(self) -> Mapping[str, Any]:
-        """The request with every secret shown as ``(secret)``: what plans and state keep.
-        Computed once; do not modify it."""
-        return self._redacted
-
-    @cached_property
-    def _redacted(self) -> dict[str, Any]:
-        redacted: dict[str, Any] = redact_all(dict(self.request))
-        return redacted
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from runner.apply.executor import Executor
 from runner.apply.model import BatchJob, RunJob
 from runner.apply.poller import poll_interval_for
 from runner.coalesce import ClientPool
+from runner.coalesce.requests import StartRunRequest
 from runner.secrets import Secret
 from runner.state import open_state
 
@@ -54,14 +55,18 @@ def _coalesce() -> httpx.MockTransport:
 
 async def test_a_resumed_or_library_apply_polls_coalesce_no_faster_either(tmp_path: Path) -> None:
     """The floor belongs to the executor, so every way of applying gets it."""
-    request = {"runDetails": {"environmentID": "1", "jobID": "3"}}
+    request = StartRunRequest("1", job_id="3")
     job = EnvironmentJob(
         name="prod",
         environment_id="1",
         url=COALESCE,
         token=Secret("t0ken-for-polling"),
         token_source="a test",
-        batches=(BatchJob("b", None, "stop", (RunJob("prod", "b", "r", request, request, "h"),)),),
+        batches=(
+            BatchJob(
+                "b", None, "stop", (RunJob("prod", "b", "r", request, request.redacted(), "h"),)
+            ),
+        ),
     )
     store = open_state(tmp_path / "state.db")
     apply_id = store.begin_apply(

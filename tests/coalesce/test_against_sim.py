@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from runner.coalesce import CoalesceAPIError, CoalesceClient, Started, dependency_edges, is_terminal
+from runner.coalesce.requests import StartRunRequest
 from runner.secrets import Secret
 
 sim = pytest.importorskip("runner.sim")
@@ -23,11 +24,8 @@ async def test_a_run_goes_from_start_to_an_end_state_through_the_client() -> Non
     async with sim_client(clock) as client:
         environments = await client.list_environments()
         nodes = await client.list_nodes(environments[0].id)
-        outcome = await client.start_run(
-            {
-                "runDetails": {"environmentID": environments[0].id},
-                "userCredentials": {"snowflakeAuthType": "OAuth"},
-            }
+        outcome = await client.fire(
+            StartRunRequest(environments[0].id, credentials={"snowflakeAuthType": "OAuth"})
         )
         assert isinstance(outcome, Started)
         status = await client.run_status(outcome.run_counter)

@@ -4,7 +4,6 @@ once, and a token that cannot be a header value is a clear error."""
 from __future__ import annotations
 
 import ssl
-from typing import Any
 
 import httpx
 import pytest
@@ -18,12 +17,16 @@ from runner.coalesce import (
     CoalesceUnreachable,
     Started,
 )
+from runner.coalesce.requests import RerunRequest, StartRunRequest, WriteRequest
 from runner.errors import RunnerError
 from runner.secrets import Secret
 
 from .fakes import URL, FakeClock, FakeCoalesce, Step, answer, make_client
 
-START_BODY: dict[str, Any] = {"runDetails": {"environmentID": "4", "jobID": "7"}}
+WRITES: dict[str, WriteRequest] = {
+    "start_run": StartRunRequest("4", job_id="7"),
+    "rerun": RerunRequest(41),
+}
 MAX_RUN_ID = 2**63 - 1
 
 
@@ -50,7 +53,7 @@ def created_with(raw_counter: str) -> Step:
 async def test_an_unusable_run_counter_is_ambiguous_never_a_crash(raw: str, call: str) -> None:
     server = FakeCoalesce([created_with(raw)])
     async with make_client(server) as client:
-        outcome = await getattr(client, call)(START_BODY)
+        outcome = await client.fire(WRITES[call])
     assert isinstance(outcome, Ambiguous)
     assert outcome.status == 200
     assert "runCounter" in outcome.reason
@@ -62,14 +65,14 @@ async def test_an_unusable_run_counter_is_ambiguous_never_a_crash(raw: str, call
 async def test_every_valid_run_counter_is_taken_as_is(counter: int) -> None:
     server = FakeCoalesce([created_with(str(counter))])
     async with make_client(server) as client:
-        assert await client.start_run(START_BODY) == Started(run_counter=counter)
+        assert await client.fire(WRITES["start_run"]) == Started(run_counter=counter)
 
 
 @given(st.integers().filter(lambda n: not 1 <= n <= MAX_RUN_ID))
 async def test_every_out_of_range_run_counter_is_ambiguous(counter: int) -> None:
     server = FakeCoalesce([created_with(str(counter))])
     async with make_client(server) as client:
-        assert isinstance(await client.start_run(START_BODY), Ambiguous)
+        assert isinstance(await client.fire(WRITES["start_run"]), Ambiguous)
 
 
 # ------------------------------------------------------------------ run ids in GET answers
@@ -130,7 +133,7 @@ async def test_a_certificate_failure_fails_a_write_at_once(call: str) -> None:
     server = FakeCoalesce([untrusted_certificate()])
     async with make_client(server) as client:
         with pytest.raises(CoalesceUnreachable) as caught:
-            await getattr(client, call)(START_BODY)
+            await client.fire(WRITES[call])
     assert len(server.attempted) == 1
     assert "certificate was not trusted" in caught.value.message
     assert "Nothing was started" in caught.value.message

@@ -4,7 +4,6 @@ Coalesce; anything else that may have created a run is reported as Ambiguous."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from runner.coalesce import (
     RetryPolicy,
     Started,
 )
+from runner.coalesce.requests import RerunRequest, StartRunRequest
 from runner.secrets import Secret
 
 from .fakes import (
@@ -33,18 +33,18 @@ from .fakes import (
     refuse,
 )
 
-START_BODY: dict[str, Any] = {"runDetails": {"environmentID": "4", "jobID": "7"}}
-RERUN_BODY: dict[str, Any] = {"runDetails": {"runID": "41"}}
+START = StartRunRequest("4", job_id="7")
+RERUN = RerunRequest(41)
 
 Call = Callable[[CoalesceClient], Awaitable[object]]
 
 
 def start(client: CoalesceClient) -> Awaitable[object]:
-    return client.start_run(START_BODY)
+    return client.fire(START)
 
 
 def rerun(client: CoalesceClient) -> Awaitable[object]:
-    return client.rerun(RERUN_BODY)
+    return client.fire(RERUN)
 
 
 def cancel(client: CoalesceClient) -> Awaitable[object]:
@@ -73,20 +73,20 @@ WRITES = [
 async def test_start_run_returns_the_run_counter() -> None:
     server = FakeCoalesce([create(42)])
     async with make_client(server) as client:
-        outcome = await client.start_run(START_BODY)
+        outcome = await client.fire(START)
     assert outcome == Started(run_counter=42, attempts=1)
     request = server.reached[0]
     assert request.method == "POST"
     assert request.url.path == "/scheduler/startRun"
     assert request.headers["content-type"] == "application/json"
-    assert json_body(request) == START_BODY
+    assert json_body(request) == {"runDetails": {"environmentID": "4", "jobID": "7"}}
 
 
 async def test_a_429_then_success_fires_exactly_one_run() -> None:
     server = FakeCoalesce([answer(429, headers={"Retry-After": "2"}), create(42)])
     clock = FakeClock()
     async with make_client(server, clock) as client:
-        outcome = await client.start_run(START_BODY)
+        outcome = await client.fire(START)
     assert outcome == Started(run_counter=42, attempts=2)
     assert server.created == 1
     assert clock.sleeps == [2.0]
@@ -96,7 +96,7 @@ async def test_a_read_timeout_after_sending_is_ambiguous_and_not_resent() -> Non
     server = FakeCoalesce([create_then_fail(httpx.ReadTimeout)])
     clock = FakeClock(now=5.0)
     async with make_client(server, clock) as client:
-        outcome = await client.start_run(START_BODY)
+        outcome = await client.fire(START)
     assert isinstance(outcome, Ambiguous)
     assert len(server.attempted) == 1
     assert server.created == 1
@@ -109,7 +109,7 @@ async def test_a_read_timeout_after_sending_is_ambiguous_and_not_resent() -> Non
 async def test_a_success_without_run_counter_is_ambiguous() -> None:
     server = FakeCoalesce([answer(200, {"ok": True})])
     async with make_client(server) as client:
-        outcome = await client.start_run(START_BODY)
+        outcome = await client.fire(START)
     assert isinstance(outcome, Ambiguous)
     assert outcome.status == 200
     assert len(server.attempted) == 1
@@ -117,20 +117,20 @@ async def test_a_success_without_run_counter_is_ambiguous() -> None:
 
 async def test_secrets_in_the_body_are_revealed_only_on_the_wire() -> None:
     password = Secret("CANARY-PASSWORD-7f3a")
-    body = {
-        **START_BODY,
-        "userCredentials": {"snowflakeAuthType": "Basic", "snowflakePassword": password},
-    }
+    body = StartRunRequest(
+        "4",
+        job_id="7",
+        credentials={"snowflakeAuthType": "Basic", "snowflakePassword": password},
+    )
     server = FakeCoalesce([create(42)])
     async with make_client(server) as client:
-        await client.start_run(body)
+        await client.fire(body)
     assert (
         json_body(server.reached[0])["userCredentials"]["snowflakePassword"]
         == "CANARY-PASSWORD-7f3a"
     )
-    assert (
-        body["userCredentials"]["snowflakePassword"] is password
-    )  # the caller's body is untouched
+    assert body.credentials is not None
+    assert body.credentials["snowflakePassword"] is password  # the caller's request is untouched
 
 
 # ------------------------------------------------------------------ the shared rule
@@ -241,7 +241,7 @@ async def test_writes_rejected_by_coalesce_raise_without_retry(call: Call) -> No
 async def test_rerun_posts_to_rerun_and_returns_the_new_run() -> None:
     server = FakeCoalesce([create(43)])
     async with make_client(server) as client:
-        outcome = await client.rerun(RERUN_BODY)
+        outcome = await client.fire(RERUN)
     assert outcome == Started(run_counter=43)
     assert server.reached[0].url.path == "/scheduler/rerun"
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from runner.coalesce import CoalesceAPIError, CoalesceUnreachable
+from runner.coalesce.requests import StartRunRequest
 from runner.secrets import Secret
 
 from .fakes import TOKEN_VALUE, FakeCoalesce, answer, error, make_client, refuse
@@ -40,7 +41,7 @@ async def test_a_server_echoing_a_password_is_withheld_everywhere() -> None:
     )
     async with make_client(server) as client:
         with pytest.raises(CoalesceAPIError) as caught:
-            await client.start_run({"runDetails": {"environmentID": "4"}})
+            await client.fire(StartRunRequest("4"))
     exc = caught.value
     assert CANARY not in all_text(exc)
     assert exc.error_detail == (
@@ -64,11 +65,8 @@ async def test_unreachable_errors_carry_no_token_or_body() -> None:
     server = FakeCoalesce([refuse() for _ in range(4)])
     async with make_client(server) as client:
         with pytest.raises(CoalesceUnreachable) as caught:
-            await client.start_run(
-                {
-                    "runDetails": {"environmentID": "4"},
-                    "userCredentials": {"snowflakePassword": Secret(CANARY)},
-                }
+            await client.fire(
+                StartRunRequest("4", credentials={"snowflakePassword": Secret(CANARY)})
             )
     text = all_text(caught.value)
     assert TOKEN_VALUE not in text
@@ -92,7 +90,7 @@ async def test_400_hint_points_at_the_field_when_the_message_names_one(
     server = FakeCoalesce([error(400, message)])
     async with make_client(server) as client:
         with pytest.raises(CoalesceAPIError) as caught:
-            await client.start_run({"runDetails": {"environmentID": "4"}})
+            await client.fire(StartRunRequest("4"))
     assert f"the field {field}" in (caught.value.hint or "")
 
 

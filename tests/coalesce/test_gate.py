@@ -11,11 +11,15 @@ import httpx
 import pytest
 
 from runner.coalesce import ClientPool, Clock, CoalesceClient, SendGate, SendingStopped
+from runner.coalesce.requests import RerunRequest, StartRunRequest, WriteRequest
 from runner.errors import RunnerError
 
 from .fakes import FakeClock, FakeCoalesce, answer, create, make_client, token
 
-START_BODY = {"runDetails": {"environmentID": "4", "jobID": "7"}}
+WRITES: dict[str, WriteRequest] = {
+    "start_run": StartRunRequest("4", job_id="7"),
+    "rerun": RerunRequest(41),
+}
 
 
 def closing_gate(client: CoalesceClient, status: int = 503) -> FakeCoalesce:
@@ -50,7 +54,7 @@ async def test_a_closed_gate_sends_nothing(call: str) -> None:
             if call == "cancel_run":
                 await client.cancel_run(41, "4")
             elif call in ("start_run", "rerun"):
-                await getattr(client, call)(START_BODY)
+                await client.fire(WRITES[call])
             elif call == "get_run":
                 await client.get_run(41)
             else:
@@ -75,7 +79,7 @@ async def test_a_write_is_not_retried_after_the_gate_closes() -> None:
     server.steps.append(closing_gate(client, status=429).steps[0])
     async with client:
         with pytest.raises(SendingStopped):
-            await client.start_run(START_BODY)
+            await client.fire(WRITES["start_run"])
     assert len(server.attempted) == 1
 
 

@@ -27,11 +27,16 @@ from runner.coalesce import (
     RetryPolicy,
 )
 from runner.coalesce.client import MAX_ANSWER_BYTES
+from runner.coalesce.requests import RerunRequest, StartRunRequest, WriteRequest
 from runner.errors import RunnerError
 
 from .fakes import URL, FakeCoalesce, answer, make_client, token
 
-START_BODY: dict[str, Any] = {"runDetails": {"environmentID": "4", "jobID": "7"}}
+WRITES: dict[str, WriteRequest] = {
+    "start_run": StartRunRequest("4", job_id="7"),
+    "rerun": RerunRequest(41),
+}
+START = WRITES["start_run"]
 PAGE = b'{"data": [], "next": null}'
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -163,7 +168,7 @@ async def test_a_trickling_write_is_ambiguous_at_the_deadline_and_not_resent(
     url = await serve(server)
     async with pool_with({"RUNNER_REQUEST_DEADLINE": "0.3"}) as pool:
         client = pool.client(url, token())
-        outcome = await asyncio.wait_for(client.start_run(START_BODY), 10)
+        outcome = await asyncio.wait_for(client.fire(START), 10)
     assert isinstance(outcome, Ambiguous)
     assert "0.3 s" in outcome.reason
     assert server.requests == 1
@@ -179,7 +184,7 @@ async def test_the_read_timeout_comes_from_the_environment(
     url = await serve(server)
     environ = {"RUNNER_READ_TIMEOUT": "0.2", "RUNNER_REQUEST_DEADLINE": "60"}
     async with pool_with(environ) as pool:
-        outcome = await asyncio.wait_for(pool.client(url, token()).start_run(START_BODY), 10)
+        outcome = await asyncio.wait_for(pool.client(url, token()).fire(START), 10)
     assert isinstance(outcome, Ambiguous)
     assert "no answer in time" in outcome.reason
     assert server.requests == 1
@@ -191,7 +196,7 @@ async def test_the_deadline_of_an_explicit_argument_wins(
     server = Server(trickle(in_headers=False))
     url = await serve(server)
     async with pool_with({"RUNNER_REQUEST_DEADLINE": "600"}, deadline=0.2) as pool:
-        outcome = await asyncio.wait_for(pool.client(url, token()).start_run(START_BODY), 10)
+        outcome = await asyncio.wait_for(pool.client(url, token()).fire(START), 10)
     assert isinstance(outcome, Ambiguous)
 
 
@@ -277,7 +282,7 @@ async def test_a_declared_oversize_answer_is_refused_before_reading() -> None:
 async def test_an_oversize_answer_to_a_write_is_ambiguous(call: str) -> None:
     server = endless(200, Counted())
     async with make_client(server) as client:
-        outcome = await getattr(client, call)(START_BODY)
+        outcome = await client.fire(WRITES[call])
     assert isinstance(outcome, Ambiguous)
     assert outcome.status == 200
     assert len(server.attempted) == 1
@@ -329,7 +334,7 @@ async def test_an_untrusted_certificate_is_reported_at_once(
                 if call == "list_runs":
                     await asyncio.wait_for(client.list_runs(), 10)
                 else:
-                    await asyncio.wait_for(client.start_run(START_BODY), 10)
+                    await asyncio.wait_for(client.fire(START), 10)
     finally:
         listening.close()
     assert "certificate was not trusted" in caught.value.message

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from runner.coalesce import ClientPool, CoalesceAPIError, CoalesceClient, URLNotAllowedError
+from runner.coalesce.requests import StartRunRequest
 from runner.coalesce.transport import SpreadTransport
 from runner.errors import RunnerError
 from runner.secrets import Secret
@@ -99,7 +100,7 @@ async def test_transport_exceptions_other_than_httpx_are_not_swallowed() -> None
         "sim://", Secret("T"), transport=httpx.MockTransport(broken), environ={}
     ) as client:
         with pytest.raises(RuntimeError):
-            await client.start_run({"runDetails": {"environmentID": "1"}})
+            await client.fire(StartRunRequest("1"))
 
 
 async def test_a_pool_sized_for_many_calls_keeps_that_many_connections() -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from runner.spec.request import FORCE_KEYS
+from runner.coalesce.requests import FORCE_KEYS
 from runner.state import Outcome, open_state
 from tests.conftest import CliResult
 from tests.operations.conftest import BROKEN_ERROR, RunCli, Sim, Workspace, apply_args

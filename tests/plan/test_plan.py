@@ -42,7 +42,7 @@ def record_apply(state_file: Path, runs) -> None:
     for counter, run in enumerate(runs, start=1):
         from runner.plan import request_hash
 
-        request = run.redacted_request()
+        request = run.request.redacted()
         run_id = store.record_intent(
             apply_id, run.environment, run.batch, run.name, request, request_hash(request)
         )

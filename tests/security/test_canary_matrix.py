@@ -202,9 +202,9 @@ CRASH_POINTS: dict[str, tuple[Any, str]] = {
     "plan-json": (CoalesceClient, "get_environment"),
     "plan-markdown": (CoalesceClient, "get_environment"),
     "plan-out": (CoalesceClient, "get_environment"),
-    "apply": (CoalesceClient, "start_run"),
+    "apply": (CoalesceClient, "fire"),
     "status": (CoalesceClient, "run_status"),
-    "rerun-failed": (CoalesceClient, "rerun"),
+    "rerun-failed": (CoalesceClient, "fire"),
     "cancel-all": (CoalesceClient, "cancel_run"),
 }
 

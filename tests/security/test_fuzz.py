@@ -106,4 +106,4 @@ def test_spec_loading_raises_only_spec_errors(tmp_path_factory, document: object
         assert error.problems
         return
     for run in specs.runs():  # the request builder ran on whatever validated
-        assert run.request["runDetails"]["environmentID"].isdigit()
+        assert run.request.environment_id.isdigit()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from runner.secrets import Secret
+
 HEAD = 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
 RUNS = "runs:\n  - name: a\n"
 
@@ -126,8 +128,10 @@ def test_secret_file_loses_exactly_one_trailing_newline(write, content: str, sen
     (root / "pw.txt").write_bytes(content.encode())
     specs = load_specs([root / "e.yaml"], options=RenderOptions(environ={}), environ={})
     [env] = specs.environments
-    credentials = next(iter(env.runs())).request["userCredentials"]
-    assert credentials["snowflakePassword"].reveal() == sent
+    credentials = next(iter(env.runs())).request.credentials
+    assert credentials is not None
+    password = credentials["snowflakePassword"]
+    assert isinstance(password, Secret) and password.reveal() == sent
 
 
 # -- templates that would build huge values ------------------------------------------------

@@ -18,8 +18,9 @@ import pytest
 
 from runner.coalesce.client import Clock, CoalesceClient
 from runner.coalesce.errors import CoalesceAPIError
-from runner.coalesce.models import RunInfo, StartRunDetails, StartRunRequest, dependency_edges
+from runner.coalesce.models import RunInfo, dependency_edges
 from runner.coalesce.outcomes import Ambiguous, CancelAccepted, Started
+from runner.coalesce.requests import RerunRequest, StartRunRequest
 from runner.runtime import Runtime
 from runner.secrets import Secret
 from runner.sim import ManualClock, embedded_app
@@ -102,20 +103,21 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
             restore()
 
 
-def start_body(environment: str, **details: Any) -> dict[str, Any]:
-    return {
-        "runDetails": {"environmentID": environment, **details},
-        "userCredentials": {
+def start_body(environment: str, **details: Any) -> StartRunRequest:
+    return StartRunRequest(
+        environment,
+        **details,
+        credentials={
             "snowflakeAuthType": "Basic",
             "snowflakeUsername": "etl",
             "snowflakePassword": Secret(CANARY_PASSWORD),
         },
-        "parameters": {"load_date": "2026-01-05"},
-    }
+        parameters={"load_date": "2026-01-05"},
+    )
 
 
 async def started(target: Target, environment: str, **details: Any) -> int:
-    outcome = await target.client.start_run(start_body(environment, **details))
+    outcome = await target.client.fire(start_body(environment, **details))
     assert isinstance(outcome, Started), outcome
     return outcome.run_counter
 
@@ -140,9 +142,8 @@ async def test_a_run_is_started_followed_and_read_back(target: Target) -> None:
     assert CANARY_PASSWORD not in log and "(secret)" in log
 
 
-async def test_a_wire_model_body_is_accepted(target: Target) -> None:
-    body = StartRunRequest(runDetails=StartRunDetails(environmentID="3", jobID="1"))
-    outcome = await target.client.start_run(body)
+async def test_a_job_is_run_by_its_id(target: Target) -> None:
+    outcome = await target.client.fire(StartRunRequest("3", job_id="1"))
     assert isinstance(outcome, Started)
     info = await target.client.get_run(outcome.run_counter)
     assert info.runDetails is not None and info.runDetails.jobName == "staging"
@@ -161,8 +162,8 @@ async def test_failed_nodes_are_reported_and_rerun(target: Target) -> None:
         and failed["F2"][0].error.errorString == "Division by zero"
     )
 
-    outcome = await target.client.rerun(
-        {"runDetails": {"runID": str(run)}, "userCredentials": {"snowflakeAuthType": "OAuth"}}
+    outcome = await target.client.fire(
+        RerunRequest(run, credentials={"snowflakeAuthType": "OAuth"})
     )
     assert isinstance(outcome, Started)
     await target.advance(100)
@@ -187,7 +188,7 @@ async def test_a_run_is_canceled(target: Target) -> None:
 
 
 async def test_runs_are_listed_page_by_page(target: Target) -> None:
-    runs = [await started(target, "1" if index % 2 else "3", jobID="1") for index in range(5)]
+    runs = [await started(target, "1" if index % 2 else "3", job_id="1") for index in range(5)]
     first = await target.client.list_runs(limit=2)
     assert [r.id for r in first.data] == [5, 4] and first.next == "4" and first.total == 5
     second = await target.client.list_runs(limit=2, starting_from=first.next)
@@ -226,11 +227,11 @@ async def test_environments_and_nodes_are_read(target: Target) -> None:
 
 async def test_refusals_become_api_errors(target: Target) -> None:
     with pytest.raises(CoalesceAPIError) as unknown:
-        await target.client.start_run(start_body("99"))
+        await target.client.fire(start_body("99"))
     assert unknown.value.status == 400
     assert unknown.value.error_string == "Environment 99 not found"
     with pytest.raises(CoalesceAPIError) as failed_deploy:
-        await target.client.start_run(start_body("2"))
+        await target.client.fire(start_body("2"))
     assert failed_deploy.value.status == 400
     assert "Failed Deploy" in (failed_deploy.value.error_string or "")
     intruder = target.other_client("not-a-token")
@@ -245,7 +246,7 @@ async def test_refusals_become_api_errors(target: Target) -> None:
 
 async def test_a_dropped_answer_is_ambiguous_and_the_run_can_be_found(target: Target) -> None:
     await target.faults({"dropAfterCreate": {"probability": 1.0}})
-    outcome = await target.client.start_run(start_body("1"))
+    outcome = await target.client.fire(start_body("1"))
     assert isinstance(outcome, Ambiguous) and outcome.status is None
     await target.faults({})
     found = await target.client.list_runs(environment_id="1")
@@ -267,7 +268,7 @@ async def test_a_503_with_retry_after_is_ambiguous_and_never_sent_again(target: 
             }
         }
     )
-    outcomes = [await target.client.start_run(start_body("3", jobID="1")) for _ in range(8)]
+    outcomes = [await target.client.fire(start_body("3", job_id="1")) for _ in range(8)]
     started = [o for o in outcomes if isinstance(o, Started)]
     ambiguous = [o for o in outcomes if isinstance(o, Ambiguous)]
     counters = await target.counters()

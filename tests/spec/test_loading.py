@@ -46,12 +46,12 @@ def test_extends_merges_maps_replaces_lists_and_run_keys_win(write) -> None:
     [batch] = env.batches
     assert batch.name == "default" and [r.name for r in batch.runs] == ["a", "b"]
     a, b = batch.runs
-    assert a.request == {
+    assert a.request.body() == {
         "runDetails": {"environmentID": "12", "parallelism": 16},
         "parameters": {"region": "emea", "tier": "bronze", "day": "3"},
     }
-    assert b.request["runDetails"]["parallelism"] == 2
-    assert b.request["parameters"] == {"region": "emea", "tier": "silver"}
+    assert b.request.body()["runDetails"]["parallelism"] == 2
+    assert b.request.body()["parameters"] == {"region": "emea", "tier": "silver"}
     assert set(specs.files) == {"_base.yaml", "prod.yaml"}
 
 
@@ -77,7 +77,7 @@ def test_request_is_the_exact_startrun_body(write) -> None:
     )
     specs = load(tmp, {"SNOWFLAKE_KEY_PASS": "pass-9876"})
     job, forced = specs.environments[0].runs()
-    sent = reveal_all(dict(job.request))
+    sent = reveal_all(job.request.body())
     assert sent == {
         "runDetails": {
             "environmentID": "4",
@@ -95,10 +95,10 @@ def test_request_is_the_exact_startrun_body(write) -> None:
         },
         "parameters": {"full": "true", "n": "1.5"},
     }
-    details = forced.request["runDetails"]
+    details = forced.request.body()["runDetails"]
     assert details["forceIgnoreEnvironmentStatus"] is True
     assert details["forceIgnoreWorkspaceStatus"] is True
-    shown = json.dumps(forced.redacted_request())
+    shown = json.dumps(forced.request.redacted())
     assert '"snowflakeKeyPairKey": "(secret)"' in shown and "pass-9876" not in shown
 
 
@@ -107,7 +107,7 @@ def test_force_flag_unset_sends_neither_key(write) -> None:
         {"e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\nruns: [{name: a}]\n'}
     )
     [run] = load(tmp).runs()
-    assert run.request == {"runDetails": {"environmentID": "1"}}
+    assert run.request.body() == {"runDetails": {"environmentID": "1"}}
 
 
 @pytest.mark.parametrize("given", ["true", "false", "True"])
@@ -119,7 +119,9 @@ def test_a_flag_rendered_by_a_template_is_the_boolean(write, given: str) -> None
         }
     )
     [run] = load(tmp, force=given).runs()
-    assert run.request["runDetails"]["forceIgnoreEnvironmentStatus"] is (given.lower() == "true")
+    assert run.request.body()["runDetails"]["forceIgnoreEnvironmentStatus"] is (
+        given.lower() == "true"
+    )
 
 
 def test_oauth_sends_only_the_auth_type(write) -> None:
@@ -130,7 +132,7 @@ def test_oauth_sends_only_the_auth_type(write) -> None:
         }
     )
     [run] = load(tmp).runs()
-    assert run.request["userCredentials"] == {"snowflakeAuthType": "OAuth"}
+    assert run.request.body()["userCredentials"] == {"snowflakeAuthType": "OAuth"}
 
 
 def test_templates_see_vars_env_vars_and_a_frozen_now(write) -> None:
@@ -144,7 +146,7 @@ def test_templates_see_vars_env_vars_and_a_frozen_now(write) -> None:
         }
     )
     [run] = load(tmp, {"RUNNER_VAR_job": "from-env"}, region="apac").runs()
-    params = run.request["parameters"]
+    params = run.request.body()["parameters"]
     assert params["region"] == "apac" and params["tier"] == "gold" and params["job"] == "from-env"
     assert params["day"].isdigit() and len(params["day"]) == 4
 
