@@ -136,3 +136,40 @@ def test_a_foundation_never_imports_what_is_built_on_it(layer: str) -> None:
 def test_the_reading_of_imports_sees_local_and_relative_ones() -> None:
     imports = set(_imports("runner.runtime", typing_only=False))
     assert {"runner.coalesce", "runner.sim", "runner.coalesce.urls"} <= imports
+
+
+def _subclasses(base: type) -> Iterator[tuple[type, type]]:
+    sub: type
+    for sub in base.__subclasses__():
+        yield base, sub
+        yield from _subclasses(sub)
+
+
+def test_the_error_tree_drawn_in_errors_py_is_the_real_one() -> None:
+    """Every error a person can be shown is drawn, under its real parent, so that a
+    reader of ``runner/errors.py`` learns the whole family from one place."""
+    import importlib
+
+    import runner.errors
+
+    for name in MODULES:
+        if not name.endswith("__main__"):  # running it would start the CLI
+            importlib.import_module(name)
+    drawn: dict[str, str] = {}  # class -> its parent, as the drawing shows them
+    parents: list[tuple[int, str]] = []
+    for line in (runner.errors.__doc__ or "").splitlines():
+        words = line.translate(str.maketrans("│├└─", "    ")).split()
+        if not line.startswith("    ") or not words or not words[0].isidentifier():
+            continue
+        depth = line.index(words[0])
+        while parents and parents[-1][0] >= depth:
+            parents.pop()
+        if parents:
+            drawn[words[0]] = parents[-1][1]
+        parents.append((depth, words[0]))
+    real = {
+        sub.__name__: base.__name__
+        for base, sub in _subclasses(runner.errors.RunnerError)
+        if sub.__module__.startswith("runner.") and not sub.__module__.startswith("runner.sim")
+    }
+    assert drawn == real
