@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -22,6 +22,10 @@ from runner.commands._options import (
 )
 from runner.errors import RunnerError
 from runner.output import echo, echo_err
+
+if TYPE_CHECKING:  # imported when used, so that `runner apply --help` starts fast
+    from runner.apply import ApplyOptions, ApplyResult, Prepared
+    from runner.state import StateStore
 
 
 @click.command("apply")
@@ -110,9 +114,9 @@ def _prepare(
     runs: tuple[str, ...],
     variables: tuple[str, ...],
     changed_only: bool,
-    store: Any,
+    store: StateStore,
     fmt: str,
-) -> Any:
+) -> Prepared | None:
     from runner.apply import load_specs_for_plan, prepare
     from runner.plan import Filters, PlanRequest, check_fresh, plan_specs, read_plan_file
 
@@ -158,7 +162,7 @@ def _human_stream(fmt: str) -> TextIO:
     return sys.stderr if fmt == "json" else sys.stdout
 
 
-def _confirm(prepared: Any, auto_approve: bool, fmt: str) -> None:
+def _confirm(prepared: Prepared, auto_approve: bool, fmt: str) -> None:
     from runner.render import render_plan_text, use_color
 
     stream = _human_stream(fmt)
@@ -172,7 +176,7 @@ def _confirm(prepared: Any, auto_approve: bool, fmt: str) -> None:
     )
 
 
-def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
+def _run(prepared: Prepared, store: StateStore, options: ApplyOptions, fmt: str) -> ApplyResult:
     from runner.apply import RunReport, apply_prepared
     from runner.render.apply_output import progress_for
 
@@ -188,7 +192,7 @@ def _run(prepared: Any, store: Any, options: Any, fmt: str) -> Any:
         progress.close()
 
 
-def _resume(store: Any, options: Any, fmt: str) -> Any:
+def _resume(store: StateStore, options: ApplyOptions, fmt: str) -> ApplyResult:
     from runner.operations import resume
     from runner.render.apply_output import progress_for
 
@@ -199,7 +203,7 @@ def _resume(store: Any, options: Any, fmt: str) -> Any:
         progress.close()
 
 
-def _report(result: Any, fmt: str, report: Path | None) -> None:
+def _report(result: ApplyResult, fmt: str, report: Path | None) -> None:
     from runner.render.apply_output import (
         render_apply_json,
         render_apply_markdown,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +19,9 @@ from runner.commands._options import (
     waiting_options,
 )
 from runner.output import echo
+
+if TYPE_CHECKING:  # imported when used, so that `runner rerun --help` starts fast
+    from runner.operations import RerunSelection
 
 
 @click.command("rerun")
@@ -113,7 +116,7 @@ def command(
     return exit_code
 
 
-def _nothing_to_rerun(selection: Any, runs: tuple[str, ...]) -> str:
+def _nothing_to_rerun(selection: RerunSelection, runs: tuple[str, ...]) -> str:
     last = selection.last_apply
     if last is None:
         return "Nothing to rerun: no apply recorded yet."
