@@ -100,19 +100,15 @@ def run_async(runtime: Runtime, work: Callable[[ClientPool], Awaitable[Any]]) ->
     return asyncio.run(main())
 
 
-async def ended_details(
-    client: CoalesceClient, run_counter: int, status: str
-) -> tuple[list[FailedNode], str | None]:
-    """The failed nodes of a run that did not complete, and its link; best effort (a
-    failure to read them must not hide how the run ended)."""
-    nodes: list[FailedNode] = []
-    link: str | None = None
-    if status != RunStatus.COMPLETED:
-        with contextlib.suppress(RunnerError):
-            nodes = failed_nodes(await client.run_results(run_counter))
+async def ended_details(client: CoalesceClient, run_counter: int, status: str) -> list[FailedNode]:
+    """The failed nodes of a run that did not complete; best effort (a failure to read
+    them must not hide how the run ended). Its link came with the status that said it
+    ended: no request is made for it."""
+    if status == RunStatus.COMPLETED:
+        return []
     with contextlib.suppress(RunnerError):
-        link = (await client.run_status(run_counter)).runLink
-    return nodes, link
+        return failed_nodes(await client.run_results(run_counter))
+    return []
 
 
 def record_end(

@@ -241,7 +241,7 @@ async def _settle_cancel(
     assert record.run_counter is not None
     again = f"run `runner cancel {record.identity}` again"
     try:
-        status = (await client.run_status(record.run_counter)).runStatus
+        answer = await client.run_status(record.run_counter)
     except RunnerError as error:
         return _cancel_report(
             record,
@@ -249,13 +249,16 @@ async def _settle_cancel(
             record.status.value,
             f"{problem}; its status could not be read either ({error.message}); {again}",
         )
+    status = answer.runStatus
     if not is_terminal(status):
         return _cancel_report(
             record, CancelVerdict.NOT_CANCELED, status, f"{problem}; it is still {status}; {again}"
         )
     ours = sent and status == RunStatus.CANCELED
-    nodes, link = await ended_details(client, record.run_counter, status)
-    record_end(store, record, status, nodes, link, now(), CANCELED_MESSAGE if ours else None)
+    nodes = await ended_details(client, record.run_counter, status)
+    record_end(
+        store, record, status, nodes, answer.runLink, now(), CANCELED_MESSAGE if ours else None
+    )
     if ours:
         return _cancel_report(record, CancelVerdict.CANCELED, status, None)
     return _cancel_report(record, CancelVerdict.ALREADY_ENDED, status, "it had already finished")

@@ -233,8 +233,8 @@ async def _refresh_one(
         return Refreshed(record, before, None, problem=error.message)
     status = answer.runStatus
     if is_terminal(status):
-        nodes, link = await ended_details(client, record.run_counter, status)
-        record_end(store, record, status, nodes, link, now())
+        nodes = await ended_details(client, record.run_counter, status)
+        record_end(store, record, status, nodes, answer.runLink, now())
         return Refreshed(record, before, status, tuple(nodes))
     if answer.runLink and not record.run_link:
         # The same runCounter again: this only adds the link, for status to show.

@@ -89,11 +89,12 @@ def test_status_env_shows_only_that_environment(run_cli: RunCli, workspace: Work
 
 
 def test_refresh_records_how_runs_in_flight_ended_with_their_failed_nodes(
-    run_cli: RunCli, workspace: Workspace
+    run_cli: RunCli, workspace: Workspace, sim: Sim
 ) -> None:
     # --no-wait leaves both recorded as waitingToRun; in Coalesce both ended at once.
     assert run_cli(*apply_args("good", "bad", wait=False)).code == 0
     assert workspace.latest("ops/bad").status.value == "waitingToRun"
+    asked_before = len(sim.requests("GET /scheduler/runStatus"))
 
     result = run_cli("status", "--refresh")
 
@@ -106,6 +107,9 @@ def test_refresh_records_how_runs_in_flight_ended_with_their_failed_nodes(
     assert bad.status.value == "failed"
     assert [node["name"] for node in bad.failed_nodes] == ["BROKEN"]
     assert workspace.latest("ops/good").status.value == "completed"
+    assert bad.run_link == f"http://sim/runs/{bad.run_counter}"
+    # One status read per run: the link came with the answer that said the run ended.
+    assert len(sim.requests("GET /scheduler/runStatus")) - asked_before == 2
 
 
 def test_refresh_keeps_a_run_still_going_in_flight(run_cli: RunCli, workspace: Workspace) -> None:
