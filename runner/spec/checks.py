@@ -13,6 +13,8 @@ from runner.spec.located import Located, Path_
 from runner.spec.yaml_source import Pos
 
 SELECTOR_KEYS = ("includeNodesSelector", "excludeNodesSelector")
+#: The keys that narrow a run to some of the environment's nodes.
+SCOPE_KEYS = ("jobID", *SELECTOR_KEYS)
 
 
 def run_checks(data: Any, located: Located, environ: Mapping[str, str]) -> list[Problem]:
@@ -23,6 +25,7 @@ def run_checks(data: Any, located: Located, environ: Mapping[str, str]) -> list[
     problems = _runs_or_batches(data, located)
     problems += _unique_names(data, located)
     problems += _selectors(data, located)
+    problems += _whole_environment(data, located)
     problems += _url(data, located, environ)
     return problems
 
@@ -99,6 +102,37 @@ def _selectors(data: Mapping[str, Any], located: Located) -> list[Problem]:
             text = settings.get(key)
             if isinstance(text, str):
                 problems += check_selector(text, (*path, key), located)
+    return problems
+
+
+def _whole_environment(data: Mapping[str, Any], located: Located) -> list[Problem]:
+    """A run with no job and no selector refreshes every node of the environment: that
+    must be asked for with ``allNodes: true``, never be what a forgotten key does."""
+    defaults = data.get("defaults")
+    inherited = dict(defaults) if isinstance(defaults, Mapping) else {}
+    problems: list[Problem] = []
+    for path, run in _runs_with_paths(data):
+        settings = {**inherited, **run}
+        scoped = [key for key in SCOPE_KEYS if settings.get(key) is not None]
+        all_nodes = settings.get("allNodes") is True
+        name = run.get("name")
+        called = f"run {name!r}" if isinstance(name, str) else "this run"
+        if not scoped and not all_nodes:
+            problems.append(
+                located.value_pos(path).problem(
+                    f"{called} names no jobID and no selector, so it would refresh every node "
+                    "of the environment; give it a jobID or an includeNodesSelector, or set "
+                    "allNodes: true if the whole environment is meant"
+                )
+            )
+        elif scoped and all_nodes:
+            where = (*path, "allNodes") if "allNodes" in run else ("defaults", "allNodes")
+            problems.append(
+                located.key_pos(where).problem(
+                    f"{called} sets allNodes: true and {', '.join(scoped)}: allNodes means every "
+                    "node, so remove one of them"
+                )
+            )
     return problems
 
 

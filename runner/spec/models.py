@@ -96,7 +96,7 @@ def _bool_not_text(value: Any) -> Any:
 Flag = Annotated[bool, BeforeValidator(_bool_not_text)]
 #: The keys whose values are flags: a template that renders "true" or "false" there
 #: gives the boolean (see the loader).
-FLAG_KEYS = frozenset({"forceIgnoreEnvironmentStatus", "allowEmpty"})
+FLAG_KEYS = frozenset({"forceIgnoreEnvironmentStatus", "allowEmpty", "allNodes"})
 
 
 def _int_not_bool(value: Any) -> Any:
@@ -298,6 +298,11 @@ class RunSettings(_Model):
     )
     timeout: Duration | None = Field(
         None, description="How long apply waits for the run, e.g. 90m, 1h30m, 45s."
+    )
+    allNodes: Flag | None = Field(
+        None,
+        description="Refresh every node of the environment: required, and only allowed, when "
+        "the run has no jobID and no selector.",
     )
     allowEmpty: Flag | None = Field(
         None, description="An include selector that matches no node is a warning, not an error."

@@ -120,7 +120,7 @@ def test_warnings_for_whole_environment_and_force(write) -> None:
     write(
         {
             "specs/e.yaml": HEAD
-            + "runs:\n  - {name: all}\n"
+            + "runs:\n  - {name: all, allNodes: true}\n"
             + "  - {name: forced, jobID: 1, forceIgnoreEnvironmentStatus: true}\n"
         }
     )

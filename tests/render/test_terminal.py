@@ -272,6 +272,7 @@ def test_help_does_not_import_rich(tmp_path: Path) -> None:
 def test_validate_does_not_import_rich(tmp_path: Path) -> None:
     (tmp_path / "prod.yaml").write_text(
         "version: 1\ncoalesce: {url: 'sim://'}\nenvironmentID: 12\nruns:\n  - name: a\n"
+        "    allNodes: true\n"
     )
     assert _imports_rich(_run_main("validate", "prod.yaml"), tmp_path) == "False"
 

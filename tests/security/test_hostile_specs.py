@@ -81,7 +81,7 @@ def test_secret_file_cannot_read_outside_its_folders(run_cli, write, monkeypatch
             "e.yaml": HEAD + 'coalesce: {url: "sim://"}\n'
             "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: u\n"
             "  snowflakeKeyPairKey: \"{{ secret_file(var('key')) }}\"\n"
-            "runs: [{name: a}]\n"
+            "runs: [{name: a, allNodes: true}]\n"
         }
     )
     monkeypatch.setenv("HOME", str(Path("home").resolve()))
@@ -101,7 +101,7 @@ def test_secret_dirs_extend_the_reach(run_cli, write, monkeypatch, tmp_path_fact
             "e.yaml": HEAD + 'coalesce: {url: "sim://"}\n'
             "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: u\n"
             f"  snowflakeKeyPairKey: \"{{{{ secret_file('{outside}/k.p8') }}}}\"\n"
-            "runs: [{name: a}]\n"
+            "runs: [{name: a, allNodes: true}]\n"
         }
     )
     monkeypatch.setenv("HOME", str(Path("home").resolve()))
@@ -117,7 +117,7 @@ def test_symlink_out_of_reach_is_refused(run_cli, write, monkeypatch) -> None:
             "e.yaml": HEAD + 'coalesce: {url: "sim://"}\n'
             "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: u\n"
             "  snowflakeKeyPairKey: \"{{ secret_file('link.p8') }}\"\n"
-            "runs: [{name: a}]\n"
+            "runs: [{name: a, allNodes: true}]\n"
         }
     )
     Path("link.p8").symlink_to("/etc/hostname")
@@ -128,7 +128,7 @@ def test_symlink_out_of_reach_is_refused(run_cli, write, monkeypatch) -> None:
 
 
 def test_giant_spec_is_refused_without_reading_it_all(run_cli, write) -> None:
-    write({"e.yaml": HEAD + "runs:\n" + "  - {name: a}\n" * 120_000})
+    write({"e.yaml": HEAD + "runs:\n" + "  - {name: a, allNodes: true}\n" * 120_000})
     result = run_cli("validate", "e.yaml")
     assert result.code == 1
     assert "specs are limited to 1 MiB" in result.err

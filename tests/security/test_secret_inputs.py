@@ -8,7 +8,7 @@ import pytest
 from runner.secrets import Secret
 
 HEAD = 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
-RUNS = "runs:\n  - name: a\n"
+RUNS = "runs:\n  - name: a\n    allNodes: true\n"
 
 
 def _password_spec(template: str) -> str:
@@ -167,7 +167,7 @@ def test_templates_that_would_build_huge_values_are_refused_before_they_do(
         assert result.code == 0, result.err
         return
     assert result.code == 1
-    assert "e.yaml:6:21: template" in result.err and expected in result.err, result.err
+    assert "e.yaml:7:21: template" in result.err and expected in result.err, result.err
     assert "Traceback" not in result.err
 
 

@@ -10,7 +10,10 @@ HEAD = (
     'version: 1\nenvironmentID: "12"\n'
     'coalesce: {url: "sim://", token: "{{ secret(\'COALESCE_TOK\') }}"}\n'
 )
-RUNS = "runs:\n  - name: a\n"
+#: One run; it asks for every node, as a run with no job and no selector must.
+RUNS = "runs:\n  - name: a\n    allNodes: true\n"
+#: One run, for a case that gives it a job.
+RUNS_BARE = "runs:\n  - name: a\n"
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
 
@@ -43,24 +46,24 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "unknown key with suggestion",
         {"env.yaml": HEAD + RUNS + "    paralelism: 4\n"},
-        "env.yaml:6:5: runs[0]: unknown key 'paralelism' (did you mean 'parallelism'?)",
+        "env.yaml:7:5: runs[0]: unknown key 'paralelism' (did you mean 'parallelism'?)",
     ),
     (
         "unknown top-level key",
         {"env.yaml": HEAD + RUNS + "enviromentName: x\n"},
-        "env.yaml:6:1: unknown key 'enviromentName' (did you mean 'environmentID'?)",
+        "env.yaml:7:1: unknown key 'enviromentName' (did you mean 'environmentID'?)",
     ),
     (
         "wrong type",
         {"env.yaml": HEAD + RUNS + "    allowEmpty: maybe\n"},
-        "env.yaml:6:17: runs[0].allowEmpty: must be true or false, unquoted (got 'maybe'): "
+        "env.yaml:7:17: runs[0].allowEmpty: must be true or false, unquoted (got 'maybe'): "
         "text is not read as a boolean",
     ),
     *(
         (
             f"quoted boolean {text}",
             {"env.yaml": HEAD + RUNS + f"    forceIgnoreEnvironmentStatus: {text}\n"},
-            f"env.yaml:6:35: runs[0].forceIgnoreEnvironmentStatus: must be true or false, "
+            f"env.yaml:7:35: runs[0].forceIgnoreEnvironmentStatus: must be true or false, "
             f"unquoted (got {text.strip(chr(34))!r}): text is not read as a boolean",
         )
         for text in ('"yes"', '"no"', '"on"', '"1"', '"true"', "yes", "off")
@@ -68,36 +71,57 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "parallelism 0",
         {"env.yaml": HEAD + RUNS + "    parallelism: 0\n"},
-        "env.yaml:6:18: runs[0].parallelism: must be between 1 and 1024 (got 0)",
+        "env.yaml:7:18: runs[0].parallelism: must be between 1 and 1024 (got 0)",
     ),
     (
         "parallelism 5000",
         {"env.yaml": HEAD + RUNS + "    parallelism: 5000\n"},
-        "env.yaml:6:18: runs[0].parallelism: must be between 1 and 1024 (got 5000)",
+        "env.yaml:7:18: runs[0].parallelism: must be between 1 and 1024 (got 5000)",
     ),
     (
         "non-digit jobID",
-        {"env.yaml": HEAD + RUNS + "    jobID: nightly\n"},
+        {"env.yaml": HEAD + RUNS_BARE + "    jobID: nightly\n"},
         'env.yaml:6:12: runs[0].jobID: must be a string of digits such as "12" '
         "(Coalesce IDs are numbers)",
     ),
     (
         "list as a parameter value",
         {"env.yaml": HEAD + RUNS + "    parameters: {regions: [emea, apac]}\n"},
-        "env.yaml:6:27: runs[0].parameters.regions: a parameter value must be text, a number "
+        "env.yaml:7:27: runs[0].parameters.regions: a parameter value must be text, a number "
         "or a boolean; this one is a list. Coalesce parameters are a flat map of strings: write "
         "the value as a string (e.g. JSON text in quotes) if you need structure",
     ),
     (
+        "whole environment not asked for",
+        {"env.yaml": HEAD + RUNS_BARE + "    parallelism: 4\n"},
+        "env.yaml:5:5: run 'a' names no jobID and no selector, so it would refresh every node "
+        "of the environment; give it a jobID or an includeNodesSelector, or set allNodes: true "
+        "if the whole environment is meant",
+    ),
+    (
+        "allNodes beside a job",
+        {"env.yaml": HEAD + RUNS + '    jobID: "7"\n'},
+        "env.yaml:6:5: run 'a' sets allNodes: true and jobID: allNodes means every node, so "
+        "remove one of them",
+    ),
+    (
         "duplicate run name",
-        {"env.yaml": HEAD + RUNS + "  - name: b\n  - name: a\n"},
-        "env.yaml:7:11: duplicate run name 'a' (first used at line 5); run names must be "
+        {
+            "env.yaml": HEAD
+            + RUNS
+            + "  - name: b\n    allNodes: true\n  - name: a\n    allNodes: true\n"
+        },
+        "env.yaml:9:11: duplicate run name 'a' (first used at line 5); run names must be "
         "unique within a spec",
     ),
     (
         "both runs and batches",
-        {"env.yaml": HEAD + RUNS + "batches:\n  - name: x\n    runs: [{name: b}]\n"},
-        "env.yaml:6:1: a spec has either runs: or batches:, not both; move the runs into a batch",
+        {
+            "env.yaml": HEAD
+            + RUNS
+            + "batches:\n  - name: x\n    runs: [{name: b, allNodes: true}]\n"
+        },
+        "env.yaml:7:1: a spec has either runs: or batches:, not both; move the runs into a batch",
     ),
     (
         "literal password",
@@ -118,31 +142,31 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "secret in a parameter",
         {"env.yaml": HEAD + RUNS + "    parameters: {pw: \"{{ secret('COALESCE_TOK') }}\"}\n"},
-        "env.yaml:6:22: a secret cannot be used in runs[0].parameters.pw: Coalesce keeps it in "
+        "env.yaml:7:22: a secret cannot be used in runs[0].parameters.pw: Coalesce keeps it in "
         "run history, where anyone with access would read it. Secrets may appear only in "
         "coalesce.token and under userCredentials",
     ),
     (
         "template syntax error",
         {"env.yaml": HEAD + RUNS + '    parameters: {d: "{{ now( }}"}\n'},
-        "env.yaml:6:21: template syntax error: unexpected '}'",
+        "env.yaml:7:21: template syntax error: unexpected '}'",
     ),
     (
         "undefined variable",
         {"env.yaml": HEAD + RUNS + "    parameters: {d: \"{{ var('region') }}\"}\n"},
-        "env.yaml:6:21: variable 'region' is not set: pass --var region=VALUE or set the "
+        "env.yaml:7:21: variable 'region' is not set: pass --var region=VALUE or set the "
         "environment variable RUNNER_VAR_region, or give a default: var('region', default='...')",
     ),
     (
         "undefined name",
         {"env.yaml": HEAD + RUNS + '    parameters: {d: "{{ region }}"}\n'},
-        "env.yaml:6:21: undefined name 'region' in template: templates can only use var(), "
+        "env.yaml:7:21: undefined name 'region' in template: templates can only use var(), "
         "secret(), secret_file() and now(); for a value from --var write var('region')",
     ),
     (
         "sandbox escape",
         {"env.yaml": HEAD + RUNS + "    parameters: {d: \"{{ ''.__class__.__mro__ }}\"}\n"},
-        "env.yaml:6:21: template not allowed: access to attribute '__class__' of 'str' object "
+        "env.yaml:7:21: template not allowed: access to attribute '__class__' of 'str' object "
         "is unsafe. Templates may only call var(), secret(), secret_file() and now(), and use "
         "plain values",
     ),
@@ -158,7 +182,7 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "missing base",
         {"env.yaml": HEAD + RUNS + "extends: _nope.yaml\n"},
-        "env.yaml:6:10: extends: base file '_nope.yaml' not found (looked for _nope.yaml)",
+        "env.yaml:7:10: extends: base file '_nope.yaml' not found (looked for _nope.yaml)",
     ),
     (
         "non-PEM key",
@@ -226,8 +250,8 @@ def test_bad_spec_is_one_precise_message(run_cli, write, files, expected, tmp_pa
 def test_every_problem_in_every_file_in_one_pass(run_cli, write) -> None:
     write(
         {
-            "a.yaml": HEAD + RUNS + "    parallelism: 0\n    jobID: x\n",
-            "b.yaml": HEAD + "runs:\n  - nam: b\n",
+            "a.yaml": HEAD + RUNS_BARE + "    parallelism: 0\n    jobID: x\n",
+            "b.yaml": HEAD + "runs:\n  - nam: b\n    allNodes: true\n",
         }
     )
     result = run_cli("validate", ".")

@@ -29,7 +29,8 @@ def test_extends_merges_maps_replaces_lists_and_run_keys_win(write) -> None:
         {
             "_base.yaml": (
                 "version: 1\ncoalesce: {url: 'sim://'}\n"
-                "defaults:\n  parallelism: 16\n  parameters: {region: emea, tier: gold}\n"
+                "defaults:\n  parallelism: 16\n  allNodes: true\n"
+                "  parameters: {region: emea, tier: gold}\n"
                 "runs:\n  - name: from-base\n"
             ),
             "prod.yaml": (
@@ -104,7 +105,10 @@ def test_request_is_the_exact_startrun_body(write) -> None:
 
 def test_force_flag_unset_sends_neither_key(write) -> None:
     tmp = write(
-        {"e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\nruns: [{name: a}]\n'}
+        {
+            "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
+            "runs: [{name: a, allNodes: true}]\n"
+        }
     )
     [run] = load(tmp).runs()
     assert run.request.body() == {"runDetails": {"environmentID": "1"}}
@@ -115,7 +119,7 @@ def test_a_flag_rendered_by_a_template_is_the_boolean(write, given: str) -> None
     tmp = write(
         {
             "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\nruns:\n'
-            "  - {name: a, forceIgnoreEnvironmentStatus: \"{{ var('force') }}\"}\n"
+            "  - {name: a, allNodes: true, forceIgnoreEnvironmentStatus: \"{{ var('force') }}\"}\n"
         }
     )
     [run] = load(tmp, force=given).runs()
@@ -128,7 +132,7 @@ def test_oauth_sends_only_the_auth_type(write) -> None:
     tmp = write(
         {
             "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
-            "userCredentials: {snowflakeAuthType: OAuth}\nruns: [{name: a}]\n"
+            "userCredentials: {snowflakeAuthType: OAuth}\nruns: [{name: a, allNodes: true}]\n"
         }
     )
     [run] = load(tmp).runs()
@@ -139,7 +143,8 @@ def test_templates_see_vars_env_vars_and_a_frozen_now(write) -> None:
     tmp = write(
         {
             "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\nruns:\n'
-            "  - name: a\n    parameters:\n      region: \"{{ var('region') }}\"\n"
+            "  - name: a\n    allNodes: true\n"
+            "    parameters:\n      region: \"{{ var('region') }}\"\n"
             "      tier: \"{{ var('tier', default='gold') }}\"\n"
             "      day: \"{{ now().strftime('%Y') }}\"\n"
             "      job: \"{{ var('job') }}\"\n"
@@ -156,7 +161,7 @@ def test_secret_glued_to_text_is_a_secret_as_a_whole(write) -> None:
         {
             "e.yaml": 'version: 1\nenvironmentID: "1"\n'
             "coalesce: {url: 'sim://', token: \"pre-{{ secret('COALESCE_T') }}\"}\n"
-            "runs: [{name: a}]\n"
+            "runs: [{name: a, allNodes: true}]\n"
         }
     )
     [env] = load(tmp, {"COALESCE_T": "abcdef"}).environments
@@ -166,7 +171,10 @@ def test_secret_glued_to_text_is_a_secret_as_a_whole(write) -> None:
 
 def test_missing_secret_is_an_error_when_secrets_are_required(write) -> None:
     tmp = write(
-        {"e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\nruns: [{name: a}]\n'}
+        {
+            "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
+            "runs: [{name: a, allNodes: true}]\n"
+        }
     )
     with pytest.raises(SpecError) as caught:
         load_specs([tmp], options=RenderOptions(environ={}, require_secrets=True), environ={})
@@ -178,7 +186,8 @@ def test_missing_secret_is_an_error_when_secrets_are_required(write) -> None:
 
 def test_duplicate_environment_names_name_both_files(write) -> None:
     body = (
-        'version: 1\nenvironmentID: "1"\nname: prod\ncoalesce: {url: "sim://"}\nruns: [{name: a}]\n'
+        'version: 1\nenvironmentID: "1"\nname: prod\ncoalesce: {url: "sim://"}\n'
+        "runs: [{name: a, allNodes: true}]\n"
     )
     tmp = write({"a.yaml": body, "b.yaml": body})
     with pytest.raises(SpecError) as caught:
@@ -207,7 +216,8 @@ def test_base_files_are_not_environments(write) -> None:
     tmp = write(
         {
             "_base.yaml": "version: 1\ncoalesce: {url: 'sim://'}\n",
-            "e.yaml": 'extends: _base.yaml\nenvironmentID: "1"\nruns: [{name: a}]\n',
+            "e.yaml": 'extends: _base.yaml\nenvironmentID: "1"\n'
+            "runs: [{name: a, allNodes: true}]\n",
         }
     )
     assert [e.name for e in load(tmp).environments] == ["e"]

@@ -20,7 +20,7 @@ SPEC = (
     "userCredentials:\n  snowflakeAuthType: KeyPair\n  snowflakeUsername: u\n"
     "  snowflakeKeyPairKey: \"{{ secret_file('key.p8') }}\"\n"
     "  snowflakeKeyPairPass: \"{{ secret('SNOWFLAKE_PW') }}\"\n"
-    "runs:\n  - name: a\n"
+    "runs:\n  - name: a\n    allNodes: true\n"
 )
 
 
@@ -78,7 +78,7 @@ def test_literal_credential_is_refused_and_not_echoed(run_cli, write) -> None:
         {
             "e.yaml": 'version: 1\nenvironmentID: "1"\ncoalesce: {url: "sim://"}\n'
             "userCredentials:\n  snowflakeUsername: u\n  snowflakePassword: LITERAL-CANARY-77\n"
-            "runs: [{name: a}]\n"
+            "runs: [{name: a, allNodes: true}]\n"
         }
     )
     result = run_cli("validate", "e.yaml")
