@@ -40,6 +40,7 @@ from runner.coalesce import (
     ClientPool,
     CoalesceAPIError,
     CoalesceClient,
+    Environment,
     SendingStopped,
     StartOutcome,
 )
@@ -57,6 +58,9 @@ from runner.state import (
 )
 
 FAILED_DEPLOY = "Failed Deploy"
+#: Coalesce is changing the environment: a refresh fired now would run against a graph
+#: that is being replaced, so apply waits for the status to leave these (--deploy-wait).
+BUSY_STATUSES = frozenset({"Deploying", "Initializing", "Deleting"})
 # After an interrupt, how long answers already on their way may still arrive (a run
 # whose answer comes in time is recorded with its runCounter) before everything still
 # waiting is cancelled, so that the process ends within seconds whatever the server does.
@@ -150,6 +154,7 @@ class Executor:
         self._fire_slots = asyncio.Semaphore(options.max_concurrent)
         self._journal = GroupCommit(store)
         self._errors: list[str] = []
+        self._gave_up: dict[str, str] = {}
         self.reports = {
             run.identity: RunReport(run.environment, run.batch, run.name)
             for job in self._jobs
@@ -186,6 +191,7 @@ class Executor:
             runs=tuple(self.reports.values()),
             interrupted=self._stop.is_set(),
             errors=tuple(self._errors),
+            gave_up=dict(self._gave_up),
             started_at=started,
             finished_at=self._now(),
         )
@@ -243,7 +249,12 @@ class Executor:
             if pending is not None:
                 self._refuse(job, pending, journal=False)  # nothing of this apply to resume
                 return
-            refusal = self._moved_since_plan(job) or await self._preflight(env)
+            refusal = self._moved_since_plan(job)
+            if refusal is None:
+                info = await self._settled(env)
+                if info is None:
+                    return  # gave up waiting, or interrupted: its runs are closed
+                refusal = await self._preflight(env, info)
             if refusal is not None:
                 self._refuse(job, refusal, journal=True)
                 return
@@ -311,10 +322,9 @@ class Executor:
         its lock is ours): see :func:`uncertain_pending`."""
         return None if self._previous else uncertain_pending(self._store, job.name)
 
-    async def _preflight(self, env: _Environment) -> str | None:
+    async def _preflight(self, env: _Environment, info: Environment) -> str | None:
         """Why Coalesce would refuse this environment's runs, before any is fired."""
         job = env.job
-        info = await env.client.get_environment(job.environment_id)
         if info.status == FAILED_DEPLOY:
             unforced = [r.name for r in job.runs() if not r.request.forced]
             if unforced:
@@ -333,6 +343,58 @@ class Executor:
             floor = max(floor, await newest_run_id(env.client, job.environment_id))
         env.floor = floor
         return None
+
+    async def _settled(self, env: _Environment) -> Environment | None:
+        """The environment once Coalesce is not deploying, initializing or deleting it,
+        looked at every poll interval for up to ``--deploy-wait`` seconds; ``None`` if it
+        still was or apply was interrupted (its runs are then closed as not fired)."""
+        job, budget = env.job, self._options.deploy_wait
+        waited = 0.0
+        while True:
+            info = await env.client.get_environment(job.environment_id)
+            status = info.status or ""
+            if status not in BUSY_STATUSES:
+                return info
+            if waited >= budget:
+                self._give_up(job, status, waited)
+                return None
+            if waited == 0:
+                self._note(
+                    job.name,
+                    f"environment {job.environment_id} is {status}: waiting up to "
+                    f"{budget:g}s (--deploy-wait) for it to finish before firing",
+                )
+            step = min(env.poller.interval, budget - waited)
+            if await self._stopped_within(step):
+                for run in job.runs():
+                    self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
+                return None
+            waited += step
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Pause ``seconds``, or less if apply is interrupted meanwhile; whether it was."""
+        pause = asyncio.ensure_future(self._sleep(seconds))
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({pause, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pause.cancel()
+            stop.cancel()
+        return self._stop.is_set()
+
+    def _give_up(self, job: EnvironmentJob, status: str, waited: float) -> None:
+        """Close the environment's runs as not fired: it was busy for longer than apply
+        was told to wait. Exit code 4 (gave up waiting), not an error: deploying first
+        and refreshing after is the usual order, and it was only too slow."""
+        reason = (
+            f"environment {job.environment_id} was still {status} after {waited:g}s "
+            "(--deploy-wait); nothing was fired here: apply again once the deploy is done, "
+            "or wait longer with --deploy-wait"
+        )
+        self._gave_up[job.name] = reason
+        self._note(job.name, f"gave up: {reason}")
+        for run in job.runs():
+            self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}")
 
     async def _batches(self, env: _Environment) -> None:
         stop_reason: str | None = None

@@ -116,6 +116,9 @@ class ApplyOptions:
     lookup_window: float = 120.0
     # Only with this (on --resume) is a run still uncertain after a last look fired anew.
     refire_uncertain: bool = False
+    # Seconds to wait for an environment Coalesce is deploying (initializing, deleting)
+    # before firing in it; 0 refuses at once.
+    deploy_wait: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ class ApplyResult:
     runs: tuple[RunReport, ...]
     interrupted: bool = False
     errors: tuple[str, ...] = ()  # environment-level problems (refused, lock, API)
+    # Environments whose runs were not fired because Coalesce was still deploying them
+    # after --deploy-wait: apply gave up waiting (exit 4), which is not an error.
+    gave_up: Mapping[str, str] = field(default_factory=dict)  # environment -> why
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 
@@ -189,16 +195,19 @@ class ApplyResult:
     def exit_code(self) -> int:
         """DESIGN §4. When several apply, the one that asks most of a person wins:
         interrupted (130), then a run whose creation is uncertain (5), then an error that
-        kept runs from being fired (1), then a run apply gave up waiting for (4), then a
-        failed, canceled or skipped run (3)."""
+        kept runs from being fired (1), then a run (or an environment's deploy) apply gave
+        up waiting for (4), then a failed, canceled or skipped run (3)."""
         states = {r.state for r in self.runs}
         if self.interrupted:
             return EXIT_INTERRUPTED
         if RunState.UNCERTAIN in states:
             return EXIT_UNCERTAIN
-        if self.errors or RunState.NOT_STARTED in states:
+        unexplained = any(
+            r.state is RunState.NOT_STARTED and r.environment not in self.gave_up for r in self.runs
+        )
+        if self.errors or unexplained:
             return EXIT_ERROR
-        if RunState.TIMEOUT in states:
+        if self.gave_up or RunState.TIMEOUT in states:
             return EXIT_TIMEOUT
         if states & {RunState.FAILED, RunState.CANCELED, RunState.SKIPPED}:
             return EXIT_RUN_FAILED

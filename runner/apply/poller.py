@@ -63,6 +63,11 @@ class StatusPoller:
         self._task: asyncio.Task[None] | None = None
         self.requests = 0
 
+    @property
+    def interval(self) -> float:
+        """Seconds between two looks at the environment."""
+        return self._interval
+
     def wait(self, run_counter: int) -> asyncio.Future[str]:
         """A future that resolves to the run's terminal status."""
         future = self._waiting.get(run_counter)

@@ -80,8 +80,18 @@ def specs_option(purpose: str) -> Callable[[F], F]:
 
 
 def waiting_options(func: F) -> F:
-    """``--no-wait``, ``--poll-interval``, ``--lock-timeout`` and ``--lookup-window``: how
-    apply and rerun wait."""
+    """``--no-wait``, ``--poll-interval``, ``--lock-timeout``, ``--deploy-wait`` and
+    ``--lookup-window``: how apply and rerun wait."""
+    func = click.option(
+        "--deploy-wait",
+        type=click.FloatRange(0, 86400),
+        default=600.0,
+        show_default=True,
+        envvar="RUNNER_DEPLOY_WAIT",
+        help="Seconds to wait for an environment Coalesce is deploying, initializing or "
+        "deleting before firing in it; past that its runs are not fired (exit 4). 0: do not "
+        "wait.",
+    )(func)
     func = click.option(
         "--lookup-window",
         type=click.FloatRange(0, 86400),

@@ -65,6 +65,7 @@ def command(
     poll_interval: float,
     lock_timeout: float,
     lookup_window: float,
+    deploy_wait: float,
     resume: bool,
     refire_uncertain: bool,
     fmt: str,
@@ -82,6 +83,7 @@ def command(
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
             lookup_window=lookup_window,
+            deploy_wait=deploy_wait,
             refire_uncertain=refire_uncertain,
             argv=command_argv(),
         )

@@ -46,6 +46,7 @@ def command(
     poll_interval: float,
     lock_timeout: float,
     lookup_window: float,
+    deploy_wait: float,
     fmt: str,
 ) -> int:
     """Rerun the failed nodes of failed or canceled runs: --failed for those of the last
@@ -104,6 +105,7 @@ def command(
             poll_interval=poll_interval,
             lock_timeout=lock_timeout,
             lookup_window=lookup_window,
+            deploy_wait=deploy_wait,
             argv=command_argv(),
         )
         progress = progress_for()

@@ -142,6 +142,7 @@ def apply_document(result: ApplyResult) -> dict[str, Any]:
         "startedAt": result.started_at.isoformat() if result.started_at else None,
         "finishedAt": result.finished_at.isoformat() if result.finished_at else None,
         "errors": list(result.errors),
+        "gaveUp": dict(result.gave_up),
         "runs": [
             {
                 "environment": run.environment,

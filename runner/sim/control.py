@@ -6,6 +6,8 @@
 - ``POST /_sim/reset``     forget runs, log and counters; optionally load a new world
 - ``GET|POST /_sim/faults`` read or replace the fault configuration
 - ``GET|POST /_sim/clock``  read the clock; advance a manual one or set the speed
+- ``POST /_sim/environments/{environmentID}``  change an environment's status, as a deploy
+  would (``{"status": "Deploying"}``, then ``{"status": "Waiting"}``)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from runner.sim.clock import ManualClock, SimClock, format_time
 from runner.sim.engine import Simulator
 from runner.sim.runs import Run
 from runner.sim.validation import bad_request
-from runner.sim.world import Faults, WorldError, parse_world
+from runner.sim.world import ENVIRONMENT_STATUSES, Faults, WorldError, parse_world
 
 __all__ = ["routes"]
 
@@ -168,6 +170,20 @@ def _change_clock(simulator: Simulator, body: dict[str, Any]) -> None:
         raise bad_request("Nothing to change", 'Send {"advance": SECONDS} or {"speed": FACTOR}.')
 
 
+async def environment(request: Request) -> Response:
+    simulator = _simulator(request)
+    environment_id = request.path_params["environment_id"]
+    status = (await _json_body(request)).get("status")
+    if status not in ENVIRONMENT_STATUSES:
+        raise bad_request(
+            f"Invalid status: {status!r}", f"Expected one of: {', '.join(ENVIRONMENT_STATUSES)}."
+        )
+    if environment_id not in simulator.environments:
+        raise bad_request(f"No environment {environment_id!r} in this world")
+    simulator.set_environment_status(environment_id, status)
+    return JSONResponse({"id": environment_id, "status": status})
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -180,4 +196,5 @@ def routes() -> list[Route]:
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/faults", faults, methods=["GET", "POST"]),
         Route("/_sim/clock", clock, methods=["GET", "POST"]),
+        Route("/_sim/environments/{environment_id}", environment, methods=["POST"]),
     ]

@@ -78,6 +78,12 @@ class Simulator:
     def graph(self, environment: EnvironmentSpec) -> ProjectGraph:
         return self.graphs[environment.project]
 
+    def set_environment_status(self, environment_id: str, status: str) -> None:
+        """What a deploy does to the environment's health, seen from outside."""
+        with self._lock:
+            current = self.environments[environment_id]
+            self.environments[environment_id] = current.model_copy(update={"status": status})
+
     def environment_status(self, environment: EnvironmentSpec, now: float) -> str:
         """The world's status, shown as ``Refreshing`` while one of its runs is active
         (a ``Failed Deploy`` environment keeps showing that)."""
