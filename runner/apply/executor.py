@@ -34,6 +34,7 @@ from runner.apply.model import (
     RunState,
 )
 from runner.apply.poller import StatusPoller, poll_interval_for
+from runner.apply.reconcile import same_refresh
 from runner.apply.results import failed_nodes
 from runner.coalesce import (
     Ambiguous,
@@ -41,8 +42,10 @@ from runner.coalesce import (
     CoalesceAPIError,
     CoalesceClient,
     Environment,
+    RunInfo,
     SendingStopped,
     StartOutcome,
+    StartRunRequest,
 )
 from runner.errors import LockHeldError, RunnerError
 from runner.state import (
@@ -105,6 +108,19 @@ class _Environment:
     reconciling: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Where Coalesce's run pages are: learnt from a runLink it gave, else its app URL.
     link_base: str | None = None
+    # Runs Coalesce was running or about to run when apply began here (anyone's but this
+    # apply's own), each taken by the first planned run that refreshes the same thing.
+    running: list[RunInfo] = field(default_factory=list)
+
+    def take_twin(self, run: RunJob) -> RunInfo | None:
+        """The run already in Coalesce that refreshes what ``run`` would, if any."""
+        if not isinstance(run.request, StartRunRequest):
+            return None  # a rerun runs what failed in its own run: nothing to stack on
+        for info in self.running:
+            if same_refresh(info, run.redacted):
+                self.running.remove(info)
+                return info
+        return None
 
     def run_link(self, run_counter: int) -> str:
         """The link to a run's page, built without asking Coalesce (a run page is
@@ -336,6 +352,10 @@ class Executor:
                     "forceIgnoreEnvironmentStatus: true on those runs"
                 )
         env.claimed = self._store.run_counters(job.name)
+        ours = {r.run_counter for r in self._previous.values() if r.run_counter is not None}
+        env.running = [
+            info for info in await env.client.active_runs(job.environment_id) if info.id not in ours
+        ]
         floor = self._floors.get(job.name) or 0
         if not self._previous:
             # Read again now that the lock is ours: runs fired meanwhile by the apply we
@@ -374,13 +394,20 @@ class Executor:
     async def _stopped_within(self, seconds: float) -> bool:
         """Pause ``seconds``, or less if apply is interrupted meanwhile; whether it was."""
         pause = asyncio.ensure_future(self._sleep(seconds))
-        stop = asyncio.ensure_future(self._stop.wait())
         try:
-            await asyncio.wait({pause, stop}, return_when=asyncio.FIRST_COMPLETED)
+            return await self._stopped_before(pause) or self._stop.is_set()
         finally:
             pause.cancel()
+
+    async def _stopped_before(self, awaited: asyncio.Future[Any]) -> bool:
+        """Wait for ``awaited``, unless apply is interrupted first; whether it was (then
+        ``awaited`` is left to the caller, not done)."""
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({awaited, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             stop.cancel()
-        return self._stop.is_set()
+        return not awaited.done()
 
     def _give_up(self, job: EnvironmentJob, status: str, waited: float) -> None:
         """Close the environment's runs as not fired: it was busy for longer than apply
@@ -458,6 +485,8 @@ class Executor:
                 self._uncertain(run, f"an earlier apply may have fired it and {why}")
                 return False
             self._note(run.environment, f"{run.name}: {why}; firing it anew (--refire-uncertain)")
+        if not await self._clear_of_twin(env, run):
+            return False
         if self._stop.is_set():
             self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
             return False
@@ -484,6 +513,39 @@ class Executor:
         if counter is None:
             return False
         await self._fired(env, run, counter)
+        return True
+
+    async def _clear_of_twin(self, env: _Environment, run: RunJob) -> bool:
+        """Whether ``run`` may be fired as far as runs already in Coalesce go: no two
+        identical refreshes are stacked by accident. ``ifRunning`` (or --if-running) says
+        what to do about one: wait for it to end, skip this run, or fire anyway."""
+        twin = env.take_twin(run)
+        if twin is None:
+            return True
+        mode = self._options.if_running or run.if_running
+        since = f" since {twin.runStartTime}" if twin.runStartTime else ""
+        running = f"already running as run {twin.id}{since}"
+        if mode == "fire":
+            self._note(run.environment, f"{run.name}: {running}; firing anyway (ifRunning: fire)")
+            return True
+        if mode == "skip":
+            self._unfired(run, RunState.SKIPPED, f"skipped: {running} (ifRunning: skip)")
+            return False
+        self._note(
+            run.environment, f"{run.name}: {running}; waiting for it to end (ifRunning: wait)"
+        )
+        ended = env.poller.wait(twin.id)
+        if await self._stopped_before(ended):
+            env.poller.forget(twin.id)
+            self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
+            return False
+        try:
+            status = ended.result()
+        except RunnerError as error:
+            self._unfired(run, RunState.NOT_STARTED, f"not fired: {error.message}")
+            self._errors.append(f"{run.identity}: {error}")
+            return False
+        self._note(run.environment, f"{run.name}: run {twin.id} ended ({status}); firing")
         return True
 
     async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:

@@ -109,6 +109,7 @@ def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
         redacted=redacted,
         request_hash=digest,
         timeout=spec_run.timeout,
+        if_running=spec_run.if_running,
     )
 
 

@@ -65,6 +65,7 @@ class RunJob:
     redacted: Mapping[str, Any]
     request_hash: str
     timeout: float | None = None
+    if_running: str = "wait"  # the same refresh already running in Coalesce: wait|skip|fire
 
     @property
     def firing(self) -> Firing:
@@ -119,6 +120,9 @@ class ApplyOptions:
     # Seconds to wait for an environment Coalesce is deploying (initializing, deleting)
     # before firing in it; 0 refuses at once.
     deploy_wait: float = 600.0
+    # --if-running: what every run does when Coalesce already runs the same refresh,
+    # instead of its spec's ifRunning.
+    if_running: str | None = None
 
 
 @dataclass(frozen=True)

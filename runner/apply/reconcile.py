@@ -44,6 +44,17 @@ async def find_created_run(
 
 def matches(info: RunInfo, request: Mapping[str, Any]) -> bool:
     """Whether the run Coalesce reports is the one ``request`` asks for."""
+    if not same_refresh(info, request):
+        return False
+    details = info.runDetails
+    assert details is not None  # same_refresh says no otherwise
+    parallelism = request.get("runDetails", {}).get("parallelism")
+    return parallelism is None or details.parallelism in (None, parallelism)
+
+
+def same_refresh(info: RunInfo, request: Mapping[str, Any]) -> bool:
+    """Whether the run Coalesce reports refreshes what ``request`` would: the same job,
+    selectors and parameters (how many nodes run at once aside)."""
     details = info.runDetails
     if details is None:
         return False
@@ -54,9 +65,6 @@ def matches(info: RunInfo, request: Mapping[str, Any]) -> bool:
         (details.excludeNodesSelector or None, wanted.get("excludeNodesSelector")),
     )
     if any(_text(have) != _text(want) for have, want in pairs):
-        return False
-    parallelism = wanted.get("parallelism")
-    if parallelism is not None and details.parallelism not in (None, parallelism):
         return False
     parameters = info.runTimeParameters or details.runTimeParameters
     wanted_parameters = request.get("parameters")

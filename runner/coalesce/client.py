@@ -377,6 +377,17 @@ class CoalesceClient(_ClosedOnExit):
             for run in page.data:
                 yield run
 
+    async def active_runs(self, environment_id: str) -> list[RunInfo]:
+        """The environment's runs Coalesce shows as ``running`` or ``waitingToRun``, with
+        their ``runDetails`` and parameters (``detail=true``), whoever started them."""
+        found: list[RunInfo] = []
+        for status in ("running", "waitingToRun"):
+            params = _run_params(environment_id, status, None, "id", "desc", True)
+            params["limit"] = str(PAGE_SIZE)
+            async for page in self._pages("/api/v1/runs", Page[RunInfo], params):
+                found.extend(page.data)
+        return found
+
     async def get_run(self, run_id: int) -> RunInfo:
         """``GET /api/v1/runs/{runID}``; ``run_id`` is the ``runCounter`` of startRun."""
         path = f"/api/v1/runs/{int(run_id)}"

@@ -50,6 +50,12 @@ if TYPE_CHECKING:  # imported when used, so that `runner apply --help` starts fa
     help="With --resume: fire anew the runs whose creation is uncertain and that Coalesce "
     "still does not show after a last look.",
 )
+@click.option(
+    "--if-running",
+    type=click.Choice(["wait", "skip", "fire"]),
+    help="When Coalesce already runs the same refresh (anyone's): wait for it to end, then "
+    "fire; skip the run (exit 3); or fire anyway. Default: each run's ifRunning (wait).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a markdown report here.")
 def command(
@@ -68,6 +74,7 @@ def command(
     deploy_wait: float,
     resume: bool,
     refire_uncertain: bool,
+    if_running: str | None,
     fmt: str,
     report: Path | None,
 ) -> int:
@@ -85,6 +92,7 @@ def command(
             lookup_window=lookup_window,
             deploy_wait=deploy_wait,
             refire_uncertain=refire_uncertain,
+            if_running=if_running,
             argv=command_argv(),
         )
         if refire_uncertain and not resume:

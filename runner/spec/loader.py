@@ -426,6 +426,7 @@ def _resolve_run(
         path=pos.path,
         line=pos.line,
         ignore_changes=ignored_fields(settings.get("ignoreChanges")),
+        if_running=settings.get("ifRunning") or "wait",
     )
 
 

@@ -299,6 +299,12 @@ class RunSettings(_Model):
     timeout: Duration | None = Field(
         None, description="How long apply waits for the run, e.g. 90m, 1h30m, 45s."
     )
+    ifRunning: Literal["wait", "skip", "fire"] | None = Field(
+        None,
+        description="What apply does when Coalesce already runs the same refresh (same job "
+        "or selectors, same parameters), started by anyone: wait for it to end, then fire "
+        "(default); skip this run; or fire anyway.",
+    )
     allNodes: Flag | None = Field(
         None,
         description="Refresh every node of the environment: required, and only allowed, when "

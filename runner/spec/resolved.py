@@ -24,6 +24,7 @@ class RunSpec:
     path: str
     line: int
     ignore_changes: tuple[str, ...] = ()  # startRun fields whose changes plan does not count
+    if_running: str = "wait"  # when Coalesce already runs the same refresh: wait|skip|fire
 
     @property
     def identity(self) -> str:
