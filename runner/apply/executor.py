@@ -523,8 +523,7 @@ class Executor:
         if twin is None:
             return True
         mode = self._options.if_running or run.if_running
-        since = f" since {twin.runStartTime}" if twin.runStartTime else ""
-        running = f"already running as run {twin.id}{since}"
+        running = f"already running as run {twin.id}{_since(twin.runStartTime)}"
         if mode == "fire":
             self._note(run.environment, f"{run.name}: {running}; firing anyway (ifRunning: fire)")
             return True
@@ -534,10 +533,30 @@ class Executor:
         self._note(
             run.environment, f"{run.name}: {running}; waiting for it to end (ifRunning: wait)"
         )
-        ended = env.poller.wait(twin.id)
-        if await self._stopped_before(ended):
-            env.poller.forget(twin.id)
-            self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
+        return await self._wait_for_twin(env, run, twin.id)
+
+    async def _wait_for_twin(self, env: _Environment, run: RunJob, twin: int) -> bool:
+        """Wait for run ``twin`` to end, for at most the run's own timeout; whether
+        ``run`` may be fired now (if not, it is closed as not fired)."""
+        ended = env.poller.wait(twin)
+        limit = run.timeout or self._options.default_timeout
+        awaited: set[asyncio.Future[Any]] = {ended}
+        deadline = asyncio.ensure_future(self._sleep(limit)) if limit else None
+        if deadline is not None:
+            awaited.add(deadline)
+        first = asyncio.ensure_future(asyncio.wait(awaited, return_when=asyncio.FIRST_COMPLETED))
+        try:
+            stopped = await self._stopped_before(first)
+        finally:
+            first.cancel()
+            if deadline is not None:
+                deadline.cancel()
+        if stopped or not ended.done():
+            env.poller.forget(twin)
+            if stopped:
+                self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
+            else:
+                self._give_up_on_twin(run, twin, limit)
             return False
         try:
             status = ended.result()
@@ -545,8 +564,16 @@ class Executor:
             self._unfired(run, RunState.NOT_STARTED, f"not fired: {error.message}")
             self._errors.append(f"{run.identity}: {error}")
             return False
-        self._note(run.environment, f"{run.name}: run {twin.id} ended ({status}); firing")
+        self._note(run.environment, f"{run.name}: run {twin} ended ({status}); firing")
         return True
+
+    def _give_up_on_twin(self, run: RunJob, twin: int, waited: float | None) -> None:
+        reason = (
+            f"run {twin}, the same refresh, was still going after {waited:g}s (the run's "
+            "timeout); nothing was fired for it: apply again once it has ended"
+        )
+        self._gave_up.setdefault(run.environment, f"{run.name}: {reason}")
+        self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}")
 
     async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:
         """Send the run's request once. Whatever happens, it is never sent again here: a
@@ -833,6 +860,20 @@ class Executor:
             if report.run_counter is None and not report.ended:
                 with contextlib.suppress(RunnerError, ValueError):
                     self._unfired(run, state, message)
+
+
+def _since(started: str | None) -> str:
+    """`` since 14:02:05 UTC`` from a run's start time as Coalesce gives it; nothing when
+    it is not a time (it is Coalesce's text: only a parsed time is shown)."""
+    if not started:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(started)
+    except ValueError:
+        return ""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return f" since {moment:%H:%M:%S} UTC"
 
 
 async def wait_for_lock(

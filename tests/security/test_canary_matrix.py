@@ -176,6 +176,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--report",
         "reports/apply.md",
         "--no-wait",
+        # The earlier apply left a run going: its twin here is skipped, not waited for,
+        # and the message that says so is checked for canaries like everything else.
+        "--if-running",
+        "skip",
         *FAST,
     ),
     "status": ("status", "--refresh"),
@@ -627,7 +631,10 @@ ECHOED_COMMANDS = [
     "apply",
     "apply-text",
 ]
-ECHOED_ARGS = {**COMMANDS, "apply-text": ("apply", "--auto-approve", "--no-wait", *FAST)}
+ECHOED_ARGS = {
+    **COMMANDS,
+    "apply-text": ("apply", "--auto-approve", "--no-wait", "--if-running", "skip", *FAST),
+}
 ECHOED_TARGETS = {**TARGETS, "apply-text": "POST"}
 
 
