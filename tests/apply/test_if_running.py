@@ -133,3 +133,21 @@ def test_a_run_with_other_parameters_is_not_the_same_refresh(
     assert code == 0, err
     assert "already running" not in err
     assert len(_runs_tagged(served, "a")) == 1
+
+
+def test_waiting_for_the_same_refresh_ends_at_the_runs_timeout_with_exit_4(
+    tmp_path: Path, served: SimServer
+) -> None:
+    served.post("/_sim/clock", {"speed": FROZEN})  # the run started elsewhere never ends
+    twin = _start_elsewhere(served, "a")
+    apply = _apply(tmp_path, served, "--no-wait", timeout="1s")
+    try:
+        code, out, err = apply.finish()
+    finally:
+        apply.kill()
+
+    assert code == 4, err
+    assert [r["runCounter"] for r in _runs_tagged(served, "a")] == [twin]
+    waited = next(r for r in json.loads(out)["runs"] if r["name"] == "a")
+    assert waited["status"] == "not-started"
+    assert f"run {twin}, the same refresh, was still going after 1s" in waited["message"]
