@@ -43,7 +43,8 @@ from runner.coalesce import (
     SendingStopped,
     StartOutcome,
 )
-from runner.errors import LockHeldError, RunnerError
+from runner.errors import LockHeldError, RunnerError, quoted, quoted_list
+from runner.shell import cancel_command
 from runner.state import (
     UNCERTAIN_STATUSES,
     LockInfo,
@@ -249,7 +250,7 @@ class Executor:
                 return
             await self._batches(env)
         except RunnerError as error:
-            self._errors.append(f"{job.name}: {error}")
+            self._errors.append(f"{quoted(job.name)}: {error}")
             self._note(job.name, f"error: {error}")
             self._close_unfired(job, RunState.NOT_STARTED, f"not fired: {error.message}")
         finally:
@@ -287,7 +288,7 @@ class Executor:
             try:
                 self._store.heartbeat(token)
             except LockLostError as error:
-                self._errors.append(f"{job.name}: {error}")
+                self._errors.append(f"{quoted(job.name)}: {error}")
                 self._note(job.name, f"error: {error}; stopping")
                 self.interrupt()
                 return
@@ -301,7 +302,7 @@ class Executor:
         if now <= planned:
             return None
         return (
-            f"another apply ran in {job.name} after the plan was made (state serial "
+            f"another apply ran in {quoted(job.name)} after the plan was made (state serial "
             f"{planned} -> {now}), while this one waited for its lock. The plan is stale, "
             "so nothing was fired here: make a new plan and review it again"
         )
@@ -320,7 +321,7 @@ class Executor:
             if unforced:
                 return (
                     f"environment {job.environment_id} is in Failed Deploy, so Coalesce would "
-                    f"refuse {', '.join(repr(name) for name in unforced)} (no "
+                    f"refuse {quoted_list(unforced)} (no "
                     "forceIgnoreEnvironmentStatus). Nothing "
                     "was fired here: redeploy the environment, or set "
                     "forceIgnoreEnvironmentStatus: true on those runs"
@@ -350,8 +351,8 @@ class Executor:
             failed = [r for r in batch.runs if self.reports[r.identity].state in UNSUCCESSFUL]
             if failed and batch.on_failure == "stop":
                 stop_reason = (
-                    f"skipped: {failed[0].name} in batch {batch.name} did not complete "
-                    "(onFailure: stop)"
+                    f"skipped: {quoted(failed[0].name)} in batch {quoted(batch.name)} did not "
+                    "complete (onFailure: stop)"
                 )
 
     async def _batch(self, env: _Environment, batch: BatchJob, wait: bool) -> None:
@@ -388,14 +389,17 @@ class Executor:
             found, why = await self._look_for_lost(env, run)
             if found is not None:
                 self._note(
-                    run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
+                    run.environment,
+                    f"{quoted(run.name)}: the interrupted apply fired it as run {found}",
                 )
                 await self._fired(env, run, found)
                 return True
             if not self._options.refire_uncertain:
                 self._uncertain(run, f"an earlier apply may have fired it and {why}")
                 return False
-            self._note(run.environment, f"{run.name}: {why}; firing it anew (--refire-uncertain)")
+            self._note(
+                run.environment, f"{quoted(run.name)}: {why}; firing it anew (--refire-uncertain)"
+            )
         if self._stop.is_set():
             self._unfired(run, RunState.NOT_STARTED, "not fired: apply was interrupted")
             return False
@@ -456,11 +460,12 @@ class Executor:
             self._uncertain(run, f"{firing.endpoint} was sent and {reason}")
             return None
         self._note(
-            run.environment, f"{run.name}: {reason}; looking for the {firing.noun} in Coalesce"
+            run.environment,
+            f"{quoted(run.name)}: {reason}; looking for the {firing.noun} in Coalesce",
         )
         found, why = await self._look_for_lost(env, run)
         if found is not None:
-            self._note(run.environment, f"{run.name}: found it as run {found}")
+            self._note(run.environment, f"{quoted(run.name)}: found it as run {found}")
             return found
         self._uncertain(run, f"{firing.endpoint}'s answer was lost ({reason}) and {why}")
         return None
@@ -591,9 +596,9 @@ class Executor:
                 )
                 report.message = (
                     f"lost track of the {run.firing.noun} ({why}); apply stopped waiting for "
-                    f"it: see `runner status`, or cancel it with: runner cancel {run.identity}"
+                    f"it: see `runner status`, or cancel it with: {cancel_command(run.identity)}"
                 )
-                self._note(run.environment, f"{run.name}: {report.message}")
+                self._note(run.environment, f"{quoted(run.name)}: {report.message}")
                 self._set(report, RunState.TIMEOUT)
                 return
             await self._ended(env, report, future.result())
@@ -605,7 +610,7 @@ class Executor:
             )
             report.message = (
                 f"still running after {timeout:g}s; apply stopped waiting "
-                f"(cancel it with: runner cancel {run.identity})"
+                f"(cancel it with: {cancel_command(run.identity)})"
             )
             self._set(report, RunState.TIMEOUT)
 
@@ -680,19 +685,19 @@ class Executor:
         is never fired again unless a person asks (``--resume --refire-uncertain``)."""
         report = self.reports[run.identity]
         report.message = f"uncertain: {what}. {run.firing.uncertain_hint()}"
-        self._note(report.environment, f"{report.name}: {report.message}")
+        self._note(report.environment, f"{quoted(report.name)}: {report.message}")
         self._set(report, RunState.UNCERTAIN)
 
     def _run_error(self, run: RunJob, error: RunnerError) -> None:
-        self._errors.append(f"{run.identity}: {error}")
-        self._note(run.environment, f"{run.name}: error: {error}")
+        self._errors.append(f"{quoted(run.identity)}: {error}")
+        self._note(run.environment, f"{quoted(run.name)}: error: {error}")
         report = self.reports[run.identity]
         if not report.ended and report.run_counter is None:
             report.message = f"not fired: {error.message}"
             self._set(report, RunState.NOT_STARTED)
 
     def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool) -> None:
-        self._errors.append(f"{job.name}: {reason}")
+        self._errors.append(f"{quoted(job.name)}: {reason}")
         self._note(job.name, f"refused: {reason}")
         message = f"not fired: {reason.splitlines()[0]}"  # the hint is in the error, once
         for run in job.runs():
@@ -769,10 +774,9 @@ def uncertain_pending(store: StateStore, environment: str) -> str | None:
     pending = sorted(r.name for r in records if r.status in UNCERTAIN_STATUSES)
     if not pending:
         return None
-    names = ", ".join(f"'{name}'" for name in pending)
     return (
-        f"an earlier apply left {names} uncertain in {environment} (Coalesce may have "
-        "created them). Nothing was fired, so nothing is fired twice: run "
+        f"an earlier apply left {quoted_list(pending)} uncertain in {quoted(environment)} "
+        "(Coalesce may have created them). Nothing was fired, so nothing is fired twice: run "
         "`runner status --refresh` or `runner apply --resume` to look for them again "
         "(`runner apply --resume --refire-uncertain` fires the ones still not found)"
     )

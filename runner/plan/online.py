@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.coalesce import ClientPool, CoalesceUnreachable, EnvironmentNode
+from runner.errors import quoted
 from runner.selectors import Attribute, Node, NodeGraph
 from runner.spec import EnvironmentSpec, MissingSecret
 
@@ -67,7 +68,7 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
         # Online is the default: a plan that could not read Coalesce would pass for one
         # that did. Skipping Coalesce is asked for with --offline, never assumed.
         raise CoalesceUnreachable(
-            f"could not read environment {environment.name} from Coalesce: {error.message}",
+            f"could not read environment {quoted(environment.name)} from Coalesce: {error.message}",
             hint=f"{error.hint or 'Check coalesce.url and your network.'} To plan without "
             "reading Coalesce, run plan with --offline.",
             method=error.method,

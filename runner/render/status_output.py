@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runner.apply.model import RunReport, RunState
+from runner.errors import quoted, quoted_list
 from runner.operations import (
     CancelResult,
     CancelVerdict,
@@ -20,6 +21,7 @@ from runner.operations import (
     UnlockResult,
 )
 from runner.render.apply_output import apply_document, next_steps
+from runner.shell import runner_command
 from runner.state import ApplyRecord, LockInfo, RunRecord
 
 FORMAT_VERSION = 1
@@ -208,7 +210,7 @@ def _lock_lines(locks: Sequence[LockInfo], now: dt.datetime) -> list[str]:
     for lock in locks:
         beat = duration((now - lock.heartbeat_at).total_seconds())
         state = (
-            f"STALE: {lock.stale_reason}; runner unlock {lock.environment} removes it"
+            f"STALE: {lock.stale_reason}; {runner_command(['unlock', lock.environment])} removes it"
             if lock.stale
             else "live: its apply may still be running"
         )
@@ -439,12 +441,12 @@ def rerun_document(outcome: RerunResult) -> dict[str, Any]:
 
 def render_unlock_text(result: UnlockResult) -> str:
     if result.removed is None:
-        held = ", ".join(lock.environment for lock in result.others)
+        held = quoted_list(lock.environment for lock in result.others)
         others = f" (locks held: {held})" if held else ""
-        return _text([f"{result.environment} was not locked{others}."])
+        return _text([f"{quoted(result.environment)} was not locked{others}."])
     lock = result.removed
     lines = [
-        f"Removed the lock of {result.environment}:",
+        f"Removed the lock of {quoted(result.environment)}:",
         f"  held by {lock.holder} on {lock.host} (pid {lock.pid}) "
         f"since {when(lock.acquired_at)}, last heartbeat {when(lock.heartbeat_at)}",
     ]
@@ -459,7 +461,7 @@ def unlock_warning(result: UnlockResult) -> str | None:
         return None
     lock = result.removed
     return (
-        f"warning: the lock of {result.environment} did not look stale: its holder, "
+        f"warning: the lock of {quoted(result.environment)} did not look stale: its holder, "
         f"{lock.holder} (pid {lock.pid} on {lock.host}), may still be running. It was "
         "removed because you asked; if that apply is alive, it will notice at its next "
         "heartbeat and stop firing. Check with: runner status"

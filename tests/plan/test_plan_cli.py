@@ -97,7 +97,7 @@ def test_plan_fails_when_coalesce_cannot_be_read_and_offline_is_the_way_to_skip_
 
     online = run_cli("plan")
     assert online.code == 1, online.out
-    assert "could not read environment e from Coalesce" in online.err
+    assert "could not read environment 'e' from Coalesce" in online.err
     assert "--offline" in online.err
     assert run_cli("plan", "--offline").code == 0
 
