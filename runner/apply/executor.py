@@ -823,4 +823,5 @@ def _forced(request: Mapping[str, Any]) -> bool:
 
 
 def _node_from_record(node: Mapping[str, Any]) -> FailedNode:
-    return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")))
+    skipped = node.get("status") == "skipped"
+    return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")), skipped)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -117,12 +117,40 @@ class ApplyOptions:
 
 @dataclass(frozen=True)
 class FailedNode:
+    """A node of a run that did not complete: it failed (``error`` is why), or Coalesce
+    skipped it because a node upstream of it failed (``skipped``; ``error`` is
+    Coalesce's word on that)."""
+
     node_id: str | None
     name: str | None
     error: str
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "failed"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.node_id or "?"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"nodeID": self.node_id, "name": self.name, "error": self.error}
+        return {
+            "nodeID": self.node_id,
+            "name": self.name,
+            "error": self.error,
+            "status": self.status,
+        }
+
+
+def failed_only(nodes: Sequence[FailedNode]) -> list[FailedNode]:
+    """The nodes that failed themselves."""
+    return [node for node in nodes if not node.skipped]
+
+
+def skipped_only(nodes: Sequence[FailedNode]) -> list[FailedNode]:
+    """The nodes Coalesce skipped because a node upstream of them failed."""
+    return [node for node in nodes if node.skipped]
 
 
 @dataclass

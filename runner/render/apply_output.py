@@ -13,7 +13,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
+from runner.apply.model import (
+    ApplyEvent,
+    ApplyResult,
+    FailedNode,
+    RunReport,
+    RunState,
+    failed_only,
+    skipped_only,
+)
 from runner.render.live import LiveProgress
 from runner.render.terminal import terminal_for
 
@@ -74,8 +82,7 @@ def render_apply_summary(result: ApplyResult) -> str:
         if run.message and run.state is not RunState.COMPLETED and run.message != shown:
             lines.append(f"      {run.message}")
         shown = run.message
-        for node in run.failed_nodes:
-            lines.append(f"      failed node {node.name or node.node_id}: {node.error}")
+        lines.extend(f"      {line}" for line in node_lines(run.failed_nodes))
     for error in result.errors:
         lines.append(f"  error: {error}")
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
@@ -83,6 +90,24 @@ def render_apply_summary(result: ApplyResult) -> str:
     lines.insert(0, header)
     lines.extend(next_steps(result))
     return "\n".join(lines) + "\n"
+
+
+def node_lines(nodes: Sequence[FailedNode]) -> list[str]:
+    """``failed node X: error`` for each node that failed, then ``skipped node Y: ...``
+    for each one Coalesce skipped because a node upstream of it failed."""
+    return [
+        f"{node.status} node {node.label}: {node.error}"
+        for node in (*failed_only(nodes), *skipped_only(nodes))
+    ]
+
+
+def nodes_json(nodes: Sequence[FailedNode]) -> dict[str, list[dict[str, Any]]]:
+    """``failedNodes`` (the nodes that failed) and ``skippedNodes`` (those skipped
+    because of them), each node with its ``status``."""
+    return {
+        "failedNodes": [node.as_dict() for node in failed_only(nodes)],
+        "skippedNodes": [node.as_dict() for node in skipped_only(nodes)],
+    }
 
 
 def _counter(run: RunReport) -> str:
@@ -153,7 +178,7 @@ def apply_document(result: ApplyResult) -> dict[str, Any]:
                 "firedAt": run.fired_at.isoformat() if run.fired_at else None,
                 "endedAt": run.ended_at.isoformat() if run.ended_at else None,
                 "message": run.message,
-                "failedNodes": [node.as_dict() for node in run.failed_nodes],
+                **nodes_json(run.failed_nodes),
             }
             for run in result.runs
         ],
@@ -164,17 +189,18 @@ def render_apply_markdown(result: ApplyResult) -> str:
     """A report for a pull request or a CI job summary, with a Gantt chart of the runs."""
     lines = [f"## runner apply {result.apply_id}", ""]
     lines += [
-        "| environment | batch | run | status | runCounter | failed nodes |",
-        "|---|---|---|---|---|---|",
+        "| environment | batch | run | status | runCounter | failed nodes | skipped nodes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in result.runs:
-        failed = "<br>".join(_md(f"{n.name or n.node_id}: {n.error}") for n in run.failed_nodes)
+        failed = _md_nodes(failed_only(run.failed_nodes))
+        skipped = _md_nodes(skipped_only(run.failed_nodes))
         counter = str(run.run_counter) if run.run_counter is not None else ""
         if run.run_link and counter:
             counter = f"[{counter}]({run.run_link})"
         lines.append(
             f"| {_md(run.environment)} | {_md(run.batch)} | {_md(run.name)} | "
-            f"{run.state.value} | {counter} | {failed} |"
+            f"{run.state.value} | {counter} | {failed} | {skipped} |"
         )
     for error in result.errors:
         lines += ["", f"> **error:** {_md(error)}"]
@@ -204,6 +230,10 @@ def _gantt(result: ApplyResult) -> list[str]:
             tag = {RunState.COMPLETED: "done", RunState.RUNNING: "active"}.get(run.state, "crit")
             lines.append(f"    {_mermaid(run.name)} :{tag}, {start}, {seconds}s")
     return lines
+
+
+def _md_nodes(nodes: Sequence[FailedNode]) -> str:
+    return "<br>".join(_md(f"{node.label}: {node.error}") for node in nodes)
 
 
 def _md(text: str) -> str:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from runner.apply.model import RunReport, RunState
+from runner.apply.model import RunReport, RunState, failed_only, skipped_only
 from runner.errors import quoted, quoted_list
 from runner.operations import (
     CancelResult,
@@ -20,7 +20,7 @@ from runner.operations import (
     StatusReport,
     UnlockResult,
 )
-from runner.render.apply_output import apply_document, next_steps
+from runner.render.apply_output import apply_document, next_steps, node_lines, nodes_json
 from runner.shell import runner_command
 from runner.state import ApplyRecord, LockInfo, RunRecord
 
@@ -152,14 +152,17 @@ def _refresh_lines(refresh: RefreshResult) -> list[str]:
             change = f"still {item.after}"
         else:
             change = f"{item.before} -> {item.after}"
-        if item.failed_nodes:
-            change += f" ({_plural(len(item.failed_nodes), 'failed node')})"
+        failed, skipped = failed_only(item.failed_nodes), skipped_only(item.failed_nodes)
+        counted = [_plural(len(failed), "failed node")] if failed else []
+        counted += [_plural(len(skipped), "skipped node")] if skipped else []
+        if counted:
+            change += f" ({', '.join(counted)})"
         counter = f"run {record.run_counter}" if record.run_counter else "no run seen"
         rows.append([record.identity, counter, change])
     lines += _table(rows)
     for item in refresh.runs:
-        for node in item.failed_nodes:
-            lines.append(f"      {item.record.identity} failed node {node.name}: {node.error}")
+        for line in node_lines(item.failed_nodes):
+            lines.append(f"      {item.record.identity} {line}")
     lines += [f"  {problem}" for problem in refresh.problems]
     return lines
 
@@ -280,7 +283,7 @@ def _refresh_json(refresh: RefreshResult) -> dict[str, Any]:
                 "runCounter": item.record.run_counter,
                 "before": item.before,
                 "after": item.after,
-                "failedNodes": [node.as_dict() for node in item.failed_nodes],
+                **nodes_json(item.failed_nodes),
                 "problem": item.problem,
             }
             for item in refresh.runs
@@ -402,8 +405,7 @@ def render_rerun_summary(outcome: RerunResult) -> str:
         lines.append(f"  {run.state.value:<13} {run.identity}{_rerun_bits(run, outcome)}")
         if run.message and run.state is not RunState.COMPLETED:
             lines.append(f"      {run.message}")
-        for node in run.failed_nodes:
-            lines.append(f"      failed node {node.name or node.node_id}: {node.error}")
+        lines.extend(f"      {line}" for line in node_lines(run.failed_nodes))
     lines += [f"  error: {error}" for error in result.errors]
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing rerun"
     lines.insert(0, f"Rerun (apply {result.apply_id}): {total}.")
