@@ -29,6 +29,7 @@ from runner.apply.model import (
     EnvironmentJob,
     EventSink,
     FailedNode,
+    NotFired,
     RunJob,
     RunReport,
     RunState,
@@ -40,6 +41,7 @@ from runner.coalesce import (
     ClientPool,
     CoalesceAPIError,
     CoalesceClient,
+    CoalesceUnreachable,
     SendingStopped,
     StartOutcome,
 )
@@ -242,17 +244,24 @@ class Executor:
         try:
             pending = self._uncertain_pending(job)
             if pending is not None:
-                self._refuse(job, pending, journal=False)  # nothing of this apply to resume
+                # Nothing of this apply to resume.
+                self._refuse(job, pending, journal=False, cause=NotFired.UNCERTAIN)
                 return
-            refusal = self._moved_since_plan(job) or await self._preflight(env)
+            stale = self._moved_since_plan(job)
+            if stale is not None:
+                self._refuse(job, stale, journal=True, cause=NotFired.STALE)
+                return
+            refusal = await self._preflight(env)
             if refusal is not None:
-                self._refuse(job, refusal, journal=True)
+                self._refuse(job, refusal, journal=True, cause=NotFired.ENVIRONMENT)
                 return
             await self._batches(env)
         except RunnerError as error:
             self._errors.append(f"{quoted(job.name)}: {error}")
             self._note(job.name, f"error: {error}")
-            self._close_unfired(job, RunState.NOT_STARTED, f"not fired: {error.message}")
+            self._close_unfired(
+                job, RunState.NOT_STARTED, f"not fired: {error.message}", not_fired_by(error)
+            )
         finally:
             heartbeat.cancel()
             self.status_requests += env.poller.requests
@@ -274,7 +283,7 @@ class Executor:
                 ),
             )
         except LockHeldError as error:
-            self._refuse(job, str(error), journal=False)
+            self._refuse(job, str(error), journal=False, cause=NotFired.LOCK)
         except LockWaitInterrupted:
             for run in job.runs():  # not journaled: the lock is not ours
                 report = self.reports[run.identity]
@@ -447,6 +456,7 @@ class Executor:
                 report.journal_id, RunStatus.NOT_STARTED, message=error.message
             )
             report.message = str(error)
+            report.not_fired = not_fired_by(error)
             self._set(report, RunState.NOT_STARTED)
             return None
         if outcome is not None and not isinstance(outcome, Ambiguous):
@@ -662,10 +672,13 @@ class Executor:
     def _note(self, environment: str, message: str) -> None:
         self._sink(ApplyEvent("note", environment, message=message))
 
-    def _unfired(self, run: RunJob, state: RunState, message: str) -> None:
+    def _unfired(
+        self, run: RunJob, state: RunState, message: str, cause: NotFired | None = None
+    ) -> None:
         report = self.reports[run.identity]
         if report.ended or report.run_counter is not None:
             return
+        report.not_fired = cause
         if report.journal_id is None:
             report.journal_id = self._store.record_unfired(
                 self._apply_id,
@@ -694,26 +707,30 @@ class Executor:
         report = self.reports[run.identity]
         if not report.ended and report.run_counter is None:
             report.message = f"not fired: {error.message}"
+            report.not_fired = not_fired_by(error)
             self._set(report, RunState.NOT_STARTED)
 
-    def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool) -> None:
+    def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool, cause: NotFired) -> None:
         self._errors.append(f"{quoted(job.name)}: {reason}")
         self._note(job.name, f"refused: {reason}")
         message = f"not fired: {reason.splitlines()[0]}"  # the hint is in the error, once
         for run in job.runs():
             report = self.reports[run.identity]
             if journal:
-                self._unfired(run, RunState.NOT_STARTED, message)
+                self._unfired(run, RunState.NOT_STARTED, message, cause)
             else:
                 report.message = message
+                report.not_fired = cause
                 self._set(report, RunState.NOT_STARTED)
 
-    def _close_unfired(self, job: EnvironmentJob, state: RunState, message: str) -> None:
+    def _close_unfired(
+        self, job: EnvironmentJob, state: RunState, message: str, cause: NotFired
+    ) -> None:
         for run in job.runs():
             report = self.reports[run.identity]
             if report.run_counter is None and not report.ended:
                 with contextlib.suppress(RunnerError, ValueError):
-                    self._unfired(run, state, message)
+                    self._unfired(run, state, message, cause)
 
 
 async def wait_for_lock(
@@ -815,6 +832,22 @@ async def newest_run_ids(pool: ClientPool, jobs: Sequence[EnvironmentJob]) -> di
 
     found = await asyncio.gather(*(one(job) for job in jobs))
     return {name: floor for name, floor in found if floor is not None}
+
+
+def not_fired_by(error: RunnerError) -> NotFired:
+    """What must change before a run that ``error`` kept from being fired can be."""
+    if isinstance(error, LockHeldError):
+        return NotFired.LOCK
+    if isinstance(error, CoalesceUnreachable):
+        return NotFired.UNREACHABLE
+    if isinstance(error, CoalesceAPIError) and error.status is not None:
+        if error.status in (401, 403):
+            return NotFired.TOKEN
+        if error.status == 429 or error.status >= 500:
+            return NotFired.UNREACHABLE
+        if 400 <= error.status < 500:
+            return NotFired.SPEC
+    return NotFired.ERROR
 
 
 def _forced(request: Mapping[str, Any]) -> bool:

@@ -31,6 +31,33 @@ class RunState(StrEnum):
     UNCERTAIN = "uncertain"
 
 
+class NotFired(StrEnum):
+    """Why apply did not fire a run it was to fire: says what must change before the
+    same command can fire it (see :data:`ONCE`)."""
+
+    LOCK = "lock"  # another apply held the environment's lock
+    ENVIRONMENT = "environment"  # Coalesce would refuse it as the environment stands
+    SPEC = "spec"  # Coalesce refused the request as written
+    TOKEN = "token"  # Coalesce did not accept the token
+    UNREACHABLE = "unreachable"  # Coalesce did not answer, or answered 5xx/429
+    STALE = "stale"  # the plan no longer held when the lock was ours
+    UNCERTAIN = "uncertain"  # an earlier apply left runs there that may exist
+    ERROR = "error"  # anything else: the error reported with it
+
+
+#: When the same runs can be fired again, by why they were not.
+ONCE = {
+    NotFired.LOCK: "once the lock is free",
+    NotFired.ENVIRONMENT: "once the environment is redeployed",
+    NotFired.SPEC: "once the spec is fixed",
+    NotFired.TOKEN: "once the token is fixed",
+    NotFired.UNREACHABLE: "once Coalesce is reachable",
+    NotFired.STALE: "after reviewing the plan it shows",
+    NotFired.UNCERTAIN: "once `runner status --refresh` has settled the uncertain runs",
+    NotFired.ERROR: "once the error above is fixed",
+}
+
+
 ENDED = frozenset(
     {
         RunState.COMPLETED,
@@ -168,6 +195,7 @@ class RunReport:
     message: str | None = None
     failed_nodes: list[FailedNode] = field(default_factory=list)
     journal_id: int | None = None
+    not_fired: NotFired | None = None  # why, when it was not fired (not-started)
 
     @property
     def identity(self) -> str:

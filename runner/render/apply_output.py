@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from runner.apply.model import (
+    ONCE,
     ApplyEvent,
     ApplyResult,
     FailedNode,
+    NotFired,
     RunReport,
     RunState,
     failed_only,
@@ -24,6 +26,7 @@ from runner.apply.model import (
 )
 from runner.render.live import LiveProgress
 from runner.render.terminal import terminal_for
+from runner.shell import runner_command
 
 FORMAT_VERSION = 1
 
@@ -70,8 +73,9 @@ def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:
     return LineProgress()
 
 
-def render_apply_summary(result: ApplyResult) -> str:
-    """What happened, the failed nodes with their errors, and what to do next."""
+def render_apply_summary(result: ApplyResult, again: FireAgain | None = None) -> str:
+    """What happened, the failed nodes with their errors, and what to do next (``again``:
+    see :func:`next_steps`)."""
     lines: list[str] = []
     counts: dict[str, int] = {}
     shown: str | None = None
@@ -88,7 +92,7 @@ def render_apply_summary(result: ApplyResult) -> str:
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     header = f"Apply {result.apply_id}: {total or 'nothing to fire'}."
     lines.insert(0, header)
-    lines.extend(next_steps(result))
+    lines.extend(next_steps(result, again=again))
     return "\n".join(lines) + "\n"
 
 
@@ -119,8 +123,9 @@ def _counter(run: RunReport) -> str:
     return f" ({', '.join(bits)})" if bits else ""
 
 
-def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
-    """What to do about an apply's (or a rerun's) runs still going, for a person."""
+def next_steps(result: ApplyResult, noun: str = "run", again: FireAgain | None = None) -> list[str]:
+    """What to do about an apply's (or a rerun's) runs still going, or not fired, for a
+    person. ``again`` builds the command that fires just the runs not fired."""
     in_flight = [r for r in result.runs if r.state in (RunState.WAITING_TO_RUN, RunState.RUNNING)]
     steps: list[str] = []
     if result.interrupted:
@@ -147,10 +152,29 @@ def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
         steps.append("Fire them anew only with: runner apply --resume --refire-uncertain")
     refused = [r for r in result.runs if r.state is RunState.NOT_STARTED and r.run_counter is None]
     if refused and not result.interrupted and noun == "run":
-        runs = " ".join(f"--run '{r.identity}'" for r in refused[:5])
-        more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
-        steps.append(f"Not fired: fire just those, once fixed, with: runner apply {runs}{more}")
+        steps.extend(_fire_again(refused, again or _bare_apply))
     return steps
+
+
+#: The arguments of a ``runner`` command that fires just the runs named (``ENV/RUN``),
+#: built from the command line that apply was given (see ``runner.commands.apply``).
+FireAgain = Callable[[Sequence[str]], Sequence[str]]
+
+
+def _bare_apply(identities: Sequence[str]) -> list[str]:
+    """Without the command line apply was given (a library call): only the runs."""
+    return ["apply", *(arg for identity in identities for arg in ("--run", identity))]
+
+
+def _fire_again(refused: Sequence[RunReport], again: FireAgain) -> list[str]:
+    """For each reason runs were not fired, the command that fires just those, and when."""
+    by_cause: dict[NotFired, list[str]] = {}
+    for run in refused:
+        by_cause.setdefault(run.not_fired or NotFired.ERROR, []).append(run.identity)
+    return [
+        f"Not fired: fire just those, {ONCE[cause]}, with: {runner_command(again(identities))}"
+        for cause, identities in by_cause.items()
+    ]
 
 
 def render_apply_json(result: ApplyResult) -> str:
