@@ -31,10 +31,12 @@ if TYPE_CHECKING:  # the names below are imported on first use, to keep start-up
     )
     from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable
     from runner.coalesce.gate import SendGate, SendingStopped
+    from runner.coalesce.jobs import EnvironmentJobs, read_jobs
     from runner.coalesce.models import (
         ACTIVE_STATUSES,
         TERMINAL_STATUSES,
         DependencyEdge,
+        DeployedJob,
         Environment,
         EnvironmentNode,
         EnvironmentSummary,
@@ -76,6 +78,8 @@ _LAZY = {
     "DEFAULT_LIMITS": "runner.coalesce.client",
     "DEFAULT_TIMEOUT": "runner.coalesce.client",
     "DependencyEdge": "runner.coalesce.models",
+    "DeployedJob": "runner.coalesce.models",
+    "EnvironmentJobs": "runner.coalesce.jobs",
     "Environment": "runner.coalesce.models",
     "EnvironmentNode": "runner.coalesce.models",
     "EnvironmentSummary": "runner.coalesce.models",
@@ -103,6 +107,7 @@ _LAZY = {
     "check_url": "runner.coalesce.urls",
     "dependency_edges": "runner.coalesce.models",
     "is_terminal": "runner.coalesce.models",
+    "read_jobs": "runner.coalesce.jobs",
 }
 
 __all__ = [
@@ -123,7 +128,9 @@ __all__ = [
     "CoalesceClient",
     "CoalesceUnreachable",
     "DependencyEdge",
+    "DeployedJob",
     "Environment",
+    "EnvironmentJobs",
     "EnvironmentNode",
     "EnvironmentSummary",
     "ErrorBody",
@@ -146,6 +153,7 @@ __all__ = [
     "check_url",
     "dependency_edges",
     "is_terminal",
+    "read_jobs",
 ]
 
 
