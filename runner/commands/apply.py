@@ -68,7 +68,12 @@ def command(
     fmt: str,
     report: Path | None,
 ) -> int:
-    """Fire the runs of the specs (default: specs/), or of a plan file from `plan --out`."""
+    """Fire the runs of the specs (default: specs/), or of a plan file from `plan --out`.
+
+    Output: progress goes to stderr as it happens (a live table on a terminal, else one
+    line per change); the plan, the summary and what to do next go to stdout (with
+    --format json, stdout holds only the JSON document). Every line is written out at
+    once, so a log that takes both streams into one (2>&1) reads in order."""
     from runner.apply import ApplyOptions
     from runner.state import open_state, state_path
 
