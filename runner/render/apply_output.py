@@ -24,6 +24,7 @@ from runner.apply.model import (
     failed_only,
     skipped_only,
 )
+from runner.errors import quoted_list
 from runner.render.live import LiveProgress
 from runner.render.terminal import terminal_for
 from runner.shell import runner_command
@@ -145,7 +146,7 @@ def next_steps(result: ApplyResult, noun: str = "run", again: FireAgain | None =
     if uncertain:
         steps.append(
             f"Uncertain: Coalesce may have created {len(uncertain)} {noun}(s) it does not show: "
-            + ", ".join(r.identity for r in uncertain[:5])
+            + quoted_list(r.identity for r in uncertain[:5])
             + (" ..." if len(uncertain) > 5 else "")
         )
         steps.append("Look again with:   runner status --refresh  (or runner apply --resume)")

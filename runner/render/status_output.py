@@ -391,7 +391,7 @@ def render_rerun_preview(plan: RerunPlan) -> str:
     lines += _table(rows)
     lines.append("  A rerun runs again only the nodes that did not complete.")
     if plan.never_fired:
-        names = ", ".join(r.identity for r in plan.never_fired)
+        names = quoted_list(r.identity for r in plan.never_fired)
         lines.append(f"Never fired in apply {plan.source_apply} (runner apply fires them): {names}")
     return _text(lines)
 
