@@ -76,6 +76,18 @@ class LockHeldError(RunnerError):
     """Another apply holds the lock of an environment."""
 
 
+def quoted(name: object) -> str:
+    """A run, environment, batch or job name as messages show it: in single quotes, the
+    way ``repr`` writes a string (run 'a', environment 'fin-prod'), so that a short name
+    such as ``a`` or ``the`` never reads as a word of the sentence around it."""
+    return repr(str(name))
+
+
+def quoted_list(names: Iterable[object]) -> str:
+    """``'a', 'b', 'c'``: several names, each :func:`quoted`."""
+    return ", ".join(quoted(name) for name in names)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The choice ``word`` was most likely meant to be: the closest by spelling, else one
     that differs only in case; None when nothing is close."""

@@ -29,6 +29,7 @@ from runner.apply.model import (
     EnvironmentJob,
     EventSink,
     FailedNode,
+    NotFired,
     RunJob,
     RunReport,
     RunState,
@@ -41,13 +42,15 @@ from runner.coalesce import (
     ClientPool,
     CoalesceAPIError,
     CoalesceClient,
+    CoalesceUnreachable,
     Environment,
     RunInfo,
     SendingStopped,
     StartOutcome,
     StartRunRequest,
 )
-from runner.errors import LockHeldError, RunnerError
+from runner.errors import LockHeldError, RunnerError, quoted, quoted_list
+from runner.shell import cancel_command
 from runner.state import (
     UNCERTAIN_STATUSES,
     LockInfo,
@@ -263,22 +266,27 @@ class Executor:
         try:
             pending = self._uncertain_pending(job)
             if pending is not None:
-                self._refuse(job, pending, journal=False)  # nothing of this apply to resume
+                # Nothing of this apply to resume.
+                self._refuse(job, pending, journal=False, cause=NotFired.UNCERTAIN)
                 return
-            refusal = self._moved_since_plan(job)
-            if refusal is None:
-                info = await self._settled(env)
-                if info is None:
-                    return  # gave up waiting, or interrupted: its runs are closed
-                refusal = await self._preflight(env, info)
+            stale = self._moved_since_plan(job)
+            if stale is not None:
+                self._refuse(job, stale, journal=True, cause=NotFired.STALE)
+                return
+            info = await self._settled(env)
+            if info is None:
+                return  # gave up waiting, or interrupted: its runs are closed
+            refusal = await self._preflight(env, info)
             if refusal is not None:
-                self._refuse(job, refusal, journal=True)
+                self._refuse(job, refusal, journal=True, cause=NotFired.ENVIRONMENT)
                 return
             await self._batches(env)
         except RunnerError as error:
-            self._errors.append(f"{job.name}: {error}")
+            self._errors.append(f"{quoted(job.name)}: {error}")
             self._note(job.name, f"error: {error}")
-            self._close_unfired(job, RunState.NOT_STARTED, f"not fired: {error.message}")
+            self._close_unfired(
+                job, RunState.NOT_STARTED, f"not fired: {error.message}", not_fired_by(error)
+            )
         finally:
             heartbeat.cancel()
             self.status_requests += env.poller.requests
@@ -300,7 +308,7 @@ class Executor:
                 ),
             )
         except LockHeldError as error:
-            self._refuse(job, str(error), journal=False)
+            self._refuse(job, str(error), journal=False, cause=NotFired.LOCK)
         except LockWaitInterrupted:
             for run in job.runs():  # not journaled: the lock is not ours
                 report = self.reports[run.identity]
@@ -314,7 +322,7 @@ class Executor:
             try:
                 self._store.heartbeat(token)
             except LockLostError as error:
-                self._errors.append(f"{job.name}: {error}")
+                self._errors.append(f"{quoted(job.name)}: {error}")
                 self._note(job.name, f"error: {error}; stopping")
                 self.interrupt()
                 return
@@ -328,7 +336,7 @@ class Executor:
         if now <= planned:
             return None
         return (
-            f"another apply ran in {job.name} after the plan was made (state serial "
+            f"another apply ran in {quoted(job.name)} after the plan was made (state serial "
             f"{planned} -> {now}), while this one waited for its lock. The plan is stale, "
             "so nothing was fired here: make a new plan and review it again"
         )
@@ -346,7 +354,7 @@ class Executor:
             if unforced:
                 return (
                     f"environment {job.environment_id} is in Failed Deploy, so Coalesce would "
-                    f"refuse {', '.join(repr(name) for name in unforced)} (no "
+                    f"refuse {quoted_list(unforced)} (no "
                     "forceIgnoreEnvironmentStatus). Nothing "
                     "was fired here: redeploy the environment, or set "
                     "forceIgnoreEnvironmentStatus: true on those runs"
@@ -421,7 +429,7 @@ class Executor:
         self._gave_up[job.name] = reason
         self._note(job.name, f"gave up: {reason}")
         for run in job.runs():
-            self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}")
+            self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}", NotFired.DEPLOYING)
 
     async def _batches(self, env: _Environment) -> None:
         stop_reason: str | None = None
@@ -439,8 +447,8 @@ class Executor:
             failed = [r for r in batch.runs if self.reports[r.identity].state in UNSUCCESSFUL]
             if failed and batch.on_failure == "stop":
                 stop_reason = (
-                    f"skipped: {failed[0].name} in batch {batch.name} did not complete "
-                    "(onFailure: stop)"
+                    f"skipped: {quoted(failed[0].name)} in batch {quoted(batch.name)} did not "
+                    "complete (onFailure: stop)"
                 )
 
     async def _batch(self, env: _Environment, batch: BatchJob, wait: bool) -> None:
@@ -477,14 +485,17 @@ class Executor:
             found, why = await self._look_for_lost(env, run)
             if found is not None:
                 self._note(
-                    run.environment, f"{run.name}: the interrupted apply fired it as run {found}"
+                    run.environment,
+                    f"{quoted(run.name)}: the interrupted apply fired it as run {found}",
                 )
                 await self._fired(env, run, found)
                 return True
             if not self._options.refire_uncertain:
                 self._uncertain(run, f"an earlier apply may have fired it and {why}")
                 return False
-            self._note(run.environment, f"{run.name}: {why}; firing it anew (--refire-uncertain)")
+            self._note(
+                run.environment, f"{quoted(run.name)}: {why}; firing it anew (--refire-uncertain)"
+            )
         if not await self._clear_of_twin(env, run):
             return False
         if self._stop.is_set():
@@ -525,13 +536,16 @@ class Executor:
         mode = self._options.if_running or run.if_running
         running = f"already running as run {twin.id}{_since(twin.runStartTime)}"
         if mode == "fire":
-            self._note(run.environment, f"{run.name}: {running}; firing anyway (ifRunning: fire)")
+            self._note(
+                run.environment, f"{quoted(run.name)}: {running}; firing anyway (ifRunning: fire)"
+            )
             return True
         if mode == "skip":
             self._unfired(run, RunState.SKIPPED, f"skipped: {running} (ifRunning: skip)")
             return False
         self._note(
-            run.environment, f"{run.name}: {running}; waiting for it to end (ifRunning: wait)"
+            run.environment,
+            f"{quoted(run.name)}: {running}; waiting for it to end (ifRunning: wait)",
         )
         return await self._wait_for_twin(env, run, twin.id)
 
@@ -561,10 +575,12 @@ class Executor:
         try:
             status = ended.result()
         except RunnerError as error:
-            self._unfired(run, RunState.NOT_STARTED, f"not fired: {error.message}")
-            self._errors.append(f"{run.identity}: {error}")
+            self._unfired(
+                run, RunState.NOT_STARTED, f"not fired: {error.message}", not_fired_by(error)
+            )
+            self._errors.append(f"{quoted(run.identity)}: {error}")
             return False
-        self._note(run.environment, f"{run.name}: run {twin} ended ({status}); firing")
+        self._note(run.environment, f"{quoted(run.name)}: run {twin} ended ({status}); firing")
         return True
 
     def _give_up_on_twin(self, run: RunJob, twin: int, waited: float | None) -> None:
@@ -572,8 +588,8 @@ class Executor:
             f"run {twin}, the same refresh, was still going after {waited:g}s (the run's "
             "timeout); nothing was fired for it: apply again once it has ended"
         )
-        self._gave_up.setdefault(run.environment, f"{run.name}: {reason}")
-        self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}")
+        self._gave_up.setdefault(run.environment, f"{quoted(run.name)}: {reason}")
+        self._unfired(run, RunState.NOT_STARTED, f"not fired: {reason}", NotFired.RUNNING)
 
     async def _fire(self, env: _Environment, run: RunJob, report: RunReport) -> int | None:
         """Send the run's request once. Whatever happens, it is never sent again here: a
@@ -594,6 +610,7 @@ class Executor:
                 report.journal_id, RunStatus.NOT_STARTED, message=error.message
             )
             report.message = str(error)
+            report.not_fired = not_fired_by(error)
             self._set(report, RunState.NOT_STARTED)
             return None
         if outcome is not None and not isinstance(outcome, Ambiguous):
@@ -607,11 +624,12 @@ class Executor:
             self._uncertain(run, f"{run.request.endpoint} was sent and {reason}")
             return None
         self._note(
-            run.environment, f"{run.name}: {reason}; looking for the {firing.noun} in Coalesce"
+            run.environment,
+            f"{quoted(run.name)}: {reason}; looking for the {firing.noun} in Coalesce",
         )
         found, why = await self._look_for_lost(env, run)
         if found is not None:
-            self._note(run.environment, f"{run.name}: found it as run {found}")
+            self._note(run.environment, f"{quoted(run.name)}: found it as run {found}")
             return found
         self._uncertain(run, f"{run.request.endpoint}'s answer was lost ({reason}) and {why}")
         return None
@@ -742,9 +760,9 @@ class Executor:
                 )
                 report.message = (
                     f"lost track of the {run.firing.noun} ({why}); apply stopped waiting for "
-                    f"it: see `runner status`, or cancel it with: runner cancel {run.identity}"
+                    f"it: see `runner status`, or cancel it with: {cancel_command(run.identity)}"
                 )
-                self._note(run.environment, f"{run.name}: {report.message}")
+                self._note(run.environment, f"{quoted(run.name)}: {report.message}")
                 self._set(report, RunState.TIMEOUT)
                 return
             await self._ended(env, report, future.result())
@@ -756,7 +774,7 @@ class Executor:
             )
             report.message = (
                 f"still running after {timeout:g}s; apply stopped waiting "
-                f"(cancel it with: runner cancel {run.identity})"
+                f"(cancel it with: {cancel_command(run.identity)})"
             )
             self._set(report, RunState.TIMEOUT)
 
@@ -808,10 +826,13 @@ class Executor:
     def _note(self, environment: str, message: str) -> None:
         self._sink(ApplyEvent("note", environment, message=message))
 
-    def _unfired(self, run: RunJob, state: RunState, message: str) -> None:
+    def _unfired(
+        self, run: RunJob, state: RunState, message: str, cause: NotFired | None = None
+    ) -> None:
         report = self.reports[run.identity]
         if report.ended or report.run_counter is not None:
             return
+        report.not_fired = cause
         if report.journal_id is None:
             report.journal_id = self._store.record_unfired(
                 self._apply_id,
@@ -831,35 +852,39 @@ class Executor:
         is never fired again unless a person asks (``--resume --refire-uncertain``)."""
         report = self.reports[run.identity]
         report.message = f"uncertain: {what}. {run.firing.uncertain_hint()}"
-        self._note(report.environment, f"{report.name}: {report.message}")
+        self._note(report.environment, f"{quoted(report.name)}: {report.message}")
         self._set(report, RunState.UNCERTAIN)
 
     def _run_error(self, run: RunJob, error: RunnerError) -> None:
-        self._errors.append(f"{run.identity}: {error}")
-        self._note(run.environment, f"{run.name}: error: {error}")
+        self._errors.append(f"{quoted(run.identity)}: {error}")
+        self._note(run.environment, f"{quoted(run.name)}: error: {error}")
         report = self.reports[run.identity]
         if not report.ended and report.run_counter is None:
             report.message = f"not fired: {error.message}"
+            report.not_fired = not_fired_by(error)
             self._set(report, RunState.NOT_STARTED)
 
-    def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool) -> None:
-        self._errors.append(f"{job.name}: {reason}")
+    def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool, cause: NotFired) -> None:
+        self._errors.append(f"{quoted(job.name)}: {reason}")
         self._note(job.name, f"refused: {reason}")
         message = f"not fired: {reason.splitlines()[0]}"  # the hint is in the error, once
         for run in job.runs():
             report = self.reports[run.identity]
             if journal:
-                self._unfired(run, RunState.NOT_STARTED, message)
+                self._unfired(run, RunState.NOT_STARTED, message, cause)
             else:
                 report.message = message
+                report.not_fired = cause
                 self._set(report, RunState.NOT_STARTED)
 
-    def _close_unfired(self, job: EnvironmentJob, state: RunState, message: str) -> None:
+    def _close_unfired(
+        self, job: EnvironmentJob, state: RunState, message: str, cause: NotFired
+    ) -> None:
         for run in job.runs():
             report = self.reports[run.identity]
             if report.run_counter is None and not report.ended:
                 with contextlib.suppress(RunnerError, ValueError):
-                    self._unfired(run, state, message)
+                    self._unfired(run, state, message, cause)
 
 
 def _since(started: str | None) -> str:
@@ -934,10 +959,9 @@ def uncertain_pending(store: StateStore, environment: str) -> str | None:
     pending = sorted(r.name for r in records if r.status in UNCERTAIN_STATUSES)
     if not pending:
         return None
-    names = ", ".join(f"'{name}'" for name in pending)
     return (
-        f"an earlier apply left {names} uncertain in {environment} (Coalesce may have "
-        "created them). Nothing was fired, so nothing is fired twice: run "
+        f"an earlier apply left {quoted_list(pending)} uncertain in {quoted(environment)} "
+        "(Coalesce may have created them). Nothing was fired, so nothing is fired twice: run "
         "`runner status --refresh` or `runner apply --resume` to look for them again "
         "(`runner apply --resume --refire-uncertain` fires the ones still not found)"
     )
@@ -978,5 +1002,22 @@ async def newest_run_ids(pool: ClientPool, jobs: Sequence[EnvironmentJob]) -> di
     return {name: floor for name, floor in found if floor is not None}
 
 
+def not_fired_by(error: RunnerError) -> NotFired:
+    """What must change before a run that ``error`` kept from being fired can be."""
+    if isinstance(error, LockHeldError):
+        return NotFired.LOCK
+    if isinstance(error, CoalesceUnreachable):
+        return NotFired.UNREACHABLE
+    if isinstance(error, CoalesceAPIError) and error.status is not None:
+        if error.status in (401, 403):
+            return NotFired.TOKEN
+        if error.status == 429 or error.status >= 500:
+            return NotFired.UNREACHABLE
+        if 400 <= error.status < 500:
+            return NotFired.SPEC
+    return NotFired.ERROR
+
+
 def _node_from_record(node: Mapping[str, Any]) -> FailedNode:
-    return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")))
+    skipped = node.get("status") == "skipped"
+    return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")), skipped)

@@ -8,7 +8,7 @@ hash); anything else means the plan no longer says what would be sent, and is re
 from __future__ import annotations
 
 from runner.apply.model import BatchJob, EnvironmentJob, RunJob
-from runner.errors import RunnerError, StalePlanError
+from runner.errors import RunnerError, StalePlanError, quoted
 from runner.plan import Action, EnvironmentPlan, Plan, request_hash
 from runner.secrets import Secret
 from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
@@ -29,7 +29,9 @@ def jobs_from_plan(
             continue
         spec = by_name.get(env_plan.name)
         if spec is None:
-            raise StalePlanError(f"the plan fires runs in {env_plan.name}, whose spec is gone")
+            raise StalePlanError(
+                f"the plan fires runs in {quoted(env_plan.name)}, whose spec is gone"
+            )
         check_batches(env_plan, spec)
         runs = {run.identity: run for run in spec.runs()}
         batches: list[BatchJob] = []
@@ -61,7 +63,7 @@ def check_batches(env_plan: EnvironmentPlan, spec: EnvironmentSpec) -> None:
     for batch in env_plan.batches:
         found = position.get(batch.name)
         if found is None:
-            raise _tampered(env_plan.name, f"its batch '{batch.name}' is not in the spec")
+            raise _tampered(env_plan.name, f"its batch {quoted(batch.name)} is not in the spec")
         index, spec_batch = found
         if index <= last:
             raise _tampered(env_plan.name, "its batches are not in the spec's order")
@@ -72,19 +74,20 @@ def check_batches(env_plan: EnvironmentPlan, spec: EnvironmentSpec) -> None:
         ):
             raise _tampered(
                 env_plan.name,
-                f"batch '{batch.name}' has other maxConcurrent/onFailure than the spec",
+                f"batch {quoted(batch.name)} has other maxConcurrent/onFailure than the spec",
             )
         names = {run.name for run in spec_batch.runs}
         for run in batch.runs:
             if run.name not in names or run.batch != batch.name:
                 raise _tampered(
-                    env_plan.name, f"run '{run.name}' is not in batch '{batch.name}' of the spec"
+                    env_plan.name,
+                    f"run {quoted(run.name)} is not in batch {quoted(batch.name)} of the spec",
                 )
 
 
 def _tampered(environment: str, what: str) -> StalePlanError:
     return StalePlanError(
-        f"the plan does not match the spec of {environment}: {what}. Plan files are not "
+        f"the plan does not match the spec of {quoted(environment)}: {what}. Plan files are not "
         "to be edited; nothing was fired",
         hint="make a new plan (runner plan --out ...) and review it again",
     )
@@ -92,12 +95,12 @@ def _tampered(environment: str, what: str) -> StalePlanError:
 
 def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
     if spec_run is None:
-        raise StalePlanError(f"the plan fires {identity}, which the specs no longer have")
+        raise StalePlanError(f"the plan fires {quoted(identity)}, which the specs no longer have")
     redacted = spec_run.request.redacted()
     digest = request_hash(redacted)
     if digest != planned_hash:
         raise StalePlanError(
-            f"{identity} renders to a different request than the plan shows "
+            f"{quoted(identity)} renders to a different request than the plan shows "
             "(a --var, RUNNER_VAR_* value or a spec changed?)",
             hint="make a new plan and review it again",
         )
@@ -129,7 +132,7 @@ def token_of(spec: EnvironmentSpec) -> Secret:
     token = spec.token
     if token is None or isinstance(token, MissingSecret):
         raise RunnerError(
-            f"no Coalesce token for {spec.name}: {spec.token_source}",
+            f"no Coalesce token for {quoted(spec.name)}: {spec.token_source}",
             hint="export the token (Coalesce app > Deploy > Generate Access Token) and retry",
         )
     return token

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,6 +30,37 @@ class RunState(StrEnum):
     # startRun (or rerun) may have created it and Coalesce does not show it (yet): never
     # sent again on its own; `runner status --refresh` or `runner apply --resume` look again.
     UNCERTAIN = "uncertain"
+
+
+class NotFired(StrEnum):
+    """Why apply did not fire a run it was to fire: says what must change before the
+    same command can fire it (see :data:`ONCE`)."""
+
+    LOCK = "lock"  # another apply held the environment's lock
+    ENVIRONMENT = "environment"  # Coalesce would refuse it as the environment stands
+    SPEC = "spec"  # Coalesce refused the request as written
+    TOKEN = "token"  # Coalesce did not accept the token
+    UNREACHABLE = "unreachable"  # Coalesce did not answer, or answered 5xx/429
+    STALE = "stale"  # the plan no longer held when the lock was ours
+    UNCERTAIN = "uncertain"  # an earlier apply left runs there that may exist
+    DEPLOYING = "deploying"  # Coalesce was still deploying the environment (--deploy-wait)
+    RUNNING = "running"  # the same refresh was still running past the run's timeout
+    ERROR = "error"  # anything else: the error reported with it
+
+
+#: When the same runs can be fired again, by why they were not.
+ONCE = {
+    NotFired.LOCK: "once the lock is free",
+    NotFired.ENVIRONMENT: "once the environment is redeployed",
+    NotFired.SPEC: "once the spec is fixed",
+    NotFired.TOKEN: "once the token is fixed",
+    NotFired.UNREACHABLE: "once Coalesce is reachable",
+    NotFired.STALE: "after reviewing the plan it shows",
+    NotFired.UNCERTAIN: "once `runner status --refresh` has settled the uncertain runs",
+    NotFired.DEPLOYING: "once Coalesce has finished deploying the environment",
+    NotFired.RUNNING: "once the same refresh already running has ended",
+    NotFired.ERROR: "once the error above is fixed",
+}
 
 
 ENDED = frozenset(
@@ -127,12 +158,40 @@ class ApplyOptions:
 
 @dataclass(frozen=True)
 class FailedNode:
+    """A node of a run that did not complete: it failed (``error`` is why), or Coalesce
+    skipped it because a node upstream of it failed (``skipped``; ``error`` is
+    Coalesce's word on that)."""
+
     node_id: str | None
     name: str | None
     error: str
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "failed"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.node_id or "?"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"nodeID": self.node_id, "name": self.name, "error": self.error}
+        return {
+            "nodeID": self.node_id,
+            "name": self.name,
+            "error": self.error,
+            "status": self.status,
+        }
+
+
+def failed_only(nodes: Sequence[FailedNode]) -> list[FailedNode]:
+    """The nodes that failed themselves."""
+    return [node for node in nodes if not node.skipped]
+
+
+def skipped_only(nodes: Sequence[FailedNode]) -> list[FailedNode]:
+    """The nodes Coalesce skipped because a node upstream of them failed."""
+    return [node for node in nodes if node.skipped]
 
 
 @dataclass
@@ -150,6 +209,7 @@ class RunReport:
     message: str | None = None
     failed_nodes: list[FailedNode] = field(default_factory=list)
     journal_id: int | None = None
+    not_fired: NotFired | None = None  # why, when it was not fired (not-started)
 
     @property
     def identity(self) -> str:

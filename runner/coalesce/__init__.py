@@ -33,10 +33,12 @@ if TYPE_CHECKING:  # the names below are imported on first use, to keep start-up
     )
     from runner.coalesce.errors import CoalesceAPIError, CoalesceUnreachable
     from runner.coalesce.gate import SendGate, SendingStopped
+    from runner.coalesce.jobs import EnvironmentJobs, read_jobs
     from runner.coalesce.models import (
         ACTIVE_STATUSES,
         TERMINAL_STATUSES,
         DependencyEdge,
+        DeployedJob,
         Environment,
         EnvironmentNode,
         EnvironmentSummary,
@@ -79,6 +81,8 @@ _LAZY = {
     "DEFAULT_LIMITS": "runner.coalesce.client",
     "DEFAULT_TIMEOUT": "runner.coalesce.client",
     "DependencyEdge": "runner.coalesce.models",
+    "DeployedJob": "runner.coalesce.models",
+    "EnvironmentJobs": "runner.coalesce.jobs",
     "Environment": "runner.coalesce.models",
     "EnvironmentNode": "runner.coalesce.models",
     "EnvironmentSummary": "runner.coalesce.models",
@@ -109,6 +113,7 @@ _LAZY = {
     "check_url": "runner.coalesce.urls",
     "dependency_edges": "runner.coalesce.models",
     "is_terminal": "runner.coalesce.models",
+    "read_jobs": "runner.coalesce.jobs",
 }
 
 __all__ = [
@@ -129,7 +134,9 @@ __all__ = [
     "CoalesceClient",
     "CoalesceUnreachable",
     "DependencyEdge",
+    "DeployedJob",
     "Environment",
+    "EnvironmentJobs",
     "EnvironmentNode",
     "EnvironmentSummary",
     "ErrorBody",
@@ -155,6 +162,7 @@ __all__ = [
     "check_url",
     "dependency_edges",
     "is_terminal",
+    "read_jobs",
 ]
 
 

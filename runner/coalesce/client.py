@@ -39,6 +39,7 @@ from runner.coalesce.gate import SendGate
 from runner.coalesce.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
+    DeployedJob,
     Environment,
     EnvironmentNode,
     Page,
@@ -422,6 +423,12 @@ class CoalesceClient(_ClosedOnExit):
         return await self._all_items(
             path, Page[EnvironmentNode], params, timeout=timeout, deadline=deadline
         )
+
+    async def list_jobs(self, environment_id: str) -> list[DeployedJob]:
+        """Every job deployed in an environment (``GET /api/v1/environments/{id}/jobs``).
+        An older Coalesce answers 404: see :func:`runner.coalesce.jobs.read_jobs`."""
+        path = f"/api/v1/environments/{_path_id(environment_id)}/jobs"
+        return await self._all_items(path, Page[DeployedJob], {"limit": str(PAGE_SIZE)})
 
     # ------------------------------------------------------------------ paging
 

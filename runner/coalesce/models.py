@@ -298,6 +298,15 @@ class Environment(EnvironmentSummary):
     currentMappings: Any = None
 
 
+class DeployedJob(WireModel):
+    """One item of ``GET /api/v1/environments/{id}/jobs``: a job deployed there."""
+
+    id: IdStr
+    name: str | None = None
+    includeSelector: str | None = None
+    excludeSelector: str | None = None
+
+
 class NodeKey(NamedTuple):
     """How a node is named in dependencies and selectors: its location and name."""
 

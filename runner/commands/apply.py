@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+from click.core import ParameterSource
 
 from runner.commands._options import (
     command_argv,
@@ -25,6 +27,8 @@ from runner.output import echo, echo_err
 
 if TYPE_CHECKING:  # imported when used, so that `runner apply --help` starts fast
     from runner.apply import ApplyOptions, ApplyResult, Prepared
+    from runner.plan import Plan
+    from runner.render.apply_output import FireAgain
     from runner.state import StateStore
 
 
@@ -78,7 +82,12 @@ def command(
     fmt: str,
     report: Path | None,
 ) -> int:
-    """Fire the runs of the specs (default: specs/), or of a plan file from `plan --out`."""
+    """Fire the runs of the specs (default: specs/), or of a plan file from `plan --out`.
+
+    Output: progress goes to stderr as it happens (a live table on a terminal, else one
+    line per change); the plan, the summary and what to do next go to stdout (with
+    --format json, stdout holds only the JSON document). Every line is written out at
+    once, so a log that takes both streams into one (2>&1) reads in order."""
     from runner.apply import ApplyOptions
     from runner.state import open_state, state_path
 
@@ -100,6 +109,7 @@ def command(
                 "--refire-uncertain goes with --resume",
                 hint="runner apply --resume --refire-uncertain",
             )
+        again = _fire_again(options.argv, None)
         if resume:
             result = _resume(store, options, fmt)
         else:
@@ -110,10 +120,12 @@ def command(
             if changed_only or _is_plan_file(paths):
                 # What fires was decided against the state at plan time: keep it so.
                 options = replace(options, plan_serial=prepared.plan.state_serial)
+            if _is_plan_file(paths):
+                again = _fire_again(options.argv, prepared.plan)
             result = _run(prepared, store, options, fmt)
     finally:
         store.close()
-    _report(result, fmt, report)
+    _report(result, fmt, report, again)
     exit_code: int = result.exit_code
     return exit_code
 
@@ -213,20 +225,71 @@ def _resume(store: StateStore, options: ApplyOptions, fmt: str) -> ApplyResult:
         progress.close()
 
 
-def _report(result: ApplyResult, fmt: str, report: Path | None) -> None:
+def _report(result: ApplyResult, fmt: str, report: Path | None, again: FireAgain) -> None:
     from runner.render.apply_output import (
         render_apply_json,
         render_apply_markdown,
         render_apply_summary,
     )
 
-    echo(render_apply_json(result) if fmt == "json" else render_apply_summary(result), end="")
+    echo(
+        render_apply_json(result) if fmt == "json" else render_apply_summary(result, again),
+        end="",
+    )
     markdown = render_apply_markdown(result)
     if report is not None:
         _write(report, markdown, "w", "the report (--report)")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         _write(Path(summary_file), markdown, "a", "the job summary (GITHUB_STEP_SUMMARY)")
+
+
+#: Options that say which runs to fire or how to resume: the command that fires again
+#: the runs not fired names them itself.
+_NOT_REPEATED = frozenset(
+    {"paths", "environments", "runs", "variables", "changed_only", "resume", "refire_uncertain"}
+)
+
+
+def _fire_again(argv: Sequence[str], plan: Plan | None) -> FireAgain:
+    """How to fire again just some runs of this apply (``ENV/RUN`` identities): the
+    arguments it was given, with the same spec paths (for a plan file: the specs the
+    plan was made from, with its --var values), state and options, its environments
+    narrowed to those of the runs, and the runs named one by one."""
+    given = list(argv)
+    rest = given[given.index("apply") + 1 :] if "apply" in given else given
+    context = command.make_context("apply", rest, resilient_parsing=True)
+    params = context.params
+
+    def build(identities: Sequence[str]) -> list[str]:
+        environments = list(dict.fromkeys(identity.partition("/")[0] for identity in identities))
+        if plan is not None:
+            paths = [env.path for env in plan.environments if env.name in environments]
+            variables = [f"{name}={value}" for name, value in plan.variables.items()]
+        else:
+            paths, variables = list(params.get("paths") or ()), list(params.get("variables") or ())
+        args = ["apply", *paths]
+        args += [arg for name in environments for arg in ("--env", name)]
+        args += [arg for pair in variables for arg in ("--var", pair)]
+        for param in command.params:
+            name = param.name or ""
+            if name in _NOT_REPEATED or not isinstance(param, click.Option):
+                continue
+            if context.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+                continue
+            args += _option_args(param, params[name])
+        args += [arg for identity in identities for arg in ("--run", identity)]
+        return args
+
+    return build
+
+
+def _option_args(option: click.Option, value: Any) -> list[str]:
+    flag = max(option.opts, key=len)  # the long form
+    if option.is_flag:
+        return [flag] if value else []
+    values = value if option.multiple else (value,)
+    return [arg for item in values if item is not None for arg in (flag, str(item))]
 
 
 def _write(path: Path, text: str, mode: str, what: str) -> None:

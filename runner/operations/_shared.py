@@ -21,7 +21,7 @@ from runner.coalesce import (
     ClientPool,
     CoalesceClient,
 )
-from runner.errors import RunnerError
+from runner.errors import RunnerError, quoted, quoted_list
 from runner.runtime import Runtime
 from runner.spec import EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.state import (
@@ -72,9 +72,9 @@ def environment_spec(specs: SpecSet, environment: str) -> EnvironmentSpec:
     for spec in specs.environments:
         if spec.name == environment:
             return spec
-    known = ", ".join(sorted(s.name for s in specs.environments)) or "none"
+    known = quoted_list(sorted(s.name for s in specs.environments)) or "none"
     raise RunnerError(
-        f"no spec for environment {environment!r} among the specs read (found: {known})",
+        f"no spec for environment {quoted(environment)} among the specs read (found: {known})",
         hint="pass the folder or file that holds its spec (the default is specs/)",
     )
 

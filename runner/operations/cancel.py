@@ -17,7 +17,7 @@ from runner.coalesce import (
     CoalesceClient,
     is_terminal,
 )
-from runner.errors import RunnerError
+from runner.errors import RunnerError, quoted_list
 from runner.identity import RunKey
 from runner.operations._shared import (
     Clock,
@@ -32,6 +32,7 @@ from runner.operations._shared import (
     specs_of,
 )
 from runner.runtime import Runtime
+from runner.shell import cancel_command
 from runner.state import (
     UNCERTAIN_STATUSES,
     RunRecord,
@@ -128,9 +129,9 @@ def select_for_cancel(
                 chosen_ids.add(record.run_id)
                 ended.append(record)
     if unmatched:
-        listing = ", ".join(r.identity for r in in_flight) or "none"
+        listing = quoted_list(r.identity for r in in_flight) or "none"
         raise RunnerError(
-            f"no run in the state matches {', '.join(unmatched)}; nothing was canceled",
+            f"no run in the state matches {quoted_list(unmatched)}; nothing was canceled",
             hint=f"runs in flight: {listing} (runner status shows them)",
         )
     return CancelSelection(tuple(flying), tuple(ended))
@@ -239,7 +240,7 @@ async def _settle_cancel(
     record it if it has ended. ``sent``: the cancel may have reached Coalesce, so a
     canceled run is this cancel's doing."""
     assert record.run_counter is not None
-    again = f"run `runner cancel {record.identity}` again"
+    again = f"run `{cancel_command(record.identity)}` again"
     try:
         answer = await client.run_status(record.run_counter)
     except RunnerError as error:

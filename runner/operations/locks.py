@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.errors import RunnerError, did_you_mean
+from runner.errors import RunnerError, did_you_mean, quoted, quoted_list
 from runner.state import (
     LockInfo,
     StateStore,
@@ -44,14 +44,14 @@ def unlock(store: StateStore, environment: str) -> UnlockResult:
 def unknown_environment(environment: str, known: Collection[str], state: Path) -> RunnerError:
     if not known:
         return RunnerError(
-            f"unknown environment '{environment}': nothing was ever applied with the state "
+            f"unknown environment {quoted(environment)}: nothing was ever applied with the state "
             f"at {state}, so nothing is locked",
             hint="check --state (or RUNNER_STATE): it must be the state the applies used",
         )
     meant = did_you_mean(environment, known)
-    guess = f"did you mean '{meant}'? " if meant else ""
+    guess = f"did you mean {quoted(meant)}? " if meant else ""
     return RunnerError(
-        f"unknown environment '{environment}': the state at {state} knows "
-        f"{', '.join(repr(name) for name in sorted(known))}",
+        f"unknown environment {quoted(environment)}: the state at {state} knows "
+        f"{quoted_list(sorted(known))}",
         hint=f"{guess}runner status lists the environments and their locks",
     )

@@ -35,7 +35,7 @@ from runner.apply.service import (
     execute,
     who,
 )
-from runner.errors import RunnerError, StalePlanError
+from runner.errors import RunnerError, StalePlanError, quoted, quoted_list
 from runner.operations._shared import load_specs_for_operations
 from runner.operations.rerun_plan import RerunJob, RerunPlan, RerunSelection, plan_reruns
 from runner.plan import request_hash
@@ -200,7 +200,7 @@ def _plan_again(
     ]
     if changed:
         raise StalePlanError(
-            f"{', '.join(changed)} would now be rerun with other settings than the "
+            f"{quoted_list(changed)} would now be rerun with other settings than the "
             "interrupted rerun sent (a spec, a --var or a RUNNER_VAR_* value changed?)",
             hint="see what it fired with `runner status`, then run `runner rerun` again",
         )
@@ -213,7 +213,7 @@ def _original(store: StateStore, entry: Mapping[str, Any]) -> RunRecord:
         if record.run_id == entry["journalID"]:
             return record
     raise RunnerError(
-        f"the run that {entry['identity']} reran (journal id {entry['journalID']}) is no "
+        f"the run that {quoted(entry['identity'])} reran (journal id {entry['journalID']}) is no "
         "longer in the state, so the rerun cannot be resumed",
         hint="run `runner rerun` again",
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.coalesce.requests import FORCE_KEYS, RerunRequest
-from runner.errors import RunnerError
+from runner.errors import RunnerError, quoted, quoted_list
 from runner.operations._shared import (
     check_patterns,
     environment_spec,
@@ -109,7 +109,7 @@ def select_for_rerun(
             chosen.setdefault(record.identity, record)
     if unmatched:
         raise RunnerError(
-            f"no fired run in the state matches {', '.join(unmatched)}; nothing was rerun",
+            f"no fired run in the state matches {quoted_list(unmatched)}; nothing was rerun",
             hint="runner status shows the last apply; a run never fired is fired by runner apply",
         )
     refusals = [_why_not_rerunnable(r) for r in chosen.values()]
@@ -141,14 +141,14 @@ def _why_not_rerunnable(record: RunRecord) -> str | None:
         return None
     counter = f" (run {record.run_counter})" if record.run_counter is not None else ""
     if status is RunStatus.COMPLETED:
-        return f"{record.identity}{counter} completed: there is nothing to rerun"
+        return f"{quoted(record.identity)}{counter} completed: there is nothing to rerun"
     if record.in_flight:
         return (
-            f"{record.identity}{counter} is {status.value} as far as the state knows: "
+            f"{quoted(record.identity)}{counter} is {status.value} as far as the state knows: "
             "`runner status --refresh` asks Coalesce how it stands, `runner cancel` stops it"
         )
     return (
-        f"{record.identity} is {status.value}: it was sent but its answer was lost; look "
+        f"{quoted(record.identity)} is {status.value}: it was sent but its answer was lost; look "
         "for it among the environment's runs in Coalesce (`runner apply --resume` does "
         "that for an apply's runs)"
     )
@@ -181,7 +181,9 @@ def plan_reruns(
     for environment in environments.values():
         token = environment.token
         if token is None or isinstance(token, MissingSecret):
-            problems.append(f"no Coalesce token for {environment.name}: {environment.token_source}")
+            problems.append(
+                f"no Coalesce token for {quoted(environment.name)}: {environment.token_source}"
+            )
     if problems:
         raise RunnerError(
             "cannot rerun:\n  " + "\n  ".join(dict.fromkeys(problems)) + "\nnothing was rerun"
@@ -206,20 +208,20 @@ def _rerun_job(record: RunRecord, environment: EnvironmentSpec) -> RerunJob:
     ]
     if not found:
         raise RunnerError(
-            f"{record.identity} is no longer in the specs ({environment.path}); a rerun "
+            f"{quoted(record.identity)} is no longer in the specs ({environment.path}); a rerun "
             "takes its parameters and credentials from the spec"
         )
     index, batch, run = found[0]
     fired_in = fired_environment_id(record, environment.environment_id)
     if fired_in != environment.environment_id:
         raise RunnerError(
-            f"{record.identity} was fired in Coalesce environment {fired_in}, but its spec "
+            f"{quoted(record.identity)} was fired in Coalesce environment {fired_in}, but its spec "
             f"now names environment {environment.environment_id}; rerun it from Coalesce"
         )
     missing = [s.source for s in run.request.secrets() if isinstance(s, MissingSecret)]
     if missing:
         raise RunnerError(
-            f"{record.identity}: secret not available: {'; '.join(missing)}; "
+            f"{quoted(record.identity)}: secret not available: {'; '.join(missing)}; "
             "set it before rerunning"
         )
     assert record.run_counter is not None  # failed or canceled means fired

@@ -19,7 +19,7 @@ from runner.coalesce import (
     CoalesceClient,
     is_terminal,
 )
-from runner.errors import RunnerError
+from runner.errors import RunnerError, quoted
 from runner.operations._shared import (
     SERVER_ACTIVE,
     Clock,
@@ -161,7 +161,7 @@ def refresh_in_flight(
             try:
                 client = client_for(pool, environment_spec(loaded, environment))
             except RunnerError as error:
-                problems.append(f"{environment}: not refreshed: {error}")
+                problems.append(f"{quoted(environment)}: not refreshed: {error}")
                 continue
             for record in runs:
                 if record.status in UNCERTAIN_STATUSES:

@@ -7,7 +7,7 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from runner.errors import Problem
+from runner.errors import Problem, quoted
 from runner.identity import RunKey
 from runner.plan.baseline import Baseline, BaselineRun
 from runner.plan.diff import diff_requests
@@ -259,6 +259,17 @@ def _run_warnings(
             "not-checked",
             f"the selectors test {', '.join(unchecked)}, which Coalesce's node list does not "
             "report: not checked against the nodes (sent as written)",
+        )
+    job_id = request.job_id
+    jobs = facts.jobs if facts is not None else None
+    if job_id is not None and jobs is not None and jobs.by_id(str(job_id)) is None:
+        warn(
+            "unknown-job",
+            f"jobID {quoted(job_id)} is not a job of environment {quoted(run.environment)} "
+            f"(Coalesce environment {jobs.environment_id}, whose jobs are: "
+            f"{jobs.listing()}): Coalesce would refuse the run. Set jobID to one of those, "
+            "or deploy the job first",
+            fails=True,
         )
     forced = request.forced
     if forced:

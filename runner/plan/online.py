@@ -1,4 +1,5 @@
-"""What plan reads from Coalesce: each environment's status and nodes, once per environment."""
+"""What plan reads from Coalesce: each environment's status, nodes and jobs, once per
+environment."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runner.coalesce import ClientPool, CoalesceUnreachable, EnvironmentNode
+from runner.coalesce import (
+    ClientPool,
+    CoalesceUnreachable,
+    EnvironmentJobs,
+    EnvironmentNode,
+    read_jobs,
+)
+from runner.errors import quoted
 from runner.selectors import Attribute, Node, NodeGraph
 from runner.spec import EnvironmentSpec, MissingSecret
 
@@ -19,6 +27,9 @@ class EnvironmentFacts:
     status: str | None = None
     graph: NodeGraph | None = None
     offline_reason: str | None = None
+    # The jobs deployed there; None when not read, or when this Coalesce does not list
+    # jobs (their IDs are then not checked).
+    jobs: EnvironmentJobs | None = None
 
 
 def build_graph(nodes: Sequence[EnvironmentNode]) -> NodeGraph:
@@ -59,21 +70,24 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
         )
     client = pool.client(environment.url, token, token_source=environment.token_source)
     try:
-        info, nodes = await asyncio.gather(
+        info, nodes, jobs = await asyncio.gather(
             client.get_environment(environment.environment_id),
             client.list_nodes(environment.environment_id, detail=True),
+            read_jobs(client, environment.environment_id),
         )
     except CoalesceUnreachable as error:
         # Online is the default: a plan that could not read Coalesce would pass for one
         # that did. Skipping Coalesce is asked for with --offline, never assumed.
         raise CoalesceUnreachable(
-            f"could not read environment {environment.name} from Coalesce: {error.message}",
+            f"could not read environment {quoted(environment.name)} from Coalesce: {error.message}",
             hint=f"{error.hint or 'Check coalesce.url and your network.'} To plan without "
             "reading Coalesce, run plan with --offline.",
             method=error.method,
             path=error.path,
         ) from None
-    return EnvironmentFacts(environment.name, status=info.status, graph=build_graph(nodes))
+    return EnvironmentFacts(
+        environment.name, status=info.status, graph=build_graph(nodes), jobs=jobs
+    )
 
 
 def _token_hint(environment: EnvironmentSpec) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from runner.errors import RunnerError, did_you_mean
+from runner.errors import RunnerError, did_you_mean, quoted, quoted_list
 from runner.plan.baseline import (
     Baseline,
     git_baseline,
@@ -126,8 +126,8 @@ def _check_selected(wanted: Sequence[str], specs: SpecSet) -> None:
     meant = did_you_mean(missing[0], known)
     raise RunnerError(
         f"--env {missing[0]}: no spec names this environment "
-        f"(the specs name {', '.join(repr(k) for k in known) or 'none'})",
-        hint=f"did you mean '{meant}'?" if meant else "check --env and the spec paths",
+        f"(the specs name {quoted_list(known) or 'none'})",
+        hint=f"did you mean {quoted(meant)}?" if meant else "check --env and the spec paths",
     )
 
 

@@ -10,12 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
+from runner.apply.model import (
+    ONCE,
+    ApplyEvent,
+    ApplyResult,
+    FailedNode,
+    NotFired,
+    RunReport,
+    RunState,
+    failed_only,
+    skipped_only,
+)
+from runner.errors import quoted_list
 from runner.render.live import LiveProgress
 from runner.render.terminal import terminal_for
+from runner.shell import runner_command
 
 FORMAT_VERSION = 1
 
@@ -62,8 +74,9 @@ def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:
     return LineProgress()
 
 
-def render_apply_summary(result: ApplyResult) -> str:
-    """What happened, the failed nodes with their errors, and what to do next."""
+def render_apply_summary(result: ApplyResult, again: FireAgain | None = None) -> str:
+    """What happened, the failed nodes with their errors, and what to do next (``again``:
+    see :func:`next_steps`)."""
     lines: list[str] = []
     counts: dict[str, int] = {}
     shown: str | None = None
@@ -74,15 +87,32 @@ def render_apply_summary(result: ApplyResult) -> str:
         if run.message and run.state is not RunState.COMPLETED and run.message != shown:
             lines.append(f"      {run.message}")
         shown = run.message
-        for node in run.failed_nodes:
-            lines.append(f"      failed node {node.name or node.node_id}: {node.error}")
+        lines.extend(f"      {line}" for line in node_lines(run.failed_nodes))
     for error in result.errors:
         lines.append(f"  error: {error}")
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     header = f"Apply {result.apply_id}: {total or 'nothing to fire'}."
     lines.insert(0, header)
-    lines.extend(next_steps(result))
+    lines.extend(next_steps(result, again=again))
     return "\n".join(lines) + "\n"
+
+
+def node_lines(nodes: Sequence[FailedNode]) -> list[str]:
+    """``failed node X: error`` for each node that failed, then ``skipped node Y: ...``
+    for each one Coalesce skipped because a node upstream of it failed."""
+    return [
+        f"{node.status} node {node.label}: {node.error}"
+        for node in (*failed_only(nodes), *skipped_only(nodes))
+    ]
+
+
+def nodes_json(nodes: Sequence[FailedNode]) -> dict[str, list[dict[str, Any]]]:
+    """``failedNodes`` (the nodes that failed) and ``skippedNodes`` (those skipped
+    because of them), each node with its ``status``."""
+    return {
+        "failedNodes": [node.as_dict() for node in failed_only(nodes)],
+        "skippedNodes": [node.as_dict() for node in skipped_only(nodes)],
+    }
 
 
 def _counter(run: RunReport) -> str:
@@ -94,8 +124,9 @@ def _counter(run: RunReport) -> str:
     return f" ({', '.join(bits)})" if bits else ""
 
 
-def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
-    """What to do about an apply's (or a rerun's) runs still going, for a person."""
+def next_steps(result: ApplyResult, noun: str = "run", again: FireAgain | None = None) -> list[str]:
+    """What to do about an apply's (or a rerun's) runs still going, or not fired, for a
+    person. ``again`` builds the command that fires just the runs not fired."""
     in_flight = [r for r in result.runs if r.state in (RunState.WAITING_TO_RUN, RunState.RUNNING)]
     steps: list[str] = []
     if result.interrupted:
@@ -115,17 +146,36 @@ def next_steps(result: ApplyResult, noun: str = "run") -> list[str]:
     if uncertain:
         steps.append(
             f"Uncertain: Coalesce may have created {len(uncertain)} {noun}(s) it does not show: "
-            + ", ".join(r.identity for r in uncertain[:5])
+            + quoted_list(r.identity for r in uncertain[:5])
             + (" ..." if len(uncertain) > 5 else "")
         )
         steps.append("Look again with:   runner status --refresh  (or runner apply --resume)")
         steps.append("Fire them anew only with: runner apply --resume --refire-uncertain")
     refused = [r for r in result.runs if r.state is RunState.NOT_STARTED and r.run_counter is None]
     if refused and not result.interrupted and noun == "run":
-        runs = " ".join(f"--run '{r.identity}'" for r in refused[:5])
-        more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
-        steps.append(f"Not fired: fire just those, once fixed, with: runner apply {runs}{more}")
+        steps.extend(_fire_again(refused, again or _bare_apply))
     return steps
+
+
+#: The arguments of a ``runner`` command that fires just the runs named (``ENV/RUN``),
+#: built from the command line that apply was given (see ``runner.commands.apply``).
+FireAgain = Callable[[Sequence[str]], Sequence[str]]
+
+
+def _bare_apply(identities: Sequence[str]) -> list[str]:
+    """Without the command line apply was given (a library call): only the runs."""
+    return ["apply", *(arg for identity in identities for arg in ("--run", identity))]
+
+
+def _fire_again(refused: Sequence[RunReport], again: FireAgain) -> list[str]:
+    """For each reason runs were not fired, the command that fires just those, and when."""
+    by_cause: dict[NotFired, list[str]] = {}
+    for run in refused:
+        by_cause.setdefault(run.not_fired or NotFired.ERROR, []).append(run.identity)
+    return [
+        f"Not fired: fire just those, {ONCE[cause]}, with: {runner_command(again(identities))}"
+        for cause, identities in by_cause.items()
+    ]
 
 
 def render_apply_json(result: ApplyResult) -> str:
@@ -154,7 +204,7 @@ def apply_document(result: ApplyResult) -> dict[str, Any]:
                 "firedAt": run.fired_at.isoformat() if run.fired_at else None,
                 "endedAt": run.ended_at.isoformat() if run.ended_at else None,
                 "message": run.message,
-                "failedNodes": [node.as_dict() for node in run.failed_nodes],
+                **nodes_json(run.failed_nodes),
             }
             for run in result.runs
         ],
@@ -165,17 +215,18 @@ def render_apply_markdown(result: ApplyResult) -> str:
     """A report for a pull request or a CI job summary, with a Gantt chart of the runs."""
     lines = [f"## runner apply {result.apply_id}", ""]
     lines += [
-        "| environment | batch | run | status | runCounter | failed nodes |",
-        "|---|---|---|---|---|---|",
+        "| environment | batch | run | status | runCounter | failed nodes | skipped nodes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in result.runs:
-        failed = "<br>".join(_md(f"{n.name or n.node_id}: {n.error}") for n in run.failed_nodes)
+        failed = _md_nodes(failed_only(run.failed_nodes))
+        skipped = _md_nodes(skipped_only(run.failed_nodes))
         counter = str(run.run_counter) if run.run_counter is not None else ""
         if run.run_link and counter:
             counter = f"[{counter}]({run.run_link})"
         lines.append(
             f"| {_md(run.environment)} | {_md(run.batch)} | {_md(run.name)} | "
-            f"{run.state.value} | {counter} | {failed} |"
+            f"{run.state.value} | {counter} | {failed} | {skipped} |"
         )
     for error in result.errors:
         lines += ["", f"> **error:** {_md(error)}"]
@@ -205,6 +256,10 @@ def _gantt(result: ApplyResult) -> list[str]:
             tag = {RunState.COMPLETED: "done", RunState.RUNNING: "active"}.get(run.state, "crit")
             lines.append(f"    {_mermaid(run.name)} :{tag}, {start}, {seconds}s")
     return lines
+
+
+def _md_nodes(nodes: Sequence[FailedNode]) -> str:
+    return "<br>".join(_md(f"{node.label}: {node.error}") for node in nodes)
 
 
 def _md(text: str) -> str:

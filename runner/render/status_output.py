@@ -9,7 +9,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from runner.apply.model import RunReport, RunState
+from runner.apply.model import RunReport, RunState, failed_only, skipped_only
+from runner.errors import quoted, quoted_list
 from runner.operations import (
     CancelResult,
     CancelVerdict,
@@ -19,7 +20,8 @@ from runner.operations import (
     StatusReport,
     UnlockResult,
 )
-from runner.render.apply_output import apply_document, next_steps
+from runner.render.apply_output import apply_document, next_steps, node_lines, nodes_json
+from runner.shell import runner_command
 from runner.state import ApplyRecord, LockInfo, RunRecord
 
 FORMAT_VERSION = 1
@@ -150,14 +152,17 @@ def _refresh_lines(refresh: RefreshResult) -> list[str]:
             change = f"still {item.after}"
         else:
             change = f"{item.before} -> {item.after}"
-        if item.failed_nodes:
-            change += f" ({_plural(len(item.failed_nodes), 'failed node')})"
+        failed, skipped = failed_only(item.failed_nodes), skipped_only(item.failed_nodes)
+        counted = [_plural(len(failed), "failed node")] if failed else []
+        counted += [_plural(len(skipped), "skipped node")] if skipped else []
+        if counted:
+            change += f" ({', '.join(counted)})"
         counter = f"run {record.run_counter}" if record.run_counter else "no run seen"
         rows.append([record.identity, counter, change])
     lines += _table(rows)
     for item in refresh.runs:
-        for node in item.failed_nodes:
-            lines.append(f"      {item.record.identity} failed node {node.name}: {node.error}")
+        for line in node_lines(item.failed_nodes):
+            lines.append(f"      {item.record.identity} {line}")
     lines += [f"  {problem}" for problem in refresh.problems]
     return lines
 
@@ -208,7 +213,7 @@ def _lock_lines(locks: Sequence[LockInfo], now: dt.datetime) -> list[str]:
     for lock in locks:
         beat = duration((now - lock.heartbeat_at).total_seconds())
         state = (
-            f"STALE: {lock.stale_reason}; runner unlock {lock.environment} removes it"
+            f"STALE: {lock.stale_reason}; {runner_command(['unlock', lock.environment])} removes it"
             if lock.stale
             else "live: its apply may still be running"
         )
@@ -278,7 +283,7 @@ def _refresh_json(refresh: RefreshResult) -> dict[str, Any]:
                 "runCounter": item.record.run_counter,
                 "before": item.before,
                 "after": item.after,
-                "failedNodes": [node.as_dict() for node in item.failed_nodes],
+                **nodes_json(item.failed_nodes),
                 "problem": item.problem,
             }
             for item in refresh.runs
@@ -386,7 +391,7 @@ def render_rerun_preview(plan: RerunPlan) -> str:
     lines += _table(rows)
     lines.append("  A rerun runs again only the nodes that did not complete.")
     if plan.never_fired:
-        names = ", ".join(r.identity for r in plan.never_fired)
+        names = quoted_list(r.identity for r in plan.never_fired)
         lines.append(f"Never fired in apply {plan.source_apply} (runner apply fires them): {names}")
     return _text(lines)
 
@@ -400,8 +405,7 @@ def render_rerun_summary(outcome: RerunResult) -> str:
         lines.append(f"  {run.state.value:<13} {run.identity}{_rerun_bits(run, outcome)}")
         if run.message and run.state is not RunState.COMPLETED:
             lines.append(f"      {run.message}")
-        for node in run.failed_nodes:
-            lines.append(f"      failed node {node.name or node.node_id}: {node.error}")
+        lines.extend(f"      {line}" for line in node_lines(run.failed_nodes))
     lines += [f"  error: {error}" for error in result.errors]
     total = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing rerun"
     lines.insert(0, f"Rerun (apply {result.apply_id}): {total}.")
@@ -439,12 +443,12 @@ def rerun_document(outcome: RerunResult) -> dict[str, Any]:
 
 def render_unlock_text(result: UnlockResult) -> str:
     if result.removed is None:
-        held = ", ".join(lock.environment for lock in result.others)
+        held = quoted_list(lock.environment for lock in result.others)
         others = f" (locks held: {held})" if held else ""
-        return _text([f"{result.environment} was not locked{others}."])
+        return _text([f"{quoted(result.environment)} was not locked{others}."])
     lock = result.removed
     lines = [
-        f"Removed the lock of {result.environment}:",
+        f"Removed the lock of {quoted(result.environment)}:",
         f"  held by {lock.holder} on {lock.host} (pid {lock.pid}) "
         f"since {when(lock.acquired_at)}, last heartbeat {when(lock.heartbeat_at)}",
     ]
@@ -459,7 +463,7 @@ def unlock_warning(result: UnlockResult) -> str | None:
         return None
     lock = result.removed
     return (
-        f"warning: the lock of {result.environment} did not look stale: its holder, "
+        f"warning: the lock of {quoted(result.environment)} did not look stale: its holder, "
         f"{lock.holder} (pid {lock.pid} on {lock.host}), may still be running. It was "
         "removed because you asked; if that apply is alive, it will notice at its next "
         "heartbeat and stop firing. Check with: runner status"

@@ -16,6 +16,7 @@ from runner.sim.listing import (
     BY_ID_OR_NAME,
     RUN_ORDERS,
     environment_ordering,
+    job_ordering,
     node_ordering,
     run_matches,
     run_ordering,
@@ -330,6 +331,18 @@ async def list_nodes(request: Request) -> Response:
     return JSONResponse(envelope(data, query, next_cursor, total))
 
 
+async def list_jobs(request: Request) -> Response:
+    """The jobs deployed in an environment: those of its project."""
+    simulator = _authenticate(request)
+    environment = _environment_or_404(simulator, request.path_params["id"])
+    query = page_query(request.query_params, fields=BY_ID_OR_NAME, default_descending=False)
+    jobs = list(simulator.graph(environment).jobs.values())
+    page, next_cursor, total = paginate(jobs, query, job_ordering(query.order_by))
+    return JSONResponse(
+        envelope([responses.job_view(job) for job in page], query, next_cursor, total)
+    )
+
+
 def routes() -> list[Route]:
     return [
         Route("/scheduler/startRun", start_run, methods=["POST"]),
@@ -342,4 +355,5 @@ def routes() -> list[Route]:
         Route("/api/v1/environments", list_environments, methods=["GET"]),
         Route("/api/v1/environments/{id}", get_environment, methods=["GET"]),
         Route("/api/v1/environments/{id}/nodes", list_nodes, methods=["GET"]),
+        Route("/api/v1/environments/{id}/jobs", list_jobs, methods=["GET"]),
     ]

@@ -1,4 +1,4 @@
-"""What the list endpoints filter on and how they sort: runs, environments, nodes."""
+"""What the list endpoints filter on and how they sort: runs, environments, nodes, jobs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from runner.sim.graph import SimNode
 from runner.sim.paging import Ordering
 from runner.sim.runs import Run
 from runner.sim.validation import bad_request
-from runner.sim.world import EnvironmentSpec
+from runner.sim.world import EnvironmentSpec, JobSpec
 
 __all__ = [
     "BY_ID_OR_NAME",
     "RUN_ORDERS",
     "RUN_TYPE",
     "environment_ordering",
+    "job_ordering",
     "node_ordering",
     "run_matches",
     "run_ordering",
@@ -90,6 +91,12 @@ def environment_ordering(order_by: str) -> Ordering[EnvironmentSpec]:
     if order_by == "name":
         return Ordering(lambda e: (e.name,), lambda e: e.name, lambda text: (text,))
     return Ordering(lambda e: (int(e.id),), lambda e: e.id, lambda text: (_int_cursor(text),))
+
+
+def job_ordering(order_by: str) -> Ordering[JobSpec]:
+    if order_by == "name":
+        return Ordering(lambda j: (j.name,), lambda j: j.name, lambda text: (text,))
+    return Ordering(lambda j: (int(j.id),), lambda j: j.id, lambda text: (_int_cursor(text),))
 
 
 def node_ordering(order_by: str) -> Ordering[SimNode]:

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from runner.coalesce.models import (
+    DeployedJob,
     Environment,
     EnvironmentNode,
     EnvironmentSummary,
@@ -31,11 +32,12 @@ from runner.sim.clock import format_time
 from runner.sim.graph import SimNode
 from runner.sim.listing import RUN_TYPE
 from runner.sim.runs import NodeState, Run
-from runner.sim.world import EnvironmentSpec
+from runner.sim.world import EnvironmentSpec, JobSpec
 
 __all__ = [
     "environment_detail",
     "environment_summary",
+    "job_view",
     "node_view",
     "run_info",
     "run_results",
@@ -339,6 +341,12 @@ def environment_detail(
         currentMappings={loc: {"database": database, "schema": loc} for loc in locations},
         defaultStorageMapping=locations[0] if locations else None,
         tagColors={},
+    ).to_wire()
+
+
+def job_view(job: JobSpec) -> dict[str, Any]:
+    return DeployedJob(
+        id=job.id, name=job.name, includeSelector=job.include, excludeSelector=job.exclude
     ).to_wire()
 
 

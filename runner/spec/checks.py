@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runner.coalesce.urls import check_url
-from runner.errors import Problem, RunnerError
+from runner.errors import Problem, RunnerError, quoted
 from runner.selectors import SelectorError, lint_selector, parse_selector
 from runner.spec.located import Located, Path_
 from runner.spec.yaml_source import Pos
@@ -68,7 +68,7 @@ def _unique_names(data: Mapping[str, Any], located: Located) -> list[Problem]:
         if name in first_run:
             problems.append(
                 pos.problem(
-                    f"duplicate run name '{name}' (first used at line "
+                    f"duplicate run name {quoted(name)} (first used at line "
                     f"{first_run[name].line}); run names must be unique within a spec"
                 )
             )
@@ -83,7 +83,8 @@ def _unique_names(data: Mapping[str, Any], located: Located) -> list[Problem]:
         if name in first_batch:
             problems.append(
                 pos.problem(
-                    f"duplicate batch name '{name}' (first used at line {first_batch[name].line})"
+                    f"duplicate batch name {quoted(name)} (first used at line "
+                    f"{first_batch[name].line})"
                 )
             )
         else:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.errors import Problem, SpecError
+from runner.errors import Problem, SpecError, quoted
 from runner.secrets import Secret
 from runner.spec.checks import run_checks
 from runner.spec.errors import describe_validation_error
@@ -349,7 +349,7 @@ def _load_specs(
         if environment.name in seen:
             loader.problems.append(
                 located.value_pos(("name",) if spec.name else ()).problem(
-                    f"environment name '{environment.name}' is also used by "
+                    f"environment name {quoted(environment.name)} is also used by "
                     f"{seen[environment.name]}; names must be unique (set name: in one of them)"
                 )
             )

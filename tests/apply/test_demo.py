@@ -36,7 +36,7 @@ def test_the_demo_reports_completed_failed_and_skipped_runs_and_exits_3(
         "invalid identifier 'R.RETURN_REASON_CODE'"
     ) in summary
     assert "skipped       demo/marts" in summary
-    assert "facts in batch core did not complete (onFailure: stop)" in summary
+    assert "'facts' in batch 'core' did not complete (onFailure: stop)" in summary
     # Progress goes to stderr, one line per change (no terminal here).
     assert "demo/facts failed run" in result.err
 

@@ -90,6 +90,7 @@ def test_runs_not_fired_for_a_deploy_are_fired_by_the_next_apply(
         first.kill()
     assert code == 4
     assert "apply again once the deploy is done" in out
+    assert "Not fired: fire just those, once Coalesce has finished deploying the environment" in out
     served.post(ENVIRONMENT, {"status": "Waiting"})
 
     again = _apply(tmp_path, served)

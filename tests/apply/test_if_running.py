@@ -63,7 +63,8 @@ def test_wait_fires_only_after_the_run_already_going_has_ended(
     try:
         apply.read_until(
             lambda lines: any(
-                f"a: already running as run {twin}" in x and "(ifRunning: wait)" in x for x in lines
+                f"'a': already running as run {twin}" in x and "(ifRunning: wait)" in x
+                for x in lines
             ),
             what="apply waiting for the run already going",
         )
@@ -116,7 +117,7 @@ def test_fire_fires_at_once_beside_the_run_already_going(tmp_path: Path, served:
 
     assert code == 0, err
     assert len(_runs_tagged(served, "a")) == 2
-    assert f"a: already running as run {twin}" in err and "firing anyway" in err
+    assert f"'a': already running as run {twin}" in err and "firing anyway" in err
 
 
 def test_a_run_with_other_parameters_is_not_the_same_refresh(

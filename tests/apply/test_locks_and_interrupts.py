@@ -184,7 +184,7 @@ def test_a_plan_that_went_stale_while_waiting_for_the_lock_fires_nothing(
         store.close()
 
     assert code == 1, err
-    assert "another apply ran in alpha after the plan was made" in out
+    assert "another apply ran in 'alpha' after the plan was made" in out
     assert "make a new plan" in out
     assert served.start_runs() == [], "nothing fired from the stale plan"
 

@@ -22,10 +22,11 @@ def test_runs_refused_before_firing_are_named_with_the_command_that_fires_just_t
     )
     steps = next_steps(result)
     assert steps == [
-        "Uncertain: Coalesce may have created 1 run(s) it does not show: prod/maybe",
+        "Uncertain: Coalesce may have created 1 run(s) it does not show: 'prod/maybe'",
         "Look again with:   runner status --refresh  (or runner apply --resume)",
         "Fire them anew only with: runner apply --resume --refire-uncertain",
-        "Not fired: fire just those, once fixed, with: runner apply --run 'prod/refused'",
+        "Not fired: fire just those, once the error above is fixed, with: "
+        "runner apply --run prod/refused",
     ]
 
 

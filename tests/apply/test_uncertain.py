@@ -186,7 +186,7 @@ def test_a_run_coalesce_does_not_show_in_the_window_stays_uncertain_until_it_doe
     assert "runner apply --resume --refire-uncertain" in (report.message or "")
 
     # A new apply of the environment refuses to fire it again.
-    with pytest.raises(RunnerError, match="left 'one' uncertain in alpha") as refused:
+    with pytest.raises(RunnerError, match="left 'one' uncertain in 'alpha'") as refused:
         _apply(specs, front, state, window=0)
     assert "runner apply --resume" in str(refused.value)
     assert front.start_runs == 1

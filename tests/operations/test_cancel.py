@@ -99,7 +99,7 @@ def test_a_name_that_matches_no_run_cancels_nothing(
     assert run_cli(*apply_args("slow-a", wait=False)).code == 0
     result = run_cli("cancel", "ops/slow-a", "ops/typo")
     assert result.code == 1
-    assert "no run in the state matches ops/typo; nothing was canceled" in result.err
+    assert "no run in the state matches 'ops/typo'; nothing was canceled" in result.err
     assert "ops/slow-a" in result.err  # the hint lists what is in flight
     assert sim.requests("POST /scheduler/cancelRun") == []
     assert workspace.latest("ops/slow-a").in_flight
@@ -123,5 +123,5 @@ def test_a_missing_token_is_reported_per_run_and_fails_the_command(
     result = run_cli("cancel", "--all")
     assert result.code == 1
     assert "NOT canceled" in result.out
-    assert "no Coalesce token for ops: the environment variable COALESCE_TOKEN" in result.out
+    assert "no Coalesce token for 'ops': the environment variable COALESCE_TOKEN" in result.out
     assert workspace.latest("ops/slow-a").in_flight

@@ -192,5 +192,5 @@ def test_apply_resume_refuses_a_rerun_whose_spec_changed_since(
     result = run_cli("apply", "--resume", "--poll-interval", "0.05")
 
     assert result.code == 1
-    assert "ops/bad would now be rerun with other settings" in result.err
+    assert "'ops/bad' would now be rerun with other settings" in result.err
     assert len(sim.requests("POST /scheduler/rerun")) == 1, "nothing more was sent"

@@ -146,7 +146,7 @@ def test_a_missing_credential_is_named_and_nothing_is_sent(
     monkeypatch.delenv("SNOWFLAKE_PASSWORD")
     result = run_cli(*rerun_args("--failed"))
     assert result.code == 1
-    assert "ops/bad: secret not available: the environment variable SNOWFLAKE_PASSWORD" in (
+    assert "'ops/bad': secret not available: the environment variable SNOWFLAKE_PASSWORD" in (
         result.err
     )
     assert sim.requests(RERUN) == []

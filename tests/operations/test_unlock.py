@@ -22,7 +22,7 @@ def test_unlocking_a_live_lock_removes_it_and_warns_its_holder_may_be_running(
     result: CliResult = run_cli("unlock", "ops")
 
     assert result.code == 0
-    assert "Removed the lock of ops" in result.out
+    assert "Removed the lock of 'ops'" in result.out
     assert f"held by alice on {socket.gethostname()} (pid {os.getpid()})" in result.out
     assert "did not look stale" in result.err
     assert "may still be running" in result.err
@@ -57,7 +57,7 @@ def test_unlocking_a_free_environment_says_so(run_cli: RunCli, workspace: Worksp
         store.acquire_lock("other", holder="carol", host="h", pid=1, ttl_seconds=60)
     result = run_cli("unlock", "ops")
     assert result.code == 0
-    assert "ops was not locked (locks held: other)." in result.out
+    assert "'ops' was not locked (locks held: 'other')." in result.out
     with workspace.read_state() as store:
         assert [lock.environment for lock in store.list_locks()] == ["other"]
 

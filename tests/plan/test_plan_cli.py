@@ -97,7 +97,7 @@ def test_plan_fails_when_coalesce_cannot_be_read_and_offline_is_the_way_to_skip_
 
     online = run_cli("plan")
     assert online.code == 1, online.out
-    assert "could not read environment e from Coalesce" in online.err
+    assert "could not read environment 'e' from Coalesce" in online.err
     assert "--offline" in online.err
     assert run_cli("plan", "--offline").code == 0
 
@@ -199,3 +199,21 @@ def test_a_saved_plan_goes_stale_only_when_its_own_environment_changes(
     (tmp_path / "specs" / "prod.yaml").write_text(prod.replace("name: stage", "name: stg"))
     edited = run_cli("apply", "prod-3.json", "--auto-approve", "--no-wait")
     assert edited.code == 1 and "specs/prod.yaml changed since the plan was made" in edited.err
+
+
+def test_an_online_plan_refuses_a_job_id_the_environment_does_not_have(
+    run_cli, write, secrets
+) -> None:
+    head = SPEC.split("runs:\n")[0] + "runs:\n  - name: nightly\n"
+    write({"specs/e.yaml": head + "    jobID: '9'\n"})
+
+    refused = run_cli("plan")
+
+    assert refused.code == 1, refused.out
+    assert "error: jobID '9' is not a job of environment 'e'" in refused.out
+    # The environment's jobs, as Coalesce lists them, to pick from.
+    assert "1 'Staging load', 2 'Core model', 3 'Daily sales mart', 4 'Nightly'" in refused.out
+    assert run_cli("plan", "--offline").code == 0  # offline, nothing is checked
+
+    write({"specs/e.yaml": head + "    jobID: '4'\n"})
+    assert run_cli("plan").code == 0

@@ -100,7 +100,7 @@ def test_a_plan_file_edited_in_its_batches_is_refused(
 ) -> None:
     path = _plan_file(write, tmp_path)
     _edit(path, edit)
-    with pytest.raises(StalePlanError, match="does not match the spec of e"):
+    with pytest.raises(StalePlanError, match="does not match the spec of 'e'"):
         _jobs_of(path)
 
 

@@ -244,5 +244,6 @@ def test_failed_nodes_from_coalesce_withhold_a_name_or_an_error_holding_a_secret
         "nodeID": "n1",
         "name": "(withheld: it contained a credential)",
         "error": "Coalesce's error text was withheld because it contained a credential",
+        "status": "failed",
     }
-    assert second == {"nodeID": "n2", "name": "ORDERS", "error": "node failed"}
+    assert second == {"nodeID": "n2", "name": "ORDERS", "error": "node failed", "status": "failed"}
