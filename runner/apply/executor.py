@@ -730,6 +730,7 @@ async def wait_for_lock(
         ttl_seconds=options.lock_ttl,
         timeout=options.lock_timeout,
         sleep=sleep,
+        poll=store.lock_poll_seconds,
         on_wait=on_wait,
     )
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from runner.errors import RunnerError
 from runner.state import schema
+from runner.state.location import StateLocation
 
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -36,7 +37,7 @@ def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
         target,
         timeout=BUSY_TIMEOUT_SECONDS,
         isolation_level=None,  # we issue BEGIN / COMMIT ourselves
-        check_same_thread=False,  # guarded by SqliteState's mutex
+        check_same_thread=False,  # guarded by SqlState's mutex
         uri=uri,
     )
     connection.row_factory = sqlite3.Row
@@ -154,6 +155,11 @@ def _open_readonly(path: Path, mode: str) -> sqlite3.Connection:
     return connection
 
 
+def empty_state_connection() -> sqlite3.Connection:
+    """A connection to an empty, migrated state in memory, never saved."""
+    return _in_memory_copy(None, Path(":memory:"))
+
+
 def _in_memory_copy(source: sqlite3.Connection | None, path: Path) -> sqlite3.Connection:
     """A private, migrated copy of ``source`` (or an empty state) that is never saved."""
     memory = _connect(":memory:")
@@ -165,7 +171,7 @@ def _in_memory_copy(source: sqlite3.Connection | None, path: Path) -> sqlite3.Co
 
 
 @contextmanager
-def sqlite_errors(path: Path, doing: str) -> Iterator[None]:
+def sqlite_errors(path: StateLocation, doing: str) -> Iterator[None]:
     """SQLite errors a user can act on (busy, unreadable, not a database, disk full)
     become a RunnerError naming the state file."""
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.state import SqliteState, open_state
+from runner.state import SqlState, open_state
 
 THIS_HOST = "build-7"
 
@@ -38,12 +38,12 @@ def state_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_store(state_file: Path, clock: FakeClock) -> Iterator[Callable[..., SqliteState]]:
+def open_store(state_file: Path, clock: FakeClock) -> Iterator[Callable[..., SqlState]]:
     """Open stores on ``state_file`` (by default) with the fake clock and host; all are
     closed at the end of the test."""
-    opened: list[SqliteState] = []
+    opened: list[SqlState] = []
 
-    def make(path: Path | None = None, **options: Any) -> SqliteState:
+    def make(path: Path | None = None, **options: Any) -> SqlState:
         options.setdefault("clock", clock)
         options.setdefault("hostname", THIS_HOST)
         store = open_state(path or state_file, **options)
@@ -56,5 +56,5 @@ def open_store(state_file: Path, clock: FakeClock) -> Iterator[Callable[..., Sql
 
 
 @pytest.fixture
-def store(open_store: Callable[..., SqliteState]) -> SqliteState:
+def store(open_store: Callable[..., SqlState]) -> SqlState:
     return open_store()

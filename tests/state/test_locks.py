@@ -16,7 +16,7 @@ from runner.state import (
     LockInfo,
     LockLostError,
     LockToken,
-    SqliteState,
+    SqlState,
     wait_for_lock_async,
 )
 
@@ -27,15 +27,13 @@ TTL = 60.0
 
 
 def _take(
-    store: SqliteState, holder: str = "alice", *, host: str = THIS_HOST, pid: int | None = None
+    store: SqlState, holder: str = "alice", *, host: str = THIS_HOST, pid: int | None = None
 ) -> LockToken:
     pid = os.getpid() if pid is None else pid
     return store.acquire_lock("prod", holder=holder, host=host, pid=pid, ttl_seconds=TTL)
 
 
-def test_a_held_lock_names_its_holder_and_how_to_recover(
-    store: SqliteState, clock: FakeClock
-) -> None:
+def test_a_held_lock_names_its_holder_and_how_to_recover(store: SqlState, clock: FakeClock) -> None:
     _take(store, "alice", host="ci-runner-3", pid=4242)
     clock.advance(5)
 
@@ -51,7 +49,7 @@ def test_a_held_lock_names_its_holder_and_how_to_recover(
     assert caught.value.lock.holder == "alice"
 
 
-def test_locks_of_different_environments_are_independent(store: SqliteState) -> None:
+def test_locks_of_different_environments_are_independent(store: SqlState) -> None:
     store.acquire_lock("prod", holder="a", host=THIS_HOST, pid=os.getpid(), ttl_seconds=TTL)
     dev = store.acquire_lock("dev", holder="b", host=THIS_HOST, pid=os.getpid(), ttl_seconds=TTL)
     assert dev.took_over is None
@@ -59,7 +57,7 @@ def test_locks_of_different_environments_are_independent(store: SqliteState) -> 
 
 
 def test_processes_racing_for_a_lock_have_exactly_one_winner(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     open_store().close()  # create the file first, so the race is about the lock only
     racers = [spawn("lock", str(state_file), "prod", f"racer-{n}") for n in range(3)]
@@ -83,7 +81,7 @@ def test_processes_racing_for_a_lock_have_exactly_one_winner(
 
 
 def test_a_lock_without_heartbeat_for_longer_than_its_ttl_is_taken_over(
-    store: SqliteState, clock: FakeClock
+    store: SqlState, clock: FakeClock
 ) -> None:
     old = _take(store, "alice", host="elsewhere")
     clock.advance(TTL + 1)
@@ -101,7 +99,7 @@ def test_a_lock_without_heartbeat_for_longer_than_its_ttl_is_taken_over(
     assert [lock.holder for lock in store.list_locks()] == ["bob"]
 
 
-def test_heartbeats_keep_a_lock_alive(store: SqliteState, clock: FakeClock) -> None:
+def test_heartbeats_keep_a_lock_alive(store: SqlState, clock: FakeClock) -> None:
     token = _take(store, "alice", host="elsewhere")
     for _ in range(3):
         clock.advance(TTL - 1)
@@ -111,7 +109,7 @@ def test_heartbeats_keep_a_lock_alive(store: SqliteState, clock: FakeClock) -> N
         _take(store, "bob")
 
 
-def test_a_lock_whose_process_died_on_this_host_is_taken_over(store: SqliteState) -> None:
+def test_a_lock_whose_process_died_on_this_host_is_taken_over(store: SqlState) -> None:
     gone = dead_pid()
     _take(store, "alice", host=THIS_HOST, pid=gone)
 
@@ -121,27 +119,27 @@ def test_a_lock_whose_process_died_on_this_host_is_taken_over(store: SqliteState
     assert f"process {gone} is no longer running" in str(new.took_over.stale_reason)
 
 
-def test_a_lock_whose_process_lives_on_this_host_is_held(store: SqliteState) -> None:
+def test_a_lock_whose_process_lives_on_this_host_is_held(store: SqlState) -> None:
     _take(store, "alice", host=THIS_HOST, pid=os.getpid())
     with pytest.raises(EnvironmentLocked):
         _take(store, "bob")
 
 
-def test_the_pid_of_a_lock_from_another_host_is_not_checked_here(store: SqliteState) -> None:
+def test_the_pid_of_a_lock_from_another_host_is_not_checked_here(store: SqlState) -> None:
     _take(store, "alice", host="ci-runner-3", pid=dead_pid())
     with pytest.raises(EnvironmentLocked):
         _take(store, "bob")
 
 
 def test_the_real_hostname_is_used_by_default(
-    open_store: Callable[..., SqliteState],
+    open_store: Callable[..., SqlState],
 ) -> None:
     store = open_store(hostname=None)
     _take(store, "alice", host=socket.gethostname(), pid=dead_pid())
     assert _take(store, "bob").took_over is not None
 
 
-def test_a_released_lock_can_be_taken_again(store: SqliteState) -> None:
+def test_a_released_lock_can_be_taken_again(store: SqlState) -> None:
     token = _take(store, "alice")
 
     assert store.release_lock(token) is True
@@ -150,7 +148,7 @@ def test_a_released_lock_can_be_taken_again(store: SqliteState) -> None:
     assert _take(store, "bob").took_over is None
 
 
-def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqliteState) -> None:
+def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqlState) -> None:
     token = _take(store, "alice", host="ci-runner-3", pid=4242)
 
     removed = store.force_unlock("prod")
@@ -161,7 +159,7 @@ def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqliteState) -> Non
         store.heartbeat(token)
 
 
-def test_a_lock_needs_a_positive_ttl(store: SqliteState) -> None:
+def test_a_lock_needs_a_positive_ttl(store: SqlState) -> None:
     with pytest.raises(ValueError):
         store.acquire_lock("prod", holder="a", host="h", pid=1, ttl_seconds=0)
 
@@ -192,7 +190,7 @@ class FakeTime:
 
 
 def _wait(
-    store: SqliteState,
+    store: SqlState,
     fake: FakeTime,
     timeout: float,
     on_wait: Callable[[LockInfo], None] | None = None,
@@ -214,11 +212,11 @@ def _wait(
     )
 
 
-def _release(store: SqliteState, token: LockToken) -> None:
+def _release(store: SqlState, token: LockToken) -> None:
     assert store.release_lock(token)
 
 
-def test_waiting_gets_the_lock_once_it_is_released(store: SqliteState) -> None:
+def test_waiting_gets_the_lock_once_it_is_released(store: SqlState) -> None:
     holder = _take(store, "alice")
     fake = FakeTime()
     fake.at_sleep[3] = lambda: _release(store, holder)
@@ -231,7 +229,7 @@ def test_waiting_gets_the_lock_once_it_is_released(store: SqliteState) -> None:
     assert waited_for == ["alice"]
 
 
-def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqliteState) -> None:
+def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqlState) -> None:
     _take(store, "alice")
     fake = FakeTime()
 
@@ -243,7 +241,7 @@ def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqliteState) -
     assert "waited 5s" in str(caught.value)
 
 
-def test_a_zero_timeout_tries_once_without_sleeping(store: SqliteState) -> None:
+def test_a_zero_timeout_tries_once_without_sleeping(store: SqlState) -> None:
     _take(store, "alice")
     fake = FakeTime()
 
@@ -252,7 +250,7 @@ def test_a_zero_timeout_tries_once_without_sleeping(store: SqliteState) -> None:
     assert fake.sleeps == []
 
 
-async def test_waiting_from_asyncio_code(store: SqliteState) -> None:
+async def test_waiting_from_asyncio_code(store: SqlState) -> None:
     holder = _take(store, "alice")
     fake = FakeTime()
     fake.at_sleep[1] = lambda: _release(store, holder)
