@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.errors import RunnerError
 from runner.state.location import PostgresLocation, StateLocation, is_postgres_url
 from runner.state.location import postgres_location as _postgres_location
 from runner.state.locks import pid_alive
@@ -34,9 +35,21 @@ def open_state(
         path = _postgres_location(path)
     host = hostname if hostname is not None else socket.gethostname()
     if isinstance(path, PostgresLocation):
-        from runner.state.postgres import open_postgres_state  # psycopg only when asked
-
-        return open_postgres_state(path, readonly=readonly, clock=clock)
+        return _postgres_opener()(path, readonly=readonly, clock=clock)
     return open_sqlite_state(
         Path(path), readonly=readonly, clock=clock, hostname=host, is_alive=is_alive
     )
+
+
+def _postgres_opener() -> Callable[..., SqlState]:
+    """The PostgreSQL backend, imported only when asked for (psycopg is an extra)."""
+    try:
+        from runner.state.postgres import open_postgres_state
+    except ImportError as error:
+        if not (error.name or "").startswith("psycopg"):
+            raise
+        raise RunnerError(
+            "a postgresql:// state needs the PostgreSQL driver, which is not installed: "
+            "pip install 'runner[postgres]'"
+        ) from None
+    return open_postgres_state

@@ -309,7 +309,8 @@ class PostgresLocks:
             rows = db.rows("SELECT * FROM locks WHERE environment = ?", (environment,))
             db.execute("DELETE FROM locks WHERE environment = ?", (environment,))
             for backend in sessions.get(environment, ()):
-                db.rows("SELECT pg_terminate_backend(?)", (backend,))
+                # Waits (up to 5 s) for the session to end, so the lock is free on return.
+                db.rows("SELECT pg_terminate_backend(?, 5000)", (backend,))
         if rows:
             return _lock_info(rows[0], None if sessions.get(environment) else _SESSION_ENDED)
         return None

@@ -11,7 +11,9 @@ import pytest
 from runner.errors import RunnerError
 from runner.state import Outcome, RunRecord, RunStatus, SqlState
 
-from .conftest import FakeClock
+from .conftest import BOTH_BACKENDS, FakeClock
+
+pytestmark = BOTH_BACKENDS
 
 
 def _request(selector: str = "{ location: STAGING }", **parameters: str) -> dict[str, Any]:
@@ -484,10 +486,7 @@ def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqlState) 
     assert store.serial(["prod"]) > prod_serial
 
 
-def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:
-    from runner.state import open_state
-
-    store = open_state(tmp_path / "s.db")
+def test_apply_keeps_its_plan_and_counters_are_known(store: SqlState) -> None:
     plan = {"formatVersion": 1, "runs": [{"name": "a"}]}
     apply_id = store.begin_apply(
         who="w", host="h", git_commit=None, environments=["e"], argv=["apply"], plan=plan
@@ -497,4 +496,3 @@ def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:
     assert store.apply_plan(apply_id) == plan
     assert store.run_counters("e") == {41}
     assert store.run_counters("other") == set()
-    store.close()

@@ -6,7 +6,6 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from runner.state import (
     wait_for_lock_async,
 )
 
-from .conftest import THIS_HOST, FakeClock
+from .conftest import BOTH_BACKENDS, THIS_HOST, FakeClock
 from .processes import dead_pid, finish, read_line, spawn, tell
 
 TTL = 60.0
@@ -33,6 +32,7 @@ def _take(
     return store.acquire_lock("prod", holder=holder, host=host, pid=pid, ttl_seconds=TTL)
 
 
+@BOTH_BACKENDS
 def test_a_held_lock_names_its_holder_and_how_to_recover(store: SqlState, clock: FakeClock) -> None:
     _take(store, "alice", host="ci-runner-3", pid=4242)
     clock.advance(5)
@@ -49,6 +49,7 @@ def test_a_held_lock_names_its_holder_and_how_to_recover(store: SqlState, clock:
     assert caught.value.lock.holder == "alice"
 
 
+@BOTH_BACKENDS
 def test_locks_of_different_environments_are_independent(store: SqlState) -> None:
     store.acquire_lock("prod", holder="a", host=THIS_HOST, pid=os.getpid(), ttl_seconds=TTL)
     dev = store.acquire_lock("dev", holder="b", host=THIS_HOST, pid=os.getpid(), ttl_seconds=TTL)
@@ -56,11 +57,12 @@ def test_locks_of_different_environments_are_independent(store: SqlState) -> Non
     assert [lock.environment for lock in store.list_locks()] == ["dev", "prod"]
 
 
+@BOTH_BACKENDS
 def test_processes_racing_for_a_lock_have_exactly_one_winner(
-    open_store: Callable[..., SqlState], state_file: Path
+    open_store: Callable[..., SqlState], state_location: str
 ) -> None:
-    open_store().close()  # create the file first, so the race is about the lock only
-    racers = [spawn("lock", str(state_file), "prod", f"racer-{n}") for n in range(3)]
+    open_store().close()  # create the state first, so the race is about the lock only
+    racers = [spawn("lock", state_location, "prod", f"racer-{n}") for n in range(3)]
     try:
         for racer in racers:
             assert read_line(racer) == "ready"
@@ -139,6 +141,7 @@ def test_the_real_hostname_is_used_by_default(
     assert _take(store, "bob").took_over is not None
 
 
+@BOTH_BACKENDS
 def test_a_released_lock_can_be_taken_again(store: SqlState) -> None:
     token = _take(store, "alice")
 
@@ -148,6 +151,7 @@ def test_a_released_lock_can_be_taken_again(store: SqlState) -> None:
     assert _take(store, "bob").took_over is None
 
 
+@BOTH_BACKENDS
 def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqlState) -> None:
     token = _take(store, "alice", host="ci-runner-3", pid=4242)
 
@@ -159,6 +163,7 @@ def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqlState) -> None:
         store.heartbeat(token)
 
 
+@BOTH_BACKENDS
 def test_a_lock_needs_a_positive_ttl(store: SqlState) -> None:
     with pytest.raises(ValueError):
         store.acquire_lock("prod", holder="a", host="h", pid=1, ttl_seconds=0)
@@ -216,6 +221,7 @@ def _release(store: SqlState, token: LockToken) -> None:
     assert store.release_lock(token)
 
 
+@BOTH_BACKENDS
 def test_waiting_gets_the_lock_once_it_is_released(store: SqlState) -> None:
     holder = _take(store, "alice")
     fake = FakeTime()
@@ -229,6 +235,7 @@ def test_waiting_gets_the_lock_once_it_is_released(store: SqlState) -> None:
     assert waited_for == ["alice"]
 
 
+@BOTH_BACKENDS
 def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqlState) -> None:
     _take(store, "alice")
     fake = FakeTime()
@@ -241,6 +248,7 @@ def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqlState) -> N
     assert "waited 5s" in str(caught.value)
 
 
+@BOTH_BACKENDS
 def test_a_zero_timeout_tries_once_without_sleeping(store: SqlState) -> None:
     _take(store, "alice")
     fake = FakeTime()
