@@ -3,8 +3,8 @@ PostgreSQL's types, all in one schema of their own (default ``runner``; nothing 
 created in ``public``).
 
 The version is the ``schema_version`` row of ``meta``. Migrations are append-only (never
-edit a released one), numbered like the SQLite ones, and run in one transaction under a
-transaction-level advisory lock, so that runners starting at once on several machines
+edit a released one), numbered like the SQLite ones, and run in one transaction under an
+advisory lock, so that runners starting at once on several machines
 migrate one after the other (the second finds nothing left to do). A role that may
 only read (plan, status) never migrates: it reads a state at the latest version, or an
 empty one if the schema does not exist yet.
@@ -141,24 +141,28 @@ def migrate(connection: psycopg.Connection[Any], location: PostgresLocation) -> 
     """Bring the schema to :data:`LATEST_VERSION`; nothing is written when it is there."""
     if schema_version(connection, location) == LATEST_VERSION:
         return
-    with connection.transaction():
-        # Read again under the lock: another runner may have migrated meanwhile.
-        connection.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"runner migrate {location.schema}"],
-        )
-        current = schema_version(connection, location)
-        connection.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(location.schema))
-        )
-        connection.execute(
-            sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(location.schema))
-        )
-        for migration in MIGRATIONS:
-            if migration.version > current:
-                for statement in migration.statements:
-                    connection.execute(statement.encode())
-                connection.execute(
-                    "UPDATE meta SET value = %s WHERE key = 'schema_version'",
-                    [migration.version],
-                )
+    key = [f"runner migrate {location.schema}"]
+    # A session lock taken before the migration's transaction begins, so that the
+    # transaction sees what the previous holder committed (a transaction-level lock
+    # taken inside it would leave its view of the catalog from before the wait).
+    connection.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", key)
+    try:
+        with connection.transaction():
+            current = schema_version(connection, location)  # another may have migrated
+            connection.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(location.schema))
+            )
+            connection.execute(
+                sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(location.schema))
+            )
+            for migration in MIGRATIONS:
+                if migration.version > current:
+                    for statement in migration.statements:
+                        connection.execute(statement.encode())
+                    connection.execute(
+                        "UPDATE meta SET value = %s WHERE key = 'schema_version'",
+                        [migration.version],
+                    )
+    finally:
+        if not connection.closed:
+            connection.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key)

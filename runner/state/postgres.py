@@ -76,7 +76,7 @@ def connect(location: PostgresLocation, *, purpose: str) -> psycopg.Connection[P
     options: dict[str, Any] = {"application_name": f"runner ({purpose})"}
     if "connect_timeout" not in location.conninfo and "PGCONNECT_TIMEOUT" not in os.environ:
         options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-    with postgres_errors(location, "connect to"):
+    with postgres_errors(location, "connect"):
         connection = psycopg.connect(
             location.conninfo, autocommit=True, row_factory=_pg_rows, **options
         )
@@ -92,19 +92,19 @@ def postgres_errors(location: PostgresLocation, doing: str) -> Iterator[None]:
         yield
     except psycopg.errors.InsufficientPrivilege as error:
         raise RunnerError(
-            f"cannot {doing} the state at {location}: {_text(error)}",
+            f"cannot {doing}: the PostgreSQL state at {location} said: {_text(error)}",
             hint=f"grant this role what it needs on schema {location.schema} (see the "
             "README, State for teams); plan and status only need to read",
         ) from None
     except psycopg.errors.ReadOnlySqlTransaction as error:
         raise RunnerError(
-            f"cannot {doing} the state at {location}: {_text(error)}",
+            f"cannot {doing}: the PostgreSQL state at {location} said: {_text(error)}",
             hint="this command records what it does: connect to the primary, with a role "
             "that may write",
         ) from None
     except psycopg.OperationalError as error:
         raise RunnerError(
-            f"cannot {doing} the state at {location}: {_text(error)}",
+            f"cannot {doing}: the PostgreSQL state at {location} said: {_text(error)}",
             hint="check that the database is up and reachable from here, and the URL in "
             "--state or RUNNER_STATE (libpq's PGHOST, PGUSER, PGPASSWORD, ~/.pgpass apply); "
             "an interrupted apply continues with `runner apply --resume`",
@@ -113,7 +113,7 @@ def postgres_errors(location: PostgresLocation, doing: str) -> Iterator[None]:
         raise  # our bug, not the user's
     except psycopg.Error as error:
         raise RunnerError(
-            f"cannot {doing} the state at {location}: {_text(error)}",
+            f"cannot {doing}: the PostgreSQL state at {location} said: {_text(error)}",
             hint=f"check the database's health and this role's rights on schema {location.schema}",
         ) from None
 
@@ -206,7 +206,7 @@ class PostgresLocks:
         at = self._session.now(now)
         own = connect(self._location, purpose=f"lock of {environment}")
         try:
-            with postgres_errors(self._location, "take a lock in"):
+            with postgres_errors(self._location, "take a lock"):
                 taken = own.execute(
                     "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
                     [self._key(environment)],
