@@ -14,6 +14,7 @@ import pytest
 from runner.errors import RunnerError
 from runner.state import (
     EnvironmentLocked,
+    LockToken,
     PostgresLocation,
     SqlState,
     open_state,
