@@ -21,6 +21,7 @@ from runner.state.location import (
 from runner.state.locks import (
     EnvironmentLocked,
     LockLostError,
+    holder_with_ci_run,
     pid_alive,
     wait_for_lock_async,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "StateLocation",
     "StateReader",
     "StateStore",
+    "holder_with_ci_run",
     "identity_of",
     "open_state",
     "pid_alive",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -46,6 +46,25 @@ class LockLostError(RunnerError):
                 "check `runner status` before trying again"
             ),
         )
+
+
+def ci_run(environ: Mapping[str, str]) -> str | None:
+    """The CI run this process belongs to, as a link, when the CI says (GitHub Actions:
+    ``GITHUB_SERVER_URL``, ``GITHUB_REPOSITORY``, ``GITHUB_RUN_ID``)."""
+    parts = [environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY")]
+    run_id = environ.get("GITHUB_RUN_ID")
+    if not run_id:
+        return None
+    if all(parts):
+        return f"{parts[0]}/{parts[1]}/actions/runs/{run_id}"
+    return f"run {run_id}"
+
+
+def holder_with_ci_run(holder: str, environ: Mapping[str, str]) -> str:
+    """``holder``, followed by the CI run it belongs to, if any: what waiters and
+    ``runner status`` show of a lock's holder."""
+    run = ci_run(environ)
+    return f"{holder}, CI {run}" if run else holder
 
 
 def pid_alive(pid: int) -> bool:

@@ -37,12 +37,19 @@ def _machine(tmp_path: Path, name: str, served: SimServer) -> Path:
     return folder
 
 
-def _apply(folder: Path, state: str, *args: str) -> ApplyProcess:
+def _apply(folder: Path, state: str, *args: str, **environ: str) -> ApplyProcess:
     return ApplyProcess(
         ["--auto-approve", "--poll-interval", "0.02", *args],
         cwd=folder,
-        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": state},
+        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": state, **environ},
     )
+
+
+GITHUB_RUN = {
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/warehouse",
+    "GITHUB_RUN_ID": "4242",
+}
 
 
 def _no_password_anywhere(folders: list[Path], *texts: str) -> None:
@@ -59,7 +66,7 @@ def test_two_machines_applying_one_environment_fire_each_run_once(
 ) -> None:
     served.reset(world(), speed=FROZEN)  # whoever wins keeps the lock until the clock moves
     machines = [_machine(tmp_path, "ci-1", served), _machine(tmp_path, "ci-2", served)]
-    first = _apply(machines[0], pg_url)
+    first = _apply(machines[0], pg_url, **GITHUB_RUN)
     second = None
     try:
         first.read_until(lambda lines: fired(lines, ["alpha/first-0"]), what="the first fired")
@@ -68,6 +75,7 @@ def test_two_machines_applying_one_environment_fire_each_run_once(
         assert code == 1, err
         assert "environment 'alpha' is locked by another apply" in out + err
         assert f"(pid {first.pid})" in out + err
+        assert "CI https://github.com/acme/warehouse/actions/runs/4242" in out + err
         served.post("/_sim/clock", {"speed": 20})
         code, first_out, first_err = first.finish()
         assert code == 0, first_err

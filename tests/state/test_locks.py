@@ -16,6 +16,7 @@ from runner.state import (
     LockLostError,
     LockToken,
     SqlState,
+    holder_with_ci_run,
     wait_for_lock_async,
 )
 
@@ -276,3 +277,16 @@ async def test_waiting_from_asyncio_code(store: SqlState) -> None:
     )
     assert token.holder == "bob"
     assert fake.sleeps == [1.0]
+
+
+def test_a_holder_in_ci_is_named_with_its_ci_run() -> None:
+    github = {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/warehouse",
+        "GITHUB_RUN_ID": "77",
+    }
+    assert holder_with_ci_run("ci (apply 3)", github) == (
+        "ci (apply 3), CI https://github.com/acme/warehouse/actions/runs/77"
+    )
+    assert holder_with_ci_run("ci", {"GITHUB_RUN_ID": "77"}) == "ci, CI run 77"
+    assert holder_with_ci_run("alice", {}) == "alice"
