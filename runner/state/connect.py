@@ -1,8 +1,9 @@
 """Opening the SQLite file: pragmas, migrations, read-only access, and SQLite errors
 turned into messages a person can act on.
 
-Durability: WAL with ``synchronous=FULL``. Every journal write is its own transaction
-and is committed before the network call it announces. A commit reaches the WAL file
+Durability: WAL with ``synchronous=FULL``. Every journal write is committed before the
+network call it announces (alone, or with others in a batch: the rule is in
+:mod:`runner.state.store`). A commit reaches the WAL file
 with ``write()``, so it survives the process being SIGKILLed even with ``NORMAL``;
 ``FULL`` adds an fsync per commit so that it also survives a power cut or a kernel
 crash, which would otherwise lose the last intents and let a resumed apply fire a run

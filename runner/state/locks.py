@@ -1,8 +1,11 @@
-"""Environment locks: when a lock is stale, what the error says, and waiting for one.
+"""Environment locks, whatever the backend: what the errors say, who the holder is, and
+waiting for a lock.
 
-A lock is stale when its heartbeat is older than its ttl (its holder stopped beating,
-wherever it ran), or when its holder ran on this host and its pid is gone. A stale lock
-is taken over on acquire; a live one makes acquire raise :class:`EnvironmentLocked`.
+When a lock is stale differs by backend. On SQLite (:func:`stale_reason`), when its
+heartbeat is older than its ttl (its holder stopped beating, wherever it ran), or when
+its holder ran on this host and its pid is gone. On PostgreSQL, when the database session
+that held it has ended (:mod:`runner.state.postgres`). A stale lock is taken over on
+acquire; a live one makes acquire raise :class:`EnvironmentLocked`.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ class LockLostError(RunnerError):
             f"lost the lock of environment {token.environment!r}{by}",
             hint=(
                 "another process judged this apply dead (no heartbeat within "
-                f"{token.ttl_seconds:g}s) or someone ran `runner unlock`; stop firing and "
-                "check `runner status` before trying again"
+                f"{token.ttl_seconds:g}s), its database session holding the lock ended, or "
+                "someone ran `runner unlock`; stop firing and check `runner status` before "
+                "trying again"
             ),
         )
 

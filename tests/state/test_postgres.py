@@ -340,3 +340,12 @@ def test_the_password_shows_in_no_error(
     assert "postgresql://postgres@127.0.0.1" in text
     assert canary not in text
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and canary in p.read_text()]
+
+
+def test_the_journal_keeps_the_command_line_without_the_state_password() -> None:
+    from runner.commands._options import _shown_argument
+
+    url = f"postgresql://ci:{PASSWORD}@db:5432/ops?password={PASSWORD}"
+    assert _shown_argument(url) == "postgresql://ci@db:5432/ops"
+    assert _shown_argument(f"--state={url}") == "--state=postgresql://ci@db:5432/ops"
+    assert _shown_argument("--state=.runner/state.db") == "--state=.runner/state.db"
