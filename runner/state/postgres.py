@@ -257,16 +257,17 @@ class PostgresLocks:
         """Check that the lock is still ours (its session alive, on our own server
         session, and not forced open), and say so in its row."""
         own = self._held.get(token.token)
-        ours = own is not None and self._still_held(own, token.environment)
-        at = self._session.now()
-        with self._session.transaction("renew a lock") as db:
-            changed = ours and (
-                db.execute(
-                    "UPDATE locks SET heartbeat_at = ? WHERE environment = ? AND token = ?",
-                    (at, token.environment, token.token),
+        changed = own is not None and self._still_held(own, token.environment)
+        if changed:  # and not forced open meanwhile: the row is still ours
+            at = self._session.now()
+            with self._session.transaction("renew a lock") as db:
+                changed = (
+                    db.execute(
+                        "UPDATE locks SET heartbeat_at = ? WHERE environment = ? AND token = ?",
+                        (at, token.environment, token.token),
+                    )
+                    == 1
                 )
-                == 1
-            )
         if not changed:
             self._drop(token)
             raise LockLostError(token, self._current_holder(token.environment))
