@@ -203,55 +203,38 @@ class PostgresLocks:
         ttl_seconds: float,
         now: datetime | None = None,
     ) -> LockToken:
+        """Take the advisory lock and write the holder row in one transaction on the
+        lock's own connection, under a transaction lock that racers wait for: whoever
+        loses the race finds the winner's row committed, and can name it."""
+        if self._session.readonly:
+            raise RuntimeError(f"cannot take a lock: the state at {self._location} is read-only")
         at = self._session.now(now)
+        key = self._key(environment)
         own = connect(self._location, purpose=f"lock of {environment}")
         try:
-            with postgres_errors(self._location, "take a lock"):
+            with postgres_errors(self._location, "take a lock"), own.transaction():
+                own.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key + " row"])
                 taken = own.execute(
-                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                    [self._key(environment)],
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key]
                 ).fetchone()
                 if taken is None or not taken[0]:
-                    raise EnvironmentLocked(self._holder_of(environment, at))
-                _refuse_pooled_session(own, self._key(environment), self._location)
-            token = LockToken(
-                environment=environment,
-                token=uuid.uuid4().hex,
-                holder=holder,
-                host=host,
-                pid=pid,
-                acquired_at=at,
-                ttl_seconds=ttl_seconds,
-            )
-            token = replace(token, took_over=self._write_holder(token))
+                    raise EnvironmentLocked(self._holder_of(own, environment, at))
+                _refuse_pooled_session(own, key, self._location)
+                token = LockToken(
+                    environment=environment,
+                    token=uuid.uuid4().hex,
+                    holder=holder,
+                    host=host,
+                    pid=pid,
+                    acquired_at=at,
+                    ttl_seconds=ttl_seconds,
+                )
+                token = replace(token, took_over=_write_holder(own, token))
         except BaseException:
             own.close()  # closing the session releases the advisory lock
             raise
         self._held[token.token] = own
         return token
-
-    def _write_holder(self, token: LockToken) -> LockInfo | None:
-        """Write our holder row; a row already there was left by a holder whose session
-        ended (the lock was free): it is returned, as the lock taken over."""
-        with self._session.transaction("take a lock") as db:
-            rows = db.rows("SELECT * FROM locks WHERE environment = ?", (token.environment,))
-            previous = _lock_info(rows[0], _SESSION_ENDED) if rows else None
-            db.execute("DELETE FROM locks WHERE environment = ?", (token.environment,))
-            db.execute(
-                "INSERT INTO locks (environment, token, holder, host, pid, acquired_at,"
-                " heartbeat_at, ttl_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    token.environment,
-                    token.token,
-                    scrubbed_text(token.holder, "holder"),
-                    scrubbed_text(token.host, "host"),
-                    token.pid,
-                    token.acquired_at,
-                    token.acquired_at,
-                    float(token.ttl_seconds),
-                ),
-            )
-        return previous
 
     def heartbeat(self, token: LockToken) -> None:
         """Check that the lock is still ours (its session alive, on our own server
@@ -345,15 +328,17 @@ class PostgresLocks:
             held.setdefault(by_key[row[0]], []).append(int(row[1]))
         return held
 
-    def _holder_of(self, environment: str, at: datetime) -> LockInfo:
+    def _holder_of(
+        self, own: psycopg.Connection[PgRow], environment: str, at: datetime
+    ) -> LockInfo:
         """Who holds the lock we could not take, as its row says."""
-        rows = self._session.rows("SELECT * FROM locks WHERE environment = ?", (environment,))
+        rows = own.execute("SELECT * FROM locks WHERE environment = %s", [environment]).fetchall()
         if rows:
             return _lock_info(rows[0], None)
-        # Taken, its row not written yet (or another program's): say what we know.
+        # Held by a session that wrote no row: not a runner of this version.
         return LockInfo(
             environment=environment,
-            holder="another runner (its details are not recorded yet)",
+            holder="another program (it recorded no holder)",
             host="unknown host",
             pid=0,
             acquired_at=at,
@@ -393,6 +378,31 @@ def _refuse_pooled_session(
             hint="point --state (or RUNNER_STATE) at PostgreSQL itself, or at a pool in "
             "session mode",
         )
+
+
+def _write_holder(own: psycopg.Connection[PgRow], token: LockToken) -> LockInfo | None:
+    """Write our holder row; a row already there was left by a holder whose session
+    ended (the lock was free): it is returned, as the lock taken over."""
+    found = own.execute(
+        "SELECT * FROM locks WHERE environment = %s", [token.environment]
+    ).fetchall()
+    previous = _lock_info(found[0], _SESSION_ENDED) if found else None
+    own.execute("DELETE FROM locks WHERE environment = %s", [token.environment])
+    own.execute(
+        "INSERT INTO locks (environment, token, holder, host, pid, acquired_at,"
+        " heartbeat_at, ttl_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            token.environment,
+            token.token,
+            scrubbed_text(token.holder, "holder"),
+            scrubbed_text(token.host, "host"),
+            token.pid,
+            token.acquired_at,
+            token.acquired_at,
+            float(token.ttl_seconds),
+        ],
+    )
+    return previous
 
 
 def _lock_info(row: Row, stale_reason: str | None) -> LockInfo:
