@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.secrets import SCRUBBER
+from tests.pg_server import PgServer, remove, start_server
 
 
 @dataclass
@@ -59,3 +60,24 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
             monkeypatch.delenv(name)
     yield
     SCRUBBER.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server for the whole session, started by the first test needing it."""
+    server = start_server()
+    if server is None:
+        pytest.fail(
+            "PostgreSQL is not installed here (no initdb on PATH, from pg_config, or in "
+            "/usr/lib/postgresql/*/bin): install Debian's postgresql package"
+        )
+    try:
+        yield server
+    finally:
+        remove(server)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a fresh database on the session's server (its password is a canary)."""
+    return pg_server.url(pg_server.new_database())

@@ -59,6 +59,7 @@ from runner.state import (
     RunRecord,
     RunStatus,
     StateStore,
+    holder_with_ci_run,
     utc_now,
     wait_for_lock_async,
 )
@@ -914,12 +915,13 @@ async def wait_for_lock(
     return await wait_for_lock_async(
         store,
         environment,
-        holder=holder,
+        holder=holder_with_ci_run(holder, os.environ),
         host=socket.gethostname(),
         pid=os.getpid(),
         ttl_seconds=options.lock_ttl,
         timeout=options.lock_timeout,
         sleep=sleep,
+        poll=store.lock_poll_seconds,
         on_wait=on_wait,
     )
 

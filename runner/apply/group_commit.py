@@ -14,7 +14,9 @@ per commit of 16 writes, against 0.5 ms here, fsync included). The price: while 
 commit waits on the disk, or on another process writing the same state file (sqlite
 waits up to its busy timeout), no answer is read either. Both waits are short on a
 local disk; a state file on a network filesystem makes every commit slow, wherever it
-runs.
+runs. On PostgreSQL the commit is a round trip to the database, made on the same thread
+(the state's interface is synchronous), so a distant or slow database delays the loop
+by that much per batch: keep the state near the machines that apply.
 """
 
 from __future__ import annotations

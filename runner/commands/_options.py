@@ -127,8 +127,19 @@ def command_argv() -> tuple[str, ...]:
     context = click.get_current_context(silent=True)
     given = context.find_root().obj if context is not None else None
     if isinstance(given, Mapping) and "argv" in given:
-        return tuple(str(arg) for arg in given["argv"])
-    return tuple(sys.argv[1:])
+        return tuple(_shown_argument(str(arg)) for arg in given["argv"])
+    return tuple(_shown_argument(arg) for arg in sys.argv[1:])
+
+
+def _shown_argument(argument: str) -> str:
+    """An argument as the journal keeps it: a state URL (``--state URL`` or
+    ``--state=URL``) without its password or query, which may hold one."""
+    from runner.state.location import is_postgres_url, shown_url
+
+    option, sep, value = argument.partition("=")
+    if sep and option.startswith("--") and is_postgres_url(value):
+        return f"{option}={shown_url(value)}"
+    return shown_url(argument) if is_postgres_url(argument) else argument
 
 
 def confirm(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 from runner.errors import RunnerError, did_you_mean, quoted, quoted_list
 from runner.state import (
     LockInfo,
+    StateLocation,
     StateStore,
 )
 
@@ -41,7 +41,9 @@ def unlock(store: StateStore, environment: str) -> UnlockResult:
     return UnlockResult(environment, removed, others)
 
 
-def unknown_environment(environment: str, known: Collection[str], state: Path) -> RunnerError:
+def unknown_environment(
+    environment: str, known: Collection[str], state: StateLocation
+) -> RunnerError:
     if not known:
         return RunnerError(
             f"unknown environment {quoted(environment)}: nothing was ever applied with the state "

@@ -7,7 +7,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from runner.apply.model import (
     FailedNode,
@@ -38,6 +37,7 @@ from runner.state import (
     ApplyRecord,
     LockInfo,
     RunRecord,
+    StateLocation,
     StateReader,
     StateStore,
     utc_now,
@@ -67,7 +67,7 @@ class RefreshResult:
 class StatusReport:
     """The state as ``runner status`` shows it."""
 
-    state_path: Path
+    state_path: StateLocation
     last_apply: ApplyRecord | None
     run_counts: Mapping[str, int]  # status -> runs of the last apply
     in_flight: tuple[RunRecord, ...]

@@ -7,7 +7,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 import httpx
 
@@ -24,7 +23,7 @@ from runner.plan.online import EnvironmentFacts, read_environments
 from runner.runtime import Runtime, on_own_loop
 from runner.spec import DEFAULT_PATHS, EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.spec.loader import gc_paused
-from runner.state import StateReader, open_state
+from runner.state import StateLocation, StateReader, open_state
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,6 @@ async def aread_online(
         return await read_environments(environments, pool)
 
 
-def open_state_reader(path: Path) -> StateReader:
+def open_state_reader(path: StateLocation) -> StateReader:
     """The state for reading; a state that does not exist yet reads as empty."""
     return open_state(path, readonly=True)

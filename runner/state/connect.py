@@ -1,8 +1,9 @@
 """Opening the SQLite file: pragmas, migrations, read-only access, and SQLite errors
 turned into messages a person can act on.
 
-Durability: WAL with ``synchronous=FULL``. Every journal write is its own transaction
-and is committed before the network call it announces. A commit reaches the WAL file
+Durability: WAL with ``synchronous=FULL``. Every journal write is committed before the
+network call it announces (alone, or with others in a batch: the rule is in
+:mod:`runner.state.store`). A commit reaches the WAL file
 with ``write()``, so it survives the process being SIGKILLed even with ``NORMAL``;
 ``FULL`` adds an fsync per commit so that it also survives a power cut or a kernel
 crash, which would otherwise lose the last intents and let a resumed apply fire a run
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from runner.errors import RunnerError
 from runner.state import schema
+from runner.state.location import StateLocation
 
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -36,7 +38,7 @@ def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
         target,
         timeout=BUSY_TIMEOUT_SECONDS,
         isolation_level=None,  # we issue BEGIN / COMMIT ourselves
-        check_same_thread=False,  # guarded by SqliteState's mutex
+        check_same_thread=False,  # guarded by SqlState's mutex
         uri=uri,
     )
     connection.row_factory = sqlite3.Row
@@ -154,6 +156,11 @@ def _open_readonly(path: Path, mode: str) -> sqlite3.Connection:
     return connection
 
 
+def empty_state_connection() -> sqlite3.Connection:
+    """A connection to an empty, migrated state in memory, never saved."""
+    return _in_memory_copy(None, Path(":memory:"))
+
+
 def _in_memory_copy(source: sqlite3.Connection | None, path: Path) -> sqlite3.Connection:
     """A private, migrated copy of ``source`` (or an empty state) that is never saved."""
     memory = _connect(":memory:")
@@ -165,7 +172,7 @@ def _in_memory_copy(source: sqlite3.Connection | None, path: Path) -> sqlite3.Co
 
 
 @contextmanager
-def sqlite_errors(path: Path, doing: str) -> Iterator[None]:
+def sqlite_errors(path: StateLocation, doing: str) -> Iterator[None]:
     """SQLite errors a user can act on (busy, unreadable, not a database, disk full)
     become a RunnerError naming the state file."""
     try:

@@ -2,7 +2,7 @@
 read-write side (apply, cancel, rerun, unlock).
 
 Plan code takes a :class:`StateReader`, so a test can hand it a fake, and a plan on a
-fresh checkout can use an empty one. :class:`~runner.state.sqlite.SqliteState` is the
+fresh checkout can use an empty one. :class:`~runner.state.sqlite.SqlState` is the
 implementation.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
+from runner.state.location import StateLocation
 from runner.state.records import (
     ApplyRecord,
     LockInfo,
@@ -28,7 +28,7 @@ class StateReader(Protocol):
     """Reading the record of applies, runs and locks."""
 
     @property
-    def path(self) -> Path: ...
+    def path(self) -> StateLocation: ...
 
     def serial(self, environments: Iterable[str] | None = None) -> int: ...
 
@@ -134,3 +134,6 @@ class StateStore(StateReader, Protocol):
     def release_lock(self, token: LockToken) -> bool: ...
 
     def force_unlock(self, environment: str) -> LockInfo | None: ...
+
+    @property
+    def lock_poll_seconds(self) -> float: ...

@@ -1,15 +1,18 @@
-"""Environment locks: when a lock is stale, what the error says, and waiting for one.
+"""Environment locks, whatever the backend: what the errors say, who the holder is, and
+waiting for a lock.
 
-A lock is stale when its heartbeat is older than its ttl (its holder stopped beating,
-wherever it ran), or when its holder ran on this host and its pid is gone. A stale lock
-is taken over on acquire; a live one makes acquire raise :class:`EnvironmentLocked`.
+When a lock is stale differs by backend. On SQLite (:func:`stale_reason`), when its
+heartbeat is older than its ttl (its holder stopped beating, wherever it ran), or when
+its holder ran on this host and its pid is gone. On PostgreSQL, when the database session
+that held it has ended (:mod:`runner.state.postgres`). A stale lock is taken over on
+acquire; a live one makes acquire raise :class:`EnvironmentLocked`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -42,10 +45,30 @@ class LockLostError(RunnerError):
             f"lost the lock of environment {token.environment!r}{by}",
             hint=(
                 "another process judged this apply dead (no heartbeat within "
-                f"{token.ttl_seconds:g}s) or someone ran `runner unlock`; stop firing and "
-                "check `runner status` before trying again"
+                f"{token.ttl_seconds:g}s), its database session holding the lock ended, or "
+                "someone ran `runner unlock`; stop firing and check `runner status` before "
+                "trying again"
             ),
         )
+
+
+def ci_run(environ: Mapping[str, str]) -> str | None:
+    """The CI run this process belongs to, as a link, when the CI says (GitHub Actions:
+    ``GITHUB_SERVER_URL``, ``GITHUB_REPOSITORY``, ``GITHUB_RUN_ID``)."""
+    parts = [environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY")]
+    run_id = environ.get("GITHUB_RUN_ID")
+    if not run_id:
+        return None
+    if all(parts):
+        return f"{parts[0]}/{parts[1]}/actions/runs/{run_id}"
+    return f"run {run_id}"
+
+
+def holder_with_ci_run(holder: str, environ: Mapping[str, str]) -> str:
+    """``holder``, followed by the CI run it belongs to, if any: what waiters and
+    ``runner status`` show of a lock's holder."""
+    run = ci_run(environ)
+    return f"{holder}, CI {run}" if run else holder
 
 
 def pid_alive(pid: int) -> bool:

@@ -1,15 +1,25 @@
-"""Between SQLite rows and records: converters and the one way times are stored."""
+"""Between database rows and records: converters and the one way times are read.
+
+A row is read by column name (and, for a lone value, by position) whatever the backend:
+SQLite hands out :class:`sqlite3.Row`, the PostgreSQL backend rows that read alike.
+SQLite stores a time as text (UTC ISO 8601 with microseconds, which sorts in time
+order), PostgreSQL as ``timestamptz``: :func:`from_text` reads both.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from runner.state.records import ApplyRecord, Outcome, RunRecord, RunStatus
 
 
-def apply_record(row: sqlite3.Row) -> ApplyRecord:
+class Row(Protocol):
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+
+def apply_record(row: Row) -> ApplyRecord:
     return ApplyRecord(
         apply_id=row["id"],
         who=row["who"],
@@ -25,7 +35,7 @@ def apply_record(row: sqlite3.Row) -> ApplyRecord:
     )
 
 
-def run_record(row: sqlite3.Row) -> RunRecord:
+def run_record(row: Row) -> RunRecord:
     return RunRecord(
         run_id=row["id"],
         apply_id=row["apply_id"],
@@ -46,11 +56,6 @@ def run_record(row: sqlite3.Row) -> RunRecord:
     )
 
 
-def last_id(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None  # set by every INSERT
-    return cursor.lastrowid
-
-
 def aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"a naive datetime ({moment}) is ambiguous; give it a timezone")
@@ -62,9 +67,12 @@ def to_text(moment: datetime) -> str:
     return aware(moment).isoformat(timespec="microseconds")
 
 
-def from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+def from_text(stored: str | datetime) -> datetime:
+    """A stored time, in UTC: text from SQLite, a datetime from PostgreSQL."""
+    if isinstance(stored, datetime):
+        return aware(stored)
+    return datetime.fromisoformat(stored)
 
 
-def optional_from_text(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+def optional_from_text(stored: str | datetime | None) -> datetime | None:
+    return None if stored is None else from_text(stored)

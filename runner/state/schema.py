@@ -1,4 +1,4 @@
-"""The state's schema: an ordered list of migrations, applied in one transaction on open.
+"""The SQLite state's schema: an ordered list of migrations, applied in one transaction on open.
 
 Plain SQL that SQLite 3.24 understands (no STRICT tables, no RETURNING): the
 sqlite3 module may be linked against an older system library.

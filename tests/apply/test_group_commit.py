@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from runner.apply.group_commit import GroupCommit
-from runner.state import SqliteState, open_state
+from runner.state import SqlState, open_state
 
 
 def intent(store, apply_id: int, name: str):
     return lambda: store.record_intent(apply_id, "e", "b", name, {"n": name}, f"h-{name}")
 
 
-def begin(store: SqliteState) -> int:
+def begin(store: SqlState) -> int:
     return store.begin_apply(who="w", host="h", git_commit=None, environments=["e"], argv=[])
 
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from runner.sim import SimApp, embedded_app
-from runner.state import RunRecord, SqliteState, open_state
+from runner.state import RunRecord, SqlState, open_state
 from tests.conftest import CliResult
 
 #: The ``run_cli`` fixture: ``runner ARGS`` in this process.
@@ -149,7 +149,7 @@ class Workspace:
     spec: Path
     state: Path
 
-    def read_state(self) -> SqliteState:
+    def read_state(self) -> SqlState:
         return open_state(self.state, readonly=True)
 
     def latest(self, identity: str) -> RunRecord:

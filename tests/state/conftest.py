@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.state import SqliteState, open_state
+from runner.state import SqlState, open_state
 
 THIS_HOST = "build-7"
 
@@ -37,16 +37,37 @@ def state_file(tmp_path: Path) -> Path:
     return tmp_path / ".runner" / "state.db"
 
 
-@pytest.fixture
-def open_store(state_file: Path, clock: FakeClock) -> Iterator[Callable[..., SqliteState]]:
-    """Open stores on ``state_file`` (by default) with the fake clock and host; all are
-    closed at the end of the test."""
-    opened: list[SqliteState] = []
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend the store fixtures open. SQLite here; a module about the state's
+    contract overrides it with both (see :data:`BOTH_BACKENDS`)."""
+    name: str = request.param
+    return name
 
-    def make(path: Path | None = None, **options: Any) -> SqliteState:
+
+#: ``pytestmark = BOTH_BACKENDS`` (or on one test): run it on SQLite and on PostgreSQL.
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def state_location(backend: str, state_file: Path, request: pytest.FixtureRequest) -> str:
+    """Where the store fixtures open the state: a file, or a fresh PostgreSQL database."""
+    if backend == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return str(state_file)
+
+
+@pytest.fixture
+def open_store(state_location: str, clock: FakeClock) -> Iterator[Callable[..., SqlState]]:
+    """Open stores on ``state_location`` (by default) with the fake clock and host; all
+    are closed at the end of the test."""
+    opened: list[SqlState] = []
+
+    def make(path: Path | None = None, **options: Any) -> SqlState:
         options.setdefault("clock", clock)
         options.setdefault("hostname", THIS_HOST)
-        store = open_state(path or state_file, **options)
+        store = open_state(path or state_location, **options)
         opened.append(store)
         return store
 
@@ -56,5 +77,5 @@ def open_store(state_file: Path, clock: FakeClock) -> Iterator[Callable[..., Sql
 
 
 @pytest.fixture
-def store(open_store: Callable[..., SqliteState]) -> SqliteState:
+def store(open_store: Callable[..., SqlState]) -> SqlState:
     return open_store()

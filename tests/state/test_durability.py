@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.state import RunStatus, SqliteState
+from runner.state import RunStatus, SqlState
 
 from .processes import finish, read_line, spawn
 
 
 def test_a_committed_intent_survives_kill_9_of_its_writer(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     writer = spawn("intent", str(state_file))
     try:

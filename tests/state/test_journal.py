@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from runner.errors import RunnerError
-from runner.state import Outcome, RunRecord, RunStatus, SqliteState
+from runner.state import Outcome, RunRecord, RunStatus, SqlState
 
-from .conftest import FakeClock
+from .conftest import BOTH_BACKENDS, FakeClock
+
+pytestmark = BOTH_BACKENDS
 
 
 def _request(selector: str = "{ location: STAGING }", **parameters: str) -> dict[str, Any]:
@@ -22,7 +24,7 @@ def _request(selector: str = "{ location: STAGING }", **parameters: str) -> dict
     }
 
 
-def _begin(store: SqliteState, *environments: str) -> int:
+def _begin(store: SqlState, *environments: str) -> int:
     return store.begin_apply(
         who="alice",
         host="build-7",
@@ -34,7 +36,7 @@ def _begin(store: SqliteState, *environments: str) -> int:
 
 
 def _fire(
-    store: SqliteState,
+    store: SqlState,
     apply_id: int,
     name: str,
     *,
@@ -55,7 +57,7 @@ def _fire(
 # -- applies ----------------------------------------------------------------------------
 
 
-def test_an_apply_is_recorded_with_who_where_and_what(store: SqliteState, clock: FakeClock) -> None:
+def test_an_apply_is_recorded_with_who_where_and_what(store: SqlState, clock: FakeClock) -> None:
     apply_id = _begin(store, "prod", "dev")
 
     record = store.get_apply(apply_id)
@@ -68,9 +70,7 @@ def test_an_apply_is_recorded_with_who_where_and_what(store: SqliteState, clock:
     assert not record.finished and record.finished_at is None
 
 
-def test_finishing_an_apply_records_its_outcome_and_time(
-    store: SqliteState, clock: FakeClock
-) -> None:
+def test_finishing_an_apply_records_its_outcome_and_time(store: SqlState, clock: FakeClock) -> None:
     apply_id = _begin(store)
     clock.advance(90)
     store.finish_apply(apply_id, "failed")
@@ -81,13 +81,13 @@ def test_finishing_an_apply_records_its_outcome_and_time(
     assert record.finished_at == clock.now
 
 
-def test_an_unknown_outcome_is_refused(store: SqliteState) -> None:
+def test_an_unknown_outcome_is_refused(store: SqlState) -> None:
     apply_id = _begin(store)
     with pytest.raises(ValueError):
         store.finish_apply(apply_id, "sort of worked")
 
 
-def test_last_apply_is_the_latest_overall_or_of_an_environment(store: SqliteState) -> None:
+def test_last_apply_is_the_latest_overall_or_of_an_environment(store: SqlState) -> None:
     prod = _begin(store, "prod")
     dev = _begin(store, "dev")
 
@@ -103,7 +103,7 @@ def _id(record: Any) -> int | None:
 # -- the journal round trip -------------------------------------------------------------
 
 
-def test_a_run_goes_from_intent_to_fired_to_ended(store: SqliteState, clock: FakeClock) -> None:
+def test_a_run_goes_from_intent_to_fired_to_ended(store: SqlState, clock: FakeClock) -> None:
     apply_id = _begin(store)
     intent_time = clock.now
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "hash-1")
@@ -143,17 +143,17 @@ def test_a_run_goes_from_intent_to_fired_to_ended(store: SqliteState, clock: Fak
     assert store.runs_in_flight() == []
 
 
-def test_the_request_is_stored_as_json_with_sorted_keys(store: SqliteState) -> None:
+def test_the_request_is_stored_as_json_with_sorted_keys(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = store.record_intent(
         apply_id, "prod", "marts", "orders", {"b": 1, "a": {"d": 2, "c": 3}}, "h"
     )
 
-    stored = store._db.execute("SELECT request FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    stored = store.database.rows("SELECT request FROM runs WHERE id = ?", (run_id,))[0][0]
     assert stored == '{"a":{"c":3,"d":2},"b":1}'
 
 
-def test_runs_of_an_apply_come_in_the_order_they_were_recorded(store: SqliteState) -> None:
+def test_runs_of_an_apply_come_in_the_order_they_were_recorded(store: SqlState) -> None:
     first = _begin(store)
     other = _begin(store)
     a = _fire(store, first, "stage-all", counter=1)
@@ -164,19 +164,19 @@ def test_runs_of_an_apply_come_in_the_order_they_were_recorded(store: SqliteStat
 
 
 def test_a_run_cannot_be_recorded_for_an_environment_outside_its_apply(
-    store: SqliteState,
+    store: SqlState,
 ) -> None:
     apply_id = _begin(store, "dev")
     with pytest.raises(ValueError, match="not 'prod'"):
         store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
 
 
-def test_a_run_cannot_be_recorded_for_an_unknown_apply(store: SqliteState) -> None:
+def test_a_run_cannot_be_recorded_for_an_unknown_apply(store: SqlState) -> None:
     with pytest.raises(LookupError):
         store.record_intent(99, "prod", "marts", "orders", _request(), "h")
 
 
-def test_a_second_run_counter_for_the_same_run_is_refused(store: SqliteState) -> None:
+def test_a_second_run_counter_for_the_same_run_is_refused(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = _fire(store, apply_id, "orders", counter=10, status=RunStatus.WAITING_TO_RUN)
 
@@ -187,7 +187,7 @@ def test_a_second_run_counter_for_the_same_run_is_refused(store: SqliteState) ->
     assert run is not None and run.run_counter == 10
 
 
-def test_a_status_from_the_server_needs_a_run_counter(store: SqliteState) -> None:
+def test_a_status_from_the_server_needs_a_run_counter(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
 
@@ -195,7 +195,7 @@ def test_a_status_from_the_server_needs_a_run_counter(store: SqliteState) -> Non
         store.record_status(run_id, "completed")
 
 
-def test_a_fired_run_cannot_be_marked_as_never_fired(store: SqliteState) -> None:
+def test_a_fired_run_cannot_be_marked_as_never_fired(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = _fire(store, apply_id, "orders", counter=10, status=RunStatus.RUNNING)
 
@@ -204,7 +204,7 @@ def test_a_fired_run_cannot_be_marked_as_never_fired(store: SqliteState) -> None
 
 
 def test_an_intent_interrupted_before_sending_can_be_marked_not_started(
-    store: SqliteState,
+    store: SqlState,
 ) -> None:
     apply_id = _begin(store)
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
@@ -214,14 +214,14 @@ def test_an_intent_interrupted_before_sending_can_be_marked_not_started(
     assert run is not None and run.status is RunStatus.NOT_STARTED
 
 
-def test_unknown_statuses_are_refused(store: SqliteState) -> None:
+def test_unknown_statuses_are_refused(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = _fire(store, apply_id, "orders", counter=10, status=RunStatus.WAITING_TO_RUN)
     with pytest.raises(ValueError):
         store.record_status(run_id, "exploded")
 
 
-def test_an_ambiguous_run_is_resolved_when_found_on_the_server(store: SqliteState) -> None:
+def test_an_ambiguous_run_is_resolved_when_found_on_the_server(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
     store.record_ambiguous(run_id, "read timeout after sending startRun")
@@ -237,14 +237,14 @@ def test_an_ambiguous_run_is_resolved_when_found_on_the_server(store: SqliteStat
     assert (found.status, found.run_counter) == (RunStatus.WAITING_TO_RUN, 77)
 
 
-def test_a_fired_run_cannot_become_ambiguous(store: SqliteState) -> None:
+def test_a_fired_run_cannot_become_ambiguous(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = _fire(store, apply_id, "orders", counter=5, status=RunStatus.RUNNING)
     with pytest.raises(ValueError):
         store.record_ambiguous(run_id, "late timeout")
 
 
-def test_skipped_runs_are_recorded_without_being_fired(store: SqliteState) -> None:
+def test_skipped_runs_are_recorded_without_being_fired(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = store.record_unfired(
         apply_id, "prod", "marts", "orders", _request(), "h", "skipped", message="staging failed"
@@ -264,7 +264,7 @@ def test_skipped_runs_are_recorded_without_being_fired(store: SqliteState) -> No
 # -- in flight, find, baseline ----------------------------------------------------------
 
 
-def test_runs_in_flight_are_the_fired_runs_not_known_to_have_ended(store: SqliteState) -> None:
+def test_runs_in_flight_are_the_fired_runs_not_known_to_have_ended(store: SqlState) -> None:
     apply_id = _begin(store, "prod", "dev")
     waiting = _fire(store, apply_id, "a", counter=1, status=RunStatus.WAITING_TO_RUN)
     running = _fire(store, apply_id, "b", counter=2, status=RunStatus.RUNNING)
@@ -279,7 +279,7 @@ def test_runs_in_flight_are_the_fired_runs_not_known_to_have_ended(store: Sqlite
     assert all(r.run_counter is not None for r in store.runs_in_flight())
 
 
-def test_find_run_returns_the_latest_run_of_an_identity(store: SqliteState) -> None:
+def test_find_run_returns_the_latest_run_of_an_identity(store: SqlState) -> None:
     first = _begin(store)
     second = _begin(store)
     _fire(store, first, "orders", counter=1)
@@ -292,7 +292,7 @@ def test_find_run_returns_the_latest_run_of_an_identity(store: SqliteState) -> N
         store.find_run("orders")
 
 
-def test_the_baseline_holds_the_latest_fired_run_of_each_identity(store: SqliteState) -> None:
+def test_the_baseline_holds_the_latest_fired_run_of_each_identity(store: SqlState) -> None:
     first = _begin(store, "prod", "dev")
     _fire(store, first, "orders", counter=1, request=_request(load_date="2024-04-30"))
     _fire(store, first, "customers", counter=2)
@@ -313,7 +313,7 @@ def test_the_baseline_holds_the_latest_fired_run_of_each_identity(store: SqliteS
 
 
 def test_a_skipped_run_does_not_replace_the_last_fired_one_in_the_baseline(
-    store: SqliteState,
+    store: SqlState,
 ) -> None:
     first = _begin(store)
     fired = _fire(store, first, "orders", counter=1)
@@ -323,7 +323,7 @@ def test_a_skipped_run_does_not_replace_the_last_fired_one_in_the_baseline(
     assert store.last_applied_runs()["prod/orders"].run_id == fired
 
 
-def test_a_run_whose_outcome_is_unknown_counts_as_applied(store: SqliteState) -> None:
+def test_a_run_whose_outcome_is_unknown_counts_as_applied(store: SqlState) -> None:
     apply_id = _begin(store)
     _fire(store, apply_id, "orders", counter=1)
     maybe = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h2")
@@ -337,7 +337,7 @@ def test_a_run_whose_outcome_is_unknown_counts_as_applied(store: SqliteState) ->
 # -- resume -----------------------------------------------------------------------------
 
 
-def test_an_interrupted_apply_is_found_for_resume(store: SqliteState) -> None:
+def test_an_interrupted_apply_is_found_for_resume(store: SqlState) -> None:
     done = _begin(store, "dev")
     store.finish_apply(done, "succeeded")
     interrupted = _begin(store, "prod")
@@ -350,14 +350,14 @@ def test_an_interrupted_apply_is_found_for_resume(store: SqliteState) -> None:
     assert store.interrupted_apply("dev") is None
 
 
-def test_an_apply_that_never_finished_is_found_for_resume(store: SqliteState) -> None:
+def test_an_apply_that_never_finished_is_found_for_resume(store: SqlState) -> None:
     killed = _begin(store, "prod")  # its process died: no outcome was ever written
     store.record_intent(killed, "prod", "marts", "orders", _request(), "h")
 
     assert _id(store.interrupted_apply()) == killed
 
 
-def test_an_interrupted_apply_is_not_resumed_over_newer_work(store: SqliteState) -> None:
+def test_an_interrupted_apply_is_not_resumed_over_newer_work(store: SqlState) -> None:
     interrupted = _begin(store, "prod", "dev")
     store.finish_apply(interrupted, "interrupted")
     later = _begin(store, "dev")
@@ -367,7 +367,7 @@ def test_an_interrupted_apply_is_not_resumed_over_newer_work(store: SqliteState)
 
 
 def test_an_interrupted_apply_is_still_found_after_an_apply_of_another_environment(
-    store: SqliteState,
+    store: SqlState,
 ) -> None:
     interrupted = _begin(store, "prod")
     store.finish_apply(interrupted, "interrupted")
@@ -377,7 +377,7 @@ def test_an_interrupted_apply_is_still_found_after_an_apply_of_another_environme
     assert _id(store.interrupted_apply()) == interrupted
 
 
-def test_finished_applies_are_not_resumable(store: SqliteState) -> None:
+def test_finished_applies_are_not_resumable(store: SqlState) -> None:
     for outcome in ("succeeded", "failed", "timeout"):
         store.finish_apply(_begin(store), outcome)
 
@@ -385,7 +385,7 @@ def test_finished_applies_are_not_resumable(store: SqliteState) -> None:
 
 
 def test_an_apply_that_ended_in_an_error_is_resumed_like_an_interrupted_one(
-    store: SqliteState,
+    store: SqlState,
 ) -> None:
     apply_id = _begin(store)
     store.finish_apply(apply_id, "errored")
@@ -395,7 +395,7 @@ def test_an_apply_that_ended_in_an_error_is_resumed_like_an_interrupted_one(
     assert store.resume_apply(apply_id).resumed == 1
 
 
-def test_resuming_reopens_the_same_apply(store: SqliteState) -> None:
+def test_resuming_reopens_the_same_apply(store: SqlState) -> None:
     apply_id = _begin(store)
     first = _fire(store, apply_id, "stage-all", counter=1)
     store.finish_apply(apply_id, "interrupted")
@@ -409,7 +409,7 @@ def test_resuming_reopens_the_same_apply(store: SqliteState) -> None:
     assert store.interrupted_apply() is None
 
 
-def test_a_finished_apply_cannot_be_resumed(store: SqliteState) -> None:
+def test_a_finished_apply_cannot_be_resumed(store: SqlState) -> None:
     apply_id = _begin(store)
     store.finish_apply(apply_id, "succeeded")
     with pytest.raises(RunnerError, match="nothing to resume"):
@@ -419,7 +419,7 @@ def test_a_finished_apply_cannot_be_resumed(store: SqliteState) -> None:
 # -- serial -----------------------------------------------------------------------------
 
 
-def test_the_serial_grows_with_every_journal_write(store: SqliteState) -> None:
+def test_the_serial_grows_with_every_journal_write(store: SqlState) -> None:
     seen = [store.serial()]
     apply_id = _begin(store)
     seen.append(store.serial())
@@ -435,7 +435,7 @@ def test_the_serial_grows_with_every_journal_write(store: SqliteState) -> None:
     assert seen == sorted(set(seen)), seen
 
 
-def test_a_refused_write_does_not_move_the_serial(store: SqliteState) -> None:
+def test_a_refused_write_does_not_move_the_serial(store: SqlState) -> None:
     apply_id = _begin(store)
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
     before = store.serial()
@@ -445,7 +445,7 @@ def test_a_refused_write_does_not_move_the_serial(store: SqliteState) -> None:
     assert store.serial() == before
 
 
-def test_locks_do_not_move_the_serial(store: SqliteState) -> None:
+def test_locks_do_not_move_the_serial(store: SqlState) -> None:
     """A plan saved before apply takes its lock must not look stale because of it."""
     before = store.serial()
     token = store.acquire_lock("prod", holder="alice", host="build-7", pid=1, ttl_seconds=60)
@@ -455,7 +455,7 @@ def test_locks_do_not_move_the_serial(store: SqliteState) -> None:
 
 
 def test_the_serial_never_goes_back_across_reopen(
-    open_store: Callable[..., SqliteState],
+    open_store: Callable[..., SqlState],
 ) -> None:
     first = open_store()
     _fire(first, _begin(first), "orders", counter=1)
@@ -468,7 +468,7 @@ def test_the_serial_never_goes_back_across_reopen(
     assert again.serial() > serial
 
 
-def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqliteState) -> None:
+def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqlState) -> None:
     prod_apply = _begin(store, "prod")
     _fire(store, prod_apply, "orders", counter=1)
     prod_serial = store.serial(["prod"])
@@ -486,10 +486,7 @@ def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqliteStat
     assert store.serial(["prod"]) > prod_serial
 
 
-def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:
-    from runner.state import open_state
-
-    store = open_state(tmp_path / "s.db")
+def test_apply_keeps_its_plan_and_counters_are_known(store: SqlState) -> None:
     plan = {"formatVersion": 1, "runs": [{"name": "a"}]}
     apply_id = store.begin_apply(
         who="w", host="h", git_commit=None, environments=["e"], argv=["apply"], plan=plan
@@ -499,4 +496,3 @@ def test_apply_keeps_its_plan_and_counters_are_known(tmp_path) -> None:
     assert store.apply_plan(apply_id) == plan
     assert store.run_counters("e") == {41}
     assert store.run_counters("other") == set()
-    store.close()

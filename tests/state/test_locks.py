@@ -6,7 +6,6 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -16,26 +15,26 @@ from runner.state import (
     LockInfo,
     LockLostError,
     LockToken,
-    SqliteState,
+    SqlState,
+    holder_with_ci_run,
     wait_for_lock_async,
 )
 
-from .conftest import THIS_HOST, FakeClock
+from .conftest import BOTH_BACKENDS, THIS_HOST, FakeClock
 from .processes import dead_pid, finish, read_line, spawn, tell
 
 TTL = 60.0
 
 
 def _take(
-    store: SqliteState, holder: str = "alice", *, host: str = THIS_HOST, pid: int | None = None
+    store: SqlState, holder: str = "alice", *, host: str = THIS_HOST, pid: int | None = None
 ) -> LockToken:
     pid = os.getpid() if pid is None else pid
     return store.acquire_lock("prod", holder=holder, host=host, pid=pid, ttl_seconds=TTL)
 
 
-def test_a_held_lock_names_its_holder_and_how_to_recover(
-    store: SqliteState, clock: FakeClock
-) -> None:
+@BOTH_BACKENDS
+def test_a_held_lock_names_its_holder_and_how_to_recover(store: SqlState, clock: FakeClock) -> None:
     _take(store, "alice", host="ci-runner-3", pid=4242)
     clock.advance(5)
 
@@ -51,18 +50,20 @@ def test_a_held_lock_names_its_holder_and_how_to_recover(
     assert caught.value.lock.holder == "alice"
 
 
-def test_locks_of_different_environments_are_independent(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_locks_of_different_environments_are_independent(store: SqlState) -> None:
     store.acquire_lock("prod", holder="a", host=THIS_HOST, pid=os.getpid(), ttl_seconds=TTL)
     dev = store.acquire_lock("dev", holder="b", host=THIS_HOST, pid=os.getpid(), ttl_seconds=TTL)
     assert dev.took_over is None
     assert [lock.environment for lock in store.list_locks()] == ["dev", "prod"]
 
 
+@BOTH_BACKENDS
 def test_processes_racing_for_a_lock_have_exactly_one_winner(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_location: str
 ) -> None:
-    open_store().close()  # create the file first, so the race is about the lock only
-    racers = [spawn("lock", str(state_file), "prod", f"racer-{n}") for n in range(3)]
+    open_store().close()  # create the state first, so the race is about the lock only
+    racers = [spawn("lock", state_location, "prod", f"racer-{n}") for n in range(3)]
     try:
         for racer in racers:
             assert read_line(racer) == "ready"
@@ -83,7 +84,7 @@ def test_processes_racing_for_a_lock_have_exactly_one_winner(
 
 
 def test_a_lock_without_heartbeat_for_longer_than_its_ttl_is_taken_over(
-    store: SqliteState, clock: FakeClock
+    store: SqlState, clock: FakeClock
 ) -> None:
     old = _take(store, "alice", host="elsewhere")
     clock.advance(TTL + 1)
@@ -101,7 +102,7 @@ def test_a_lock_without_heartbeat_for_longer_than_its_ttl_is_taken_over(
     assert [lock.holder for lock in store.list_locks()] == ["bob"]
 
 
-def test_heartbeats_keep_a_lock_alive(store: SqliteState, clock: FakeClock) -> None:
+def test_heartbeats_keep_a_lock_alive(store: SqlState, clock: FakeClock) -> None:
     token = _take(store, "alice", host="elsewhere")
     for _ in range(3):
         clock.advance(TTL - 1)
@@ -111,7 +112,7 @@ def test_heartbeats_keep_a_lock_alive(store: SqliteState, clock: FakeClock) -> N
         _take(store, "bob")
 
 
-def test_a_lock_whose_process_died_on_this_host_is_taken_over(store: SqliteState) -> None:
+def test_a_lock_whose_process_died_on_this_host_is_taken_over(store: SqlState) -> None:
     gone = dead_pid()
     _take(store, "alice", host=THIS_HOST, pid=gone)
 
@@ -121,27 +122,28 @@ def test_a_lock_whose_process_died_on_this_host_is_taken_over(store: SqliteState
     assert f"process {gone} is no longer running" in str(new.took_over.stale_reason)
 
 
-def test_a_lock_whose_process_lives_on_this_host_is_held(store: SqliteState) -> None:
+def test_a_lock_whose_process_lives_on_this_host_is_held(store: SqlState) -> None:
     _take(store, "alice", host=THIS_HOST, pid=os.getpid())
     with pytest.raises(EnvironmentLocked):
         _take(store, "bob")
 
 
-def test_the_pid_of_a_lock_from_another_host_is_not_checked_here(store: SqliteState) -> None:
+def test_the_pid_of_a_lock_from_another_host_is_not_checked_here(store: SqlState) -> None:
     _take(store, "alice", host="ci-runner-3", pid=dead_pid())
     with pytest.raises(EnvironmentLocked):
         _take(store, "bob")
 
 
 def test_the_real_hostname_is_used_by_default(
-    open_store: Callable[..., SqliteState],
+    open_store: Callable[..., SqlState],
 ) -> None:
     store = open_store(hostname=None)
     _take(store, "alice", host=socket.gethostname(), pid=dead_pid())
     assert _take(store, "bob").took_over is not None
 
 
-def test_a_released_lock_can_be_taken_again(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_a_released_lock_can_be_taken_again(store: SqlState) -> None:
     token = _take(store, "alice")
 
     assert store.release_lock(token) is True
@@ -150,7 +152,8 @@ def test_a_released_lock_can_be_taken_again(store: SqliteState) -> None:
     assert _take(store, "bob").took_over is None
 
 
-def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqlState) -> None:
     token = _take(store, "alice", host="ci-runner-3", pid=4242)
 
     removed = store.force_unlock("prod")
@@ -161,7 +164,8 @@ def test_force_unlock_removes_a_lock_whoever_holds_it(store: SqliteState) -> Non
         store.heartbeat(token)
 
 
-def test_a_lock_needs_a_positive_ttl(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_a_lock_needs_a_positive_ttl(store: SqlState) -> None:
     with pytest.raises(ValueError):
         store.acquire_lock("prod", holder="a", host="h", pid=1, ttl_seconds=0)
 
@@ -192,7 +196,7 @@ class FakeTime:
 
 
 def _wait(
-    store: SqliteState,
+    store: SqlState,
     fake: FakeTime,
     timeout: float,
     on_wait: Callable[[LockInfo], None] | None = None,
@@ -214,11 +218,12 @@ def _wait(
     )
 
 
-def _release(store: SqliteState, token: LockToken) -> None:
+def _release(store: SqlState, token: LockToken) -> None:
     assert store.release_lock(token)
 
 
-def test_waiting_gets_the_lock_once_it_is_released(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_waiting_gets_the_lock_once_it_is_released(store: SqlState) -> None:
     holder = _take(store, "alice")
     fake = FakeTime()
     fake.at_sleep[3] = lambda: _release(store, holder)
@@ -231,7 +236,8 @@ def test_waiting_gets_the_lock_once_it_is_released(store: SqliteState) -> None:
     assert waited_for == ["alice"]
 
 
-def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqlState) -> None:
     _take(store, "alice")
     fake = FakeTime()
 
@@ -243,7 +249,8 @@ def test_waiting_gives_up_at_the_timeout_naming_the_holder(store: SqliteState) -
     assert "waited 5s" in str(caught.value)
 
 
-def test_a_zero_timeout_tries_once_without_sleeping(store: SqliteState) -> None:
+@BOTH_BACKENDS
+def test_a_zero_timeout_tries_once_without_sleeping(store: SqlState) -> None:
     _take(store, "alice")
     fake = FakeTime()
 
@@ -252,7 +259,7 @@ def test_a_zero_timeout_tries_once_without_sleeping(store: SqliteState) -> None:
     assert fake.sleeps == []
 
 
-async def test_waiting_from_asyncio_code(store: SqliteState) -> None:
+async def test_waiting_from_asyncio_code(store: SqlState) -> None:
     holder = _take(store, "alice")
     fake = FakeTime()
     fake.at_sleep[1] = lambda: _release(store, holder)
@@ -270,3 +277,16 @@ async def test_waiting_from_asyncio_code(store: SqliteState) -> None:
     )
     assert token.holder == "bob"
     assert fake.sleeps == [1.0]
+
+
+def test_a_holder_in_ci_is_named_with_its_ci_run() -> None:
+    github = {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/warehouse",
+        "GITHUB_RUN_ID": "77",
+    }
+    assert holder_with_ci_run("ci (apply 3)", github) == (
+        "ci (apply 3), CI https://github.com/acme/warehouse/actions/runs/77"
+    )
+    assert holder_with_ci_run("ci", {"GITHUB_RUN_ID": "77"}) == "ci, CI run 77"
+    assert holder_with_ci_run("alice", {}) == "alice"

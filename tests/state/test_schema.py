@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from runner.errors import RunnerError
-from runner.state import SqliteState, open_state, schema
+from runner.state import SqlState, open_state, schema
 from runner.state.schema import LATEST_VERSION, Migration
+from runner.state.sqlite import SqliteDatabase
 
 
 def _raw(path: Path) -> sqlite3.Connection:
@@ -24,14 +25,14 @@ def _pragma(path: Path, name: str) -> object:
     return value
 
 
-def _begin(store: SqliteState, environment: str = "prod") -> int:
+def _begin(store: SqlState, environment: str = "prod") -> int:
     return store.begin_apply(
         who="alice", host="build-7", git_commit="abc123", environments=[environment], argv=[]
     )
 
 
 def test_a_missing_state_is_created_with_the_latest_schema(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     store = open_store()
     assert state_file.exists()
@@ -40,15 +41,17 @@ def test_a_missing_state_is_created_with_the_latest_schema(
     assert store.last_apply() is None
 
 
-def test_the_state_uses_write_ahead_logging_and_full_sync(store: SqliteState) -> None:
-    db = store._db  # the pragmas are per connection: look at the store's own
+def test_the_state_uses_write_ahead_logging_and_full_sync(store: SqlState) -> None:
+    database = store.database  # the pragmas are per connection: look at the store's own
+    assert isinstance(database, SqliteDatabase)
+    db = database.connection
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
 
 
 def test_reopening_keeps_everything_and_changes_nothing(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     first = open_store()
     apply_id = _begin(first)
@@ -65,7 +68,7 @@ def test_reopening_keeps_everything_and_changes_nothing(
 
 
 def _open_at_once(
-    open_store: Callable[..., SqliteState], path: Path, count: int
+    open_store: Callable[..., SqlState], path: Path, count: int
 ) -> tuple[list[int], list[BaseException]]:
     """Open ``path`` from ``count`` threads released together; their serials and errors."""
     barrier = threading.Barrier(count)
@@ -88,7 +91,7 @@ def _open_at_once(
 
 
 def test_connections_creating_the_state_at_once_all_succeed(
-    open_store: Callable[..., SqliteState], tmp_path: Path
+    open_store: Callable[..., SqlState], tmp_path: Path
 ) -> None:
     """Several applies starting together on a fresh checkout race to create the file."""
     for attempt in range(10):
@@ -100,7 +103,7 @@ def test_connections_creating_the_state_at_once_all_succeed(
 
 
 def test_a_state_from_a_newer_runner_is_refused_with_a_clear_message(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     open_store().close()
     with _raw(state_file) as db:
@@ -117,7 +120,7 @@ def test_a_state_from_a_newer_runner_is_refused_with_a_clear_message(
 
 
 def test_another_applications_database_is_refused_untouched(
-    open_store: Callable[..., SqliteState], tmp_path: Path
+    open_store: Callable[..., SqlState], tmp_path: Path
 ) -> None:
     other = tmp_path / "inventory.db"
     with _raw(other) as db:
@@ -130,7 +133,7 @@ def test_another_applications_database_is_refused_untouched(
 
 
 def test_a_file_that_is_not_a_database_is_a_runner_error(
-    open_store: Callable[..., SqliteState], tmp_path: Path
+    open_store: Callable[..., SqlState], tmp_path: Path
 ) -> None:
     junk = tmp_path / "notes.db"
     junk.write_text("these are not the pages you are looking for\n" * 200)
@@ -142,7 +145,7 @@ def test_a_file_that_is_not_a_database_is_a_runner_error(
 
 
 def test_reading_a_missing_state_does_not_create_it(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     store = open_store(readonly=True)
 
@@ -155,7 +158,7 @@ def test_reading_a_missing_state_does_not_create_it(
 
 
 def test_a_read_only_state_refuses_writes(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     _begin(open_store())
     reader = open_store(readonly=True)
@@ -166,7 +169,7 @@ def test_a_read_only_state_refuses_writes(
 
 
 def test_a_read_only_state_sees_writes_made_after_it_opened(
-    open_store: Callable[..., SqliteState],
+    open_store: Callable[..., SqlState],
 ) -> None:
     writer = open_store()
     reader = open_store(readonly=True)
@@ -176,7 +179,7 @@ def test_a_read_only_state_sees_writes_made_after_it_opened(
 
 
 def test_an_older_schema_is_migrated_on_open(
-    open_store: Callable[..., SqliteState], state_file: Path, monkeypatch: pytest.MonkeyPatch
+    open_store: Callable[..., SqlState], state_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _begin(open_store())
     _add_migration(monkeypatch)
@@ -189,7 +192,7 @@ def test_an_older_schema_is_migrated_on_open(
 
 
 def test_reading_an_older_schema_migrates_a_copy_and_leaves_the_file_alone(
-    open_store: Callable[..., SqliteState], state_file: Path, monkeypatch: pytest.MonkeyPatch
+    open_store: Callable[..., SqlState], state_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _begin(open_store())
     _add_migration(monkeypatch)
@@ -201,7 +204,7 @@ def test_reading_an_older_schema_migrates_a_copy_and_leaves_the_file_alone(
 
 
 def test_a_failing_migration_leaves_the_previous_schema(
-    open_store: Callable[..., SqliteState], state_file: Path, monkeypatch: pytest.MonkeyPatch
+    open_store: Callable[..., SqlState], state_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _begin(open_store())
     broken = Migration(

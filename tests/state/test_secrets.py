@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.secrets import KNOWN_SECRETS, REDACTED, Secret, foreign_text, redact_all
-from runner.state import SecretInStateError, SqliteState
+from runner.state import SecretInStateError, SqlState
 from runner.state.sanitize import to_json
 
 CANARY = "CANARY-PASSWORD-7f3a"
@@ -33,13 +33,13 @@ def _request(password: Secret) -> dict[str, Any]:
     }
 
 
-def _begin(store: SqliteState) -> int:
+def _begin(store: SqlState) -> int:
     return store.begin_apply(
         who="alice", host="build-7", git_commit="abc123", environments=["prod"], argv=["apply"]
     )
 
 
-def test_a_request_holding_a_secret_is_refused(store: SqliteState) -> None:
+def test_a_request_holding_a_secret_is_refused(store: SqlState) -> None:
     apply_id = _begin(store)
     serial = store.serial()
 
@@ -51,7 +51,7 @@ def test_a_request_holding_a_secret_is_refused(store: SqliteState) -> None:
     assert store.serial() == serial
 
 
-def test_a_redacted_request_is_stored_as_given(store: SqliteState) -> None:
+def test_a_redacted_request_is_stored_as_given(store: SqlState) -> None:
     apply_id = _begin(store)
     request = redact_all(_request(Secret(CANARY)))
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", request, "h")
@@ -80,7 +80,7 @@ def _assert_no_canary(state_file: Path) -> None:
 
 
 def test_a_whole_journal_leaves_no_secret_in_the_database_files(
-    open_store: Callable[..., SqliteState], state_file: Path
+    open_store: Callable[..., SqlState], state_file: Path
 ) -> None:
     password = Secret(CANARY)
     Secret(TOKEN_CANARY)
@@ -113,7 +113,7 @@ def test_a_whole_journal_leaves_no_secret_in_the_database_files(
 
 
 @pytest.mark.parametrize("short", ["x", "1", "e", "true", "null", "run", "stop", "orders"])
-def test_a_short_secret_never_changes_what_is_stored(store: SqliteState, short: str) -> None:
+def test_a_short_secret_never_changes_what_is_stored(store: SqlState, short: str) -> None:
     """A secret that is also a key, an enum or a run name (``run``, ``stop``, ``true``)
     leaves every stored value exactly as written."""
     Secret(short)

@@ -1,0 +1,695 @@
+"""The state store, whatever the database: the apply journal, the serial, and the way
+every write is committed. The backends (:mod:`runner.state.sqlite`,
+:mod:`runner.state.postgres`) only open a connection, speak their SQL dialect and keep
+the environment locks; everything a journal write means is here, once.
+
+The journal rule, on every backend:
+
+- Every journal write (an apply begun, resumed or finished; a run's intent, its
+  runCounter, its status) is committed before the method returns. Apply writes a run's
+  intent before its startRun, and its runCounter as soon as it is known, so a run is
+  never sent whose intent is not durable.
+- :meth:`SqlState.batch` puts several writes in one transaction (apply's group commit,
+  :mod:`runner.apply.group_commit`, uses it to share one commit among the runs fired
+  at about the same time). A write made outside a batch, such as a status seen while
+  polling, is its own transaction. Both are the same write path: the only difference
+  is how many writes a commit carries, and a batch's writes are all committed, or
+  (if one raises) none.
+- Every journal write bumps the serial (a counter in ``meta``) in the same
+  transaction. Bumping it locks its row until the commit, so journal writes are
+  serialized across every process sharing the state and the serial only grows.
+
+Within a process, one connection is shared by all threads behind a mutex.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from runner.errors import RunnerError
+from runner.identity import RunKey
+from runner.state.location import StateLocation
+from runner.state.records import (
+    IN_FLIGHT_STATUSES,
+    UNCERTAIN_STATUSES,
+    UNFIRED_STATUSES,
+    ApplyRecord,
+    LockInfo,
+    LockToken,
+    Outcome,
+    RunRecord,
+    RunStatus,
+    identity_of,
+)
+from runner.state.rows import Row, apply_record, aware, run_record
+from runner.state.sanitize import scrubbed_text, to_json
+
+# Every column of an apply but its plan document, which only apply_plan() needs: the
+# journal reads the apply on every write, and the plan of a big apply is large.
+_APPLY_FIELDS = (
+    "id",
+    "who",
+    "host",
+    "git_commit",
+    "environments",
+    "argv",
+    "plan_hash",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "resumed",
+)
+APPLY_COLUMNS = ", ".join(_APPLY_FIELDS)
+APPLY_COLUMNS_QUALIFIED = ", ".join(f"applies.{name}" for name in _APPLY_FIELDS)
+
+Clock = Callable[[], datetime]
+
+# Statuses that say the server knows the run, so it must have a runCounter.
+_FIRED_STATUSES = frozenset(
+    {
+        RunStatus.WAITING_TO_RUN,
+        RunStatus.RUNNING,
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELED,
+        RunStatus.TIMEOUT,
+    }
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database(Protocol):
+    """One connection to a state database, in its SQL dialect.
+
+    SQL is written once, with ``?`` placeholders; a backend translates what its driver
+    needs. Nothing here holds the mutex: :class:`Session` does.
+    """
+
+    @property
+    def location(self) -> StateLocation: ...
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def execute_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None: ...
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an INSERT of one row into a table with an ``id`` key; the new id."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A write transaction, holding the write lock from its start where the
+        database has one; committed at the end, rolled back on an exception."""
+        ...
+
+    def errors(self, doing: str) -> AbstractContextManager[None]:
+        """Database errors a person can act on become a RunnerError naming the state."""
+        ...
+
+    def moment(self, at: datetime) -> Any:
+        """``at`` as the database stores a time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Session:
+    """A :class:`Database` shared by the threads of a process: the mutex, the
+    transactions and the batches. Journal and locks both write through it."""
+
+    def __init__(self, database: Database, *, readonly: bool, clock: Clock) -> None:
+        self.database = database
+        self.readonly = readonly
+        self._clock = clock
+        self._mutex = threading.RLock()
+        self._batching = 0  # > 0 while the mutex holder writes inside batch()
+
+    @property
+    def location(self) -> StateLocation:
+        return self.database.location
+
+    def now(self, now: datetime | None = None) -> datetime:
+        return aware(now if now is not None else self._clock())
+
+    def moment(self, at: datetime) -> Any:
+        return self.database.moment(aware(at))
+
+    @contextmanager
+    def transaction(self, doing: str) -> Iterator[Database]:
+        """One committed write transaction (or a part of the batch() under way)."""
+        if self.readonly:
+            raise RuntimeError(f"cannot {doing}: the state at {self.location} is open read-only")
+        with self._mutex, self.database.errors(doing):
+            if self._batching:  # part of batch(): it commits once for all
+                yield self.database
+                return
+            with self.database.transaction():
+                yield self.database
+
+    @contextmanager
+    def batch(self, doing: str) -> Iterator[None]:
+        with self.transaction(doing):
+            self._batching += 1
+            try:
+                yield
+            finally:
+                self._batching -= 1
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._mutex, self.database.errors("read"):
+            return self.database.rows(sql, params)
+
+    def close(self) -> None:
+        with self._mutex:
+            self.database.close()
+
+
+class Locks(Protocol):
+    """How a backend keeps the environment locks."""
+
+    def acquire_lock(
+        self,
+        environment: str,
+        *,
+        holder: str,
+        host: str,
+        pid: int,
+        ttl_seconds: float,
+        now: datetime | None = None,
+    ) -> LockToken: ...
+
+    def heartbeat(self, token: LockToken) -> None: ...
+
+    def release_lock(self, token: LockToken) -> bool: ...
+
+    def force_unlock(self, environment: str) -> LockInfo | None: ...
+
+    def list_locks(self) -> list[LockInfo]: ...
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often a waiter for a held lock tries again."""
+        ...
+
+    def close(self) -> None:
+        """Let go of whatever the locks hold beside the session (their connections)."""
+        ...
+
+
+class SqlState:
+    """The state store on one database session; ``open_state`` makes one."""
+
+    def __init__(self, session: Session, locks: Locks) -> None:
+        self._session = session
+        self._locks = locks
+        self._apply_environments: dict[int, tuple[str, ...]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def path(self) -> StateLocation:
+        """Where the state is: a file, or a PostgreSQL URL shown without its password."""
+        return self._session.location
+
+    @property
+    def readonly(self) -> bool:
+        return self._session.readonly
+
+    @property
+    def database(self) -> Database:
+        return self._session.database
+
+    def close(self) -> None:
+        self._locks.close()
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- transactions -----------------------------------------------------------------
+
+    def batch(self, doing: str = "record several runs") -> AbstractContextManager[None]:
+        """Several writes as one committed transaction: one commit instead of one each.
+        All of them are committed, or (if one raises) none."""
+        return self._session.batch(doing)
+
+    @contextmanager
+    def _journal_write(self, doing: str) -> Iterator[tuple[Database, int]]:
+        """A write transaction that changes applied state, with the serial it bumped to."""
+        with self._session.transaction(doing) as db:
+            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'")
+            serial = int(db.rows("SELECT value FROM meta WHERE key = 'serial'")[0][0])
+            yield db, serial
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._session.rows(sql, params)
+
+    def _moment(self, at: datetime | None = None) -> Any:
+        return self._session.moment(self._session.now(at))
+
+    # -- serial -----------------------------------------------------------------------
+
+    def serial(self, environments: Iterable[str] | None = None) -> int:
+        """A number that grows with every journal write.
+
+        With ``environments``, it grows only when a run of one of them is written: a
+        plan of ``prod`` does not go stale because ``dev`` was applied meanwhile.
+        """
+        if environments is None:
+            return int(self._rows("SELECT value FROM meta WHERE key = 'serial'")[0][0])
+        names = sorted(set(environments))
+        if not names:
+            return 0
+        marks = ",".join("?" * len(names))
+        rows = self._rows(
+            f"SELECT coalesce(max(changed_serial), 0) FROM runs WHERE environment IN ({marks})",
+            names,
+        )
+        return int(rows[0][0])
+
+    # -- applies ----------------------------------------------------------------------
+
+    def begin_apply(
+        self,
+        *,
+        who: str,
+        host: str,
+        git_commit: str | None,
+        environments: Sequence[str],
+        argv: Sequence[str],
+        plan_hash: str | None = None,
+        plan: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record the start of an apply over ``environments``; returns its id.
+
+        ``plan`` is the secret-free plan document the apply executes: ``apply --resume``
+        continues exactly that plan.
+        """
+        envs = list(dict.fromkeys(environments))
+        if not envs:
+            raise ValueError("an apply needs at least one environment")
+        with self._journal_write("record an apply") as (db, _):
+            apply_id = db.insert(
+                "INSERT INTO applies (who, host, git_commit, environments, argv, plan_hash,"
+                " plan, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    scrubbed_text(who, "who"),
+                    scrubbed_text(host, "host"),
+                    scrubbed_text(git_commit, "git_commit"),
+                    to_json(envs, "environments"),
+                    to_json(list(argv), "argv"),
+                    plan_hash,
+                    to_json(plan, "plan") if plan is not None else None,
+                    self._moment(),
+                ),
+            )
+            db.execute_many(
+                "INSERT INTO apply_environments (apply_id, environment) VALUES (?, ?)",
+                [(apply_id, env) for env in envs],
+            )
+        return apply_id
+
+    def resume_apply(self, apply_id: int) -> ApplyRecord:
+        """Reopen an interrupted (or never finished) apply, to continue it with
+        ``apply --resume``: its journal keeps growing under the same id."""
+        with self._journal_write("resume an apply") as (db, _):
+            record = apply_record(self._require_apply(db, apply_id))
+            if record.outcome not in (None, Outcome.INTERRUPTED, Outcome.ERRORED):
+                raise RunnerError(
+                    f"apply {apply_id} ended ({record.outcome}); there is nothing to resume",
+                    hint="run `runner apply` for a new apply",
+                )
+            db.execute(
+                "UPDATE applies SET outcome = NULL, finished_at = NULL, resumed = resumed + 1"
+                " WHERE id = ?",
+                (apply_id,),
+            )
+            return apply_record(self._require_apply(db, apply_id))
+
+    def finish_apply(self, apply_id: int, outcome: Outcome | str) -> None:
+        """Record how an apply ended."""
+        ended = Outcome(outcome)
+        with self._journal_write("record the end of an apply") as (db, _):
+            self._require_apply(db, apply_id)
+            db.execute(
+                "UPDATE applies SET outcome = ?, finished_at = ? WHERE id = ?",
+                (ended.value, self._moment(), apply_id),
+            )
+
+    def apply_plan(self, apply_id: int) -> dict[str, Any] | None:
+        """The plan document an apply was started with (``None`` if it kept none)."""
+        rows = self._rows("SELECT plan FROM applies WHERE id = ?", (apply_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        plan: dict[str, Any] = json.loads(rows[0][0])
+        return plan
+
+    def run_counters(self, environment: str) -> set[int]:
+        """Every runCounter the journal knows in ``environment``: runs apply fired."""
+        rows = self._rows(
+            "SELECT run_counter FROM runs WHERE environment = ? AND run_counter IS NOT NULL",
+            (environment,),
+        )
+        return {int(row[0]) for row in rows}
+
+    def get_apply(self, apply_id: int) -> ApplyRecord | None:
+        rows = self._rows("SELECT " + APPLY_COLUMNS + " FROM applies WHERE id = ?", (apply_id,))
+        return apply_record(rows[0]) if rows else None
+
+    def last_apply(self, environment: str | None = None) -> ApplyRecord | None:
+        """The latest apply (of ``environment``, if given), finished or not."""
+        for record in self._applies_newest_first(environment):
+            return record
+        return None
+
+    def interrupted_apply(self, environment: str | None = None) -> ApplyRecord | None:
+        """The apply ``--resume`` should continue: the latest one that was interrupted
+        or never finished, unless a later apply has touched one of its environments
+        since (resuming it would then fire on top of newer work)."""
+        touched_later: set[str] = set()
+        for record in self._applies_newest_first(environment):
+            # An apply that ended in an error is continued like an interrupted one.
+            resumable = record.outcome in (None, Outcome.INTERRUPTED, Outcome.ERRORED)
+            if resumable and touched_later.isdisjoint(record.environments):
+                return record
+            touched_later.update(record.environments)
+        return None
+
+    def _applies_newest_first(self, environment: str | None) -> Iterator[ApplyRecord]:
+        params: tuple[str, ...] = ()
+        if environment is None:
+            sql = "SELECT " + APPLY_COLUMNS + " FROM applies ORDER BY id DESC"
+        else:
+            sql = (
+                "SELECT " + APPLY_COLUMNS_QUALIFIED + " FROM applies JOIN apply_environments"
+                " ON apply_environments.apply_id = applies.id"
+                " WHERE apply_environments.environment = ? ORDER BY applies.id DESC"
+            )
+            params = (environment,)
+        for row in self._rows(sql, params):
+            yield apply_record(row)
+
+    def _environments_of(self, db: Database, apply_id: int) -> tuple[str, ...]:
+        """The environments of an apply (fixed when it began: read once per apply)."""
+        environments = self._apply_environments.get(apply_id)
+        if environments is None:
+            row = self._require_apply(db, apply_id)
+            environments = self._apply_environments[apply_id] = tuple(
+                json.loads(row["environments"])
+            )
+        return environments
+
+    def _require_apply(self, db: Database, apply_id: int) -> Row:
+        rows = db.rows("SELECT " + APPLY_COLUMNS + " FROM applies WHERE id = ?", (apply_id,))
+        if not rows:
+            raise LookupError(f"no apply {apply_id} in the state at {self.path}")
+        return rows[0]
+
+    # -- the run journal --------------------------------------------------------------
+
+    def record_intent(
+        self,
+        apply_id: int,
+        environment: str,
+        batch: str,
+        name: str,
+        request: Mapping[str, Any],
+        request_hash: str,
+    ) -> int:
+        """Write, and commit, that a run is about to be fired: call it BEFORE startRun.
+
+        ``request`` is the secret-free startRun body (``redact_all``); a
+        :class:`~runner.secrets.Secret` inside raises ``SecretInStateError``.
+        """
+        return self._insert_run(
+            apply_id, environment, batch, name, request, request_hash, RunStatus.INTENT, None
+        )
+
+    def record_unfired(
+        self,
+        apply_id: int,
+        environment: str,
+        batch: str,
+        name: str,
+        request: Mapping[str, Any],
+        request_hash: str,
+        status: RunStatus | str = RunStatus.SKIPPED,
+        *,
+        message: str | None = None,
+    ) -> int:
+        """Record a run that apply decided not to fire (``skipped``, ``not-started``)."""
+        unfired = RunStatus(status)
+        if unfired not in UNFIRED_STATUSES:
+            raise ValueError(f"{unfired} is not a status of a run that was not fired")
+        return self._insert_run(
+            apply_id, environment, batch, name, request, request_hash, unfired, message
+        )
+
+    def _insert_run(
+        self,
+        apply_id: int,
+        environment: str,
+        batch: str,
+        name: str,
+        request: Mapping[str, Any],
+        request_hash: str,
+        status: RunStatus,
+        message: str | None,
+    ) -> int:
+        body = to_json(request, f"request of {environment}/{name}")
+        with self._journal_write("record a run") as (db, serial):
+            environments = self._environments_of(db, apply_id)
+            if environment not in environments:
+                raise ValueError(
+                    f"apply {apply_id} is over {', '.join(environments)}, not {environment!r}"
+                )
+            return db.insert(
+                "INSERT INTO runs (apply_id, environment, batch, name, request, request_hash,"
+                " status, intent_at, message, changed_serial)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    apply_id,
+                    environment,
+                    batch,
+                    scrubbed_text(name, "name"),
+                    body,
+                    request_hash,
+                    status.value,
+                    self._moment(),
+                    scrubbed_text(message, "message"),
+                    serial,
+                ),
+            )
+
+    def record_fired(self, run_id: int, run_counter: int, run_link: str | None = None) -> None:
+        """Write the runCounter the server gave (status becomes ``waitingToRun``).
+
+        Recording the same runCounter again is harmless; a different one raises, since
+        it would mean the run was fired twice.
+        """
+        with self._journal_write("record a fired run") as (db, serial):
+            # Only what the checks need: this runs once per fired run.
+            row = self._run_row(db, run_id, "environment, name, run_counter, status")
+            identity = identity_of(row["environment"], row["name"])
+            recorded = RunStatus(row["status"])
+            if row["run_counter"] is not None and row["run_counter"] != run_counter:
+                raise ValueError(
+                    f"run {identity} (journal id {run_id}) was already fired as "
+                    f"runCounter {row['run_counter']}; refusing to record runCounter {run_counter}"
+                )
+            if recorded in UNFIRED_STATUSES:
+                raise ValueError(f"run {identity} was recorded as {recorded}")
+            status = RunStatus.WAITING_TO_RUN if recorded in UNCERTAIN_STATUSES else recorded
+            db.execute(
+                "UPDATE runs SET run_counter = ?, run_link = coalesce(?, run_link),"
+                " status = ?, fired_at = coalesce(fired_at, ?), changed_serial = ? WHERE id = ?",
+                (
+                    run_counter,
+                    scrubbed_text(run_link, "run_link"),
+                    status.value,
+                    self._moment(),
+                    serial,
+                    run_id,
+                ),
+            )
+
+    def record_ambiguous(self, run_id: int, reason: str) -> None:
+        """startRun was sent but its answer was lost: the run may exist on the server."""
+        with self._journal_write("record an ambiguous run") as (db, serial):
+            run = self._require_run(db, run_id)
+            if run.status not in UNCERTAIN_STATUSES:
+                raise ValueError(f"run {run.identity} is {run.status}, not awaiting startRun")
+            db.execute(
+                "UPDATE runs SET status = ?, message = ?, changed_serial = ? WHERE id = ?",
+                (RunStatus.AMBIGUOUS.value, scrubbed_text(reason, "reason"), serial, run_id),
+            )
+
+    def record_status(
+        self,
+        run_id: int,
+        status: RunStatus | str,
+        *,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        failed_nodes: Sequence[Mapping[str, Any]] | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Write what became of a run. ``None`` keeps what was recorded before.
+
+        A status the server reports (``waitingToRun``, ``running``, ``completed``,
+        ``failed``, ``canceled``) or ``timeout`` needs a runCounter recorded first;
+        ``skipped`` / ``not-started`` are refused for a run that was fired. Use
+        :meth:`record_fired` and :meth:`record_ambiguous` for those steps.
+        """
+        new = RunStatus(status)
+        if new in UNCERTAIN_STATUSES:
+            raise ValueError(f"use record_intent / record_ambiguous for {new}")
+        with self._journal_write("record a run status") as (db, serial):
+            run = self._require_run(db, run_id)
+            if new in _FIRED_STATUSES and run.run_counter is None:
+                raise ValueError(f"run {run.identity} has no runCounter; cannot be {new}")
+            if new in UNFIRED_STATUSES and run.run_counter is not None:
+                raise ValueError(
+                    f"run {run.identity} was fired (runCounter {run.run_counter}); "
+                    f"it cannot be {new}"
+                )
+            db.execute(
+                "UPDATE runs SET status = ?, started_at = coalesce(?, started_at),"
+                " ended_at = coalesce(?, ended_at), failed_nodes = coalesce(?, failed_nodes),"
+                " message = coalesce(?, message), changed_serial = ? WHERE id = ?",
+                (
+                    new.value,
+                    self._session.moment(started_at) if started_at else None,
+                    self._session.moment(ended_at) if ended_at else None,
+                    to_json(list(failed_nodes), "failed_nodes")
+                    if failed_nodes is not None
+                    else None,
+                    scrubbed_text(message, "message"),
+                    serial,
+                    run_id,
+                ),
+            )
+
+    def _require_run(self, db: Database, run_id: int) -> RunRecord:
+        return run_record(self._run_row(db, run_id))
+
+    def _run_row(self, db: Database, run_id: int, columns: str = "*") -> Row:
+        rows = db.rows(f"SELECT {columns} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise LookupError(f"no run {run_id} in the state at {self.path}")
+        return rows[0]
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return run_record(rows[0]) if rows else None
+
+    def runs_of_apply(self, apply_id: int) -> list[RunRecord]:
+        """Every run of an apply's journal, in the order they were recorded."""
+        rows = self._rows("SELECT * FROM runs WHERE apply_id = ? ORDER BY id", (apply_id,))
+        return [run_record(row) for row in rows]
+
+    def runs_in_flight(self, environment: str | None = None) -> list[RunRecord]:
+        """Fired runs not known to have ended (``waitingToRun``, ``running``, and
+        ``timeout``: apply stopped waiting, the run may still be going), oldest first."""
+        statuses = sorted(s.value for s in IN_FLIGHT_STATUSES)
+        marks = ",".join("?" * len(statuses))
+        sql = f"SELECT * FROM runs WHERE status IN ({marks})"
+        params: list[Any] = list(statuses)
+        if environment is not None:
+            sql += " AND environment = ?"
+            params.append(environment)
+        return [run_record(row) for row in self._rows(sql + " ORDER BY id", params)]
+
+    def last_applied_runs(self, environments: Iterable[str] | None = None) -> dict[str, RunRecord]:
+        """The plan baseline: for each identity ``env/name``, its latest run that may
+        have reached the server (any status but ``skipped`` / ``not-started``; an
+        ``intent`` or ``ambiguous`` one counts, as it may have been fired)."""
+        unfired = sorted(s.value for s in UNFIRED_STATUSES)
+        sql = (
+            "SELECT * FROM runs WHERE id IN (SELECT max(id) FROM runs"
+            f" WHERE status NOT IN ({','.join('?' * len(unfired))})"
+        )
+        params: list[Any] = list(unfired)
+        if environments is not None:
+            names = sorted(set(environments))
+            if not names:
+                return {}
+            sql += f" AND environment IN ({','.join('?' * len(names))})"
+            params.extend(names)
+        sql += " GROUP BY environment, name) ORDER BY environment, name"
+        return {record.identity: record for record in map(run_record, self._rows(sql, params))}
+
+    def find_run(self, identity: str) -> RunRecord | None:
+        """The latest run recorded for ``env/name``, whatever its status."""
+        key = RunKey.parse(identity)
+        if key is None:
+            raise ValueError(f"a run identity is ENVIRONMENT/RUN, not {identity!r}")
+        rows = self._rows(
+            "SELECT * FROM runs WHERE environment = ? AND name = ? ORDER BY id DESC LIMIT 1",
+            (key.environment, key.name),
+        )
+        return run_record(rows[0]) if rows else None
+
+    # -- locks (kept by the backend) ----------------------------------------------------
+
+    def acquire_lock(
+        self,
+        environment: str,
+        *,
+        holder: str,
+        host: str,
+        pid: int,
+        ttl_seconds: float,
+        now: datetime | None = None,
+    ) -> LockToken:
+        """Take ``environment``'s lock, or raise
+        :class:`~runner.state.locks.EnvironmentLocked` naming its holder. A lock its
+        holder left behind is taken over; the token's ``took_over`` then describes it."""
+        if ttl_seconds <= 0:
+            raise ValueError("a lock's ttl must be positive")
+        return self._locks.acquire_lock(
+            environment, holder=holder, host=host, pid=pid, ttl_seconds=ttl_seconds, now=now
+        )
+
+    def heartbeat(self, token: LockToken) -> None:
+        """Say the holder is alive; raises :class:`~runner.state.locks.LockLostError`
+        if the lock is no longer ours."""
+        self._locks.heartbeat(token)
+
+    def release_lock(self, token: LockToken) -> bool:
+        """Release our lock; ``False`` if it was no longer ours (nothing is changed)."""
+        return self._locks.release_lock(token)
+
+    def force_unlock(self, environment: str) -> LockInfo | None:
+        """Remove ``environment``'s lock whoever holds it (``runner unlock``); returns
+        the lock removed, if there was one."""
+        return self._locks.force_unlock(environment)
+
+    def list_locks(self) -> list[LockInfo]:
+        """Every lock held, by environment, each saying whether it looks stale."""
+        return self._locks.list_locks()
+
+    @property
+    def lock_poll_seconds(self) -> float:
+        """How often a waiter for a held lock tries again (``wait_for_lock_async``)."""
+        return self._locks.poll_seconds
