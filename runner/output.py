@@ -15,6 +15,11 @@ from typing import TextIO
 
 from runner.secrets import bounded, foreign_text, holds_secret, withheld
 
+#: The ``formatVersion`` of every JSON document runner writes: plan files and plans in
+#: JSON, apply and rerun reports, status. They change together, so that a script reading
+#: several of them checks one number.
+FORMAT_VERSION = 1
+
 #: A traceback is kept whole up to this many characters.
 TRACEBACK_LIMIT = 20_000
 

@@ -1,8 +1,9 @@
 """Planning: what apply would fire, and how it differs from a baseline."""
 
+from runner.output import FORMAT_VERSION
 from runner.plan.baseline import Baseline, BaselineRun, git_baseline, state_baseline
 from runner.plan.builder import Filters, PlanInputs, make_plan
-from runner.plan.document import FORMAT_VERSION, plan_from_document, plan_to_document
+from runner.plan.document import plan_from_document, plan_to_document
 from runner.plan.model import (
     Action,
     BatchPlan,

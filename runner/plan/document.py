@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import RunnerError
+from runner.output import FORMAT_VERSION
 from runner.plan.model import (
     Action,
     BatchPlan,
@@ -22,7 +23,6 @@ from runner.plan.model import (
     Selection,
 )
 
-FORMAT_VERSION = 1
 KIND = "runner-plan"
 
 

@@ -25,11 +25,10 @@ from runner.apply.model import (
     skipped_only,
 )
 from runner.errors import quoted_list
+from runner.output import FORMAT_VERSION
 from runner.render.live import LiveProgress
 from runner.render.terminal import terminal_for
 from runner.shell import runner_command
-
-FORMAT_VERSION = 1
 
 
 def _clock(now: dt.datetime | None = None) -> str:

@@ -20,11 +20,11 @@ from runner.operations import (
     StatusReport,
     UnlockResult,
 )
+from runner.output import FORMAT_VERSION
+from runner.render._lines import plural
 from runner.render.apply_output import apply_document, next_steps, node_lines, nodes_json
 from runner.shell import runner_command
 from runner.state import ApplyRecord, LockInfo, RunRecord
-
-FORMAT_VERSION = 1
 
 __all__ = [
     "cancel_document",
@@ -66,10 +66,6 @@ def duration(seconds: float) -> str:
 
 def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -126,7 +122,7 @@ def _last_apply_lines(apply: ApplyRecord, counts: Mapping[str, int]) -> list[str
         took = (apply.finished_at - apply.started_at).total_seconds()
         ended = f", ended {when(apply.finished_at)} ({duration(took)})"
     commit = f", commit {apply.git_commit[:12]}" if apply.git_commit else ""
-    resumed = f", resumed {_plural(apply.resumed, 'time')}" if apply.resumed else ""
+    resumed = f", resumed {plural(apply.resumed, 'time')}" if apply.resumed else ""
     lines = [
         f"Last apply: {apply.apply_id} ({outcome})",
         f"  by {apply.who} on {apply.host}{commit}",
@@ -153,8 +149,8 @@ def _refresh_lines(refresh: RefreshResult) -> list[str]:
         else:
             change = f"{item.before} -> {item.after}"
         failed, skipped = failed_only(item.failed_nodes), skipped_only(item.failed_nodes)
-        counted = [_plural(len(failed), "failed node")] if failed else []
-        counted += [_plural(len(skipped), "skipped node")] if skipped else []
+        counted = [plural(len(failed), "failed node")] if failed else []
+        counted += [plural(len(skipped), "skipped node")] if skipped else []
         if counted:
             change += f" ({', '.join(counted)})"
         counter = f"run {record.run_counter}" if record.run_counter else "no run seen"
@@ -329,7 +325,7 @@ def render_cancel_text(result: CancelResult) -> str:
     tally = {
         verdict: sum(1 for r in result.runs if r.verdict is verdict) for verdict in CancelVerdict
     }
-    summary = [f"Canceled {_plural(tally[CancelVerdict.CANCELED], 'run')}"]
+    summary = [f"Canceled {plural(tally[CancelVerdict.CANCELED], 'run')}"]
     if tally[CancelVerdict.ALREADY_ENDED]:
         summary.append(f"{tally[CancelVerdict.ALREADY_ENDED]} had already ended")
     if tally[CancelVerdict.NOT_CANCELED]:
@@ -366,7 +362,7 @@ def cancel_document(result: CancelResult) -> dict[str, Any]:
 def render_rerun_preview(plan: RerunPlan) -> str:
     """What rerun is about to send, for the person asked to confirm."""
     source = f" (failed in apply {plan.source_apply})" if plan.source_apply is not None else ""
-    lines = [f"Rerun {_plural(len(plan.jobs), 'run')}{source}:"]
+    lines = [f"Rerun {plural(len(plan.jobs), 'run')}{source}:"]
     rows = []
     for job in plan.jobs:
         request = job.request
