@@ -27,6 +27,7 @@ from runner.apply.model import (
 from runner.errors import quoted_list
 from runner.output import FORMAT_VERSION
 from runner.render.live import LiveProgress
+from runner.render.plan_markdown import md_text
 from runner.render.terminal import terminal_for
 from runner.shell import runner_command
 
@@ -224,11 +225,11 @@ def render_apply_markdown(result: ApplyResult) -> str:
         if run.run_link and counter:
             counter = f"[{counter}]({run.run_link})"
         lines.append(
-            f"| {_md(run.environment)} | {_md(run.batch)} | {_md(run.name)} | "
+            f"| {md_text(run.environment)} | {md_text(run.batch)} | {md_text(run.name)} | "
             f"{run.state.value} | {counter} | {failed} | {skipped} |"
         )
     for error in result.errors:
-        lines += ["", f"> **error:** {_md(error)}"]
+        lines += ["", f"> **error:** {md_text(error)}"]
     gantt = _gantt(result)
     if gantt:
         lines += ["", "```mermaid", *gantt, "```"]
@@ -258,11 +259,7 @@ def _gantt(result: ApplyResult) -> list[str]:
 
 
 def _md_nodes(nodes: Sequence[FailedNode]) -> str:
-    return "<br>".join(_md(f"{node.label}: {node.error}") for node in nodes)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("`", "\\`").replace("\n", " ")
+    return "<br>".join(md_text(f"{node.label}: {node.error}") for node in nodes)
 
 
 def _mermaid(text: str) -> str:
