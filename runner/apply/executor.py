@@ -35,7 +35,6 @@ from runner.apply.model import (
     RunState,
 )
 from runner.apply.poller import StatusPoller, poll_interval_for
-from runner.apply.reconcile import same_refresh
 from runner.apply.results import failed_nodes
 from runner.coalesce import (
     Ambiguous,
@@ -49,6 +48,7 @@ from runner.coalesce import (
     StartOutcome,
     StartRunRequest,
 )
+from runner.coalesce.matching import same_refresh, since_text
 from runner.errors import LockHeldError, RunnerError, quoted, quoted_list
 from runner.shell import cancel_command
 from runner.state import (
@@ -535,7 +535,7 @@ class Executor:
         if twin is None:
             return True
         mode = self._options.if_running or run.if_running
-        running = f"already running as run {twin.id}{_since(twin.runStartTime)}"
+        running = f"already running as run {twin.id}{since_text(twin.runStartTime)}"
         if mode == "fire":
             self._note(
                 run.environment, f"{quoted(run.name)}: {running}; firing anyway (ifRunning: fire)"
@@ -886,20 +886,6 @@ class Executor:
             if report.run_counter is None and not report.ended:
                 with contextlib.suppress(RunnerError, ValueError):
                     self._unfired(run, state, message, cause)
-
-
-def _since(started: str | None) -> str:
-    """`` since 14:02:05 UTC`` from a run's start time as Coalesce gives it; nothing when
-    it is not a time (it is Coalesce's text: only a parsed time is shown)."""
-    if not started:
-        return ""
-    try:
-        moment = dt.datetime.fromisoformat(started)
-    except ValueError:
-        return ""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC)
-    return f" since {moment:%H:%M:%S} UTC"
 
 
 async def wait_for_lock(

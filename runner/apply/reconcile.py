@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from typing import Any
 
-from runner.coalesce import CoalesceClient, RunInfo
+from runner.coalesce import CoalesceClient
+from runner.coalesce.matching import matches
 
 # How far back to look: more runs than one apply fires in one environment at once.
 LOOKBACK = 200
@@ -40,41 +41,6 @@ async def find_created_run(
         if matches(info, request):
             return run_id
     return None
-
-
-def matches(info: RunInfo, request: Mapping[str, Any]) -> bool:
-    """Whether the run Coalesce reports is the one ``request`` asks for."""
-    if not same_refresh(info, request):
-        return False
-    details = info.runDetails
-    assert details is not None  # same_refresh says no otherwise
-    parallelism = request.get("runDetails", {}).get("parallelism")
-    return parallelism is None or details.parallelism in (None, parallelism)
-
-
-def same_refresh(info: RunInfo, request: Mapping[str, Any]) -> bool:
-    """Whether the run Coalesce reports refreshes what ``request`` would: the same job,
-    selectors and parameters (how many nodes run at once aside)."""
-    details = info.runDetails
-    if details is None:
-        return False
-    wanted = request.get("runDetails", {})
-    pairs = (
-        (details.jobID, wanted.get("jobID")),
-        (details.includeNodesSelector or None, wanted.get("includeNodesSelector")),
-        (details.excludeNodesSelector or None, wanted.get("excludeNodesSelector")),
-    )
-    if any(_text(have) != _text(want) for have, want in pairs):
-        return False
-    parameters = info.runTimeParameters or details.runTimeParameters
-    wanted_parameters = request.get("parameters")
-    return not (
-        wanted_parameters and parameters is not None and dict(parameters) != wanted_parameters
-    )
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value).strip()
 
 
 async def find_created_rerun(

@@ -7,6 +7,8 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from runner.coalesce import RunInfo
+from runner.coalesce.matching import same_refresh, since_text
 from runner.errors import Problem, quoted
 from runner.identity import RunKey
 from runner.plan.baseline import Baseline, BaselineRun
@@ -103,6 +105,7 @@ def _plan_environment(env: EnvironmentSpec, inputs: PlanInputs) -> EnvironmentPl
         warnings=_environment_warnings(env, inputs.specs.warnings),
         status=facts.status if facts else None,
         offline_reason=facts.offline_reason if facts else None,
+        deployed_commit=facts.deployed_commit if facts else None,
     )
 
 
@@ -271,6 +274,13 @@ def _run_warnings(
             "or deploy the job first",
             fails=True,
         )
+    twin = _running_twin(run, facts)
+    if twin is not None:
+        warn(
+            "already-running",
+            f"already running as run {twin.id}{since_text(twin.runStartTime)}: apply will "
+            f"{IF_RUNNING[run.if_running]} (ifRunning: {run.if_running})",
+        )
     forced = request.forced
     if forced:
         warn("force", "forceIgnoreEnvironmentStatus is set: runs even if the last deploy failed")
@@ -292,6 +302,22 @@ def _run_warnings(
                 fails=True,
             )
     return tuple(warnings)
+
+
+#: What apply does about a run whose refresh Coalesce already runs, by ``ifRunning``.
+IF_RUNNING = {
+    "wait": "wait for it to end, then fire",
+    "skip": "skip this run",
+    "fire": "fire it anyway, beside it",
+}
+
+
+def _running_twin(run: RunSpec, facts: EnvironmentFacts | None) -> RunInfo | None:
+    """A refresh Coalesce runs (anyone's) that is the one ``run`` would fire."""
+    if facts is None:
+        return None
+    wanted = run.request.redacted()
+    return next((info for info in facts.running if same_refresh(info, wanted)), None)
 
 
 def _environment_warnings(

@@ -58,6 +58,7 @@ def _environment(env: EnvironmentPlan) -> dict[str, Any]:
         "url": env.url,
         "path": env.path,
         "status": env.status,
+        "deployedCommit": env.deployed_commit,
         "offlineReason": env.offline_reason,
         "warnings": [_warning(w) for w in env.warnings],
         "batches": [
@@ -138,6 +139,7 @@ def _read(doc: Mapping[str, Any]) -> Plan:
                 warnings=tuple(_read_warning(w, env["name"], None) for w in env["warnings"]),
                 status=env["status"],
                 offline_reason=env["offlineReason"],
+                deployed_commit=env.get("deployedCommit"),
             )
         )
     return Plan(

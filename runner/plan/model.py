@@ -109,6 +109,7 @@ class EnvironmentPlan:
     warnings: tuple[PlanWarning, ...] = ()  # about the environment as a whole
     status: str | None = None  # the environment's status in Coalesce, when read online
     offline_reason: str | None = None  # why it was not read online
+    deployed_commit: str | None = None  # the commit Coalesce has deployed there, if it says
 
     def runs(self) -> Iterator[PlannedRun]:
         for batch in self.batches:

@@ -12,9 +12,11 @@ from runner.coalesce import (
     CoalesceUnreachable,
     EnvironmentJobs,
     EnvironmentNode,
+    RunInfo,
     read_jobs,
 )
 from runner.errors import quoted
+from runner.secrets import foreign_name
 from runner.selectors import Attribute, Node, NodeGraph
 from runner.spec import EnvironmentSpec, MissingSecret
 
@@ -30,6 +32,9 @@ class EnvironmentFacts:
     # The jobs deployed there; None when not read, or when this Coalesce does not list
     # jobs (their IDs are then not checked).
     jobs: EnvironmentJobs | None = None
+    deployed_commit: str | None = None  # what Coalesce says is deployed there
+    # Refreshes Coalesce shows running or waiting to run there, whoever started them.
+    running: tuple[RunInfo, ...] = ()
 
 
 def build_graph(nodes: Sequence[EnvironmentNode]) -> NodeGraph:
@@ -70,10 +75,11 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
         )
     client = pool.client(environment.url, token, token_source=environment.token_source)
     try:
-        info, nodes, jobs = await asyncio.gather(
+        info, nodes, jobs, running = await asyncio.gather(
             client.get_environment(environment.environment_id),
             client.list_nodes(environment.environment_id, detail=True),
             read_jobs(client, environment.environment_id),
+            client.active_runs(environment.environment_id),
         )
     except CoalesceUnreachable as error:
         # Online is the default: a plan that could not read Coalesce would pass for one
@@ -86,8 +92,23 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
             path=error.path,
         ) from None
     return EnvironmentFacts(
-        environment.name, status=info.status, graph=build_graph(nodes), jobs=jobs
+        environment.name,
+        status=info.status,
+        graph=build_graph(nodes),
+        jobs=jobs,
+        deployed_commit=_commit(info.deployedCommit),
+        running=tuple(running),
     )
+
+
+def _commit(deployed: object) -> str | None:
+    """The deployed commit as Coalesce gives it (a string, or an object naming one): its
+    text, checked like any text from outside and kept short."""
+    if isinstance(deployed, dict):
+        deployed = next((deployed[k] for k in ("commitSHA", "sha", "id") if k in deployed), None)
+    if not isinstance(deployed, str | int) or isinstance(deployed, bool) or deployed == "":
+        return None
+    return foreign_name(str(deployed), limit=64)
 
 
 def _token_hint(environment: EnvironmentSpec) -> str:

@@ -204,7 +204,8 @@ def warning_line(warning: PlanWarning, depth: int) -> Line:
 
 def status_text(env: EnvironmentPlan) -> str:
     if env.status is not None:
-        return env.status
+        commit = f", deployed commit {env.deployed_commit}" if env.deployed_commit else ""
+        return env.status + commit
     if env.offline_reason:
         return f"not read ({env.offline_reason})"
     return "not read (offline)"

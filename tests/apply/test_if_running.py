@@ -152,3 +152,39 @@ def test_waiting_for_the_same_refresh_ends_at_the_runs_timeout_with_exit_4(
     waited = next(r for r in json.loads(out)["runs"] if r["name"] == "a")
     assert waited["status"] == "not-started"
     assert f"run {twin}, the same refresh, was still going after 1s" in waited["message"]
+
+
+def test_an_online_plan_marks_the_run_already_going_and_shows_the_deployed_commit(
+    tmp_path: Path, served: SimServer
+) -> None:
+    served.post("/_sim/clock", {"speed": FROZEN})
+    twin = _start_elsewhere(served, "a")
+    write_spec(
+        tmp_path / "specs",
+        "alpha",
+        "1",
+        served.url,
+        [batch("b", [run("a", ifRunning="skip"), run("b")])],
+    )
+    plan = ApplyProcess(
+        ["--format", "json"],
+        cwd=tmp_path,
+        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(tmp_path / "state.db")},
+        command="plan",
+    )
+    try:
+        code, out, err = plan.finish()
+    finally:
+        plan.kill()
+
+    assert code == 0, err  # a warning, not an error: apply knows what to do about it
+    document = json.loads(out)
+    [environment] = document["environments"]
+    assert environment["deployedCommit"] == "0000000"
+    runs = {r["name"]: r for r in document["runs"]}
+    [marked] = runs["a"]["warnings"]
+    assert marked["code"] == "already-running"
+    assert marked["message"].startswith(f"already running as run {twin} since ")
+    assert marked["message"].endswith("apply will skip this run (ifRunning: skip)")
+    assert not [w for w in runs["b"]["warnings"] if w["code"] == "already-running"]
+    assert len(served.start_runs()) == 1, "plan fires nothing"
