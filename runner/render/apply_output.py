@@ -27,7 +27,7 @@ from runner.apply.model import (
 from runner.errors import quoted_list
 from runner.output import FORMAT_VERSION
 from runner.render.live import LiveProgress
-from runner.render.plan_markdown import md_text
+from runner.render.plan_markdown import md_table, md_text
 from runner.render.terminal import terminal_for
 from runner.shell import runner_command
 
@@ -211,23 +211,39 @@ def apply_document(result: ApplyResult) -> dict[str, Any]:
     }
 
 
+REPORT_COLUMNS = (
+    "environment",
+    "batch",
+    "run",
+    "status",
+    "runCounter",
+    "failed nodes",
+    "skipped nodes",
+)
+
+
 def render_apply_markdown(result: ApplyResult) -> str:
     """A report for a pull request or a CI job summary, with a Gantt chart of the runs."""
     lines = [f"## runner apply {result.apply_id}", ""]
-    lines += [
-        "| environment | batch | run | status | runCounter | failed nodes | skipped nodes |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows: list[list[str]] = []
     for run in result.runs:
         failed = _md_nodes(failed_only(run.failed_nodes))
         skipped = _md_nodes(skipped_only(run.failed_nodes))
         counter = str(run.run_counter) if run.run_counter is not None else ""
         if run.run_link and counter:
             counter = f"[{counter}]({run.run_link})"
-        lines.append(
-            f"| {md_text(run.environment)} | {md_text(run.batch)} | {md_text(run.name)} | "
-            f"{run.state.value} | {counter} | {failed} | {skipped} |"
+        rows.append(
+            [
+                md_text(run.environment),
+                md_text(run.batch),
+                md_text(run.name),
+                run.state.value,
+                counter,
+                failed,
+                skipped,
+            ]
         )
+    lines += md_table(REPORT_COLUMNS, rows)
     for error in result.errors:
         lines += ["", f"> **error:** {md_text(error)}"]
     gantt = _gantt(result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -201,21 +202,43 @@ def _head(plan: Plan) -> str:
     return "\n\n".join(parts)
 
 
-def _table(plan: Plan) -> str:
-    rows = [
-        "| Environment | To fire | New | Changed | Unchanged | Removed | Warnings | Coalesce |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+def md_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: Collection[int] = ()
+) -> list[str]:
+    """A markdown table, one line per row. Cells go in as given: text from a spec or from
+    Coalesce is escaped with :func:`md_text` first. Columns in ``numeric`` align right."""
+    rule = ["---:" if index in numeric else "---" for index in range(len(header))]
+    return [
+        _table_line(header),
+        _table_line(rule),
+        *(_table_line([str(cell) for cell in row]) for row in rows),
     ]
-    rows.extend(_row(env) for env in plan.environments)
-    return "\n".join(rows)
 
 
-def _row(env: EnvironmentPlan) -> str:
+def _table_line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(plan: Plan) -> str:
+    header = ["Environment", "To fire", "New", "Changed", "Unchanged", "Removed", "Warnings"]
+    rows = [_row(env) for env in plan.environments]
+    return "\n".join(md_table([*header, "Coalesce"], rows, numeric=range(1, 7)))
+
+
+def _row(env: EnvironmentPlan) -> list[object]:
     c = counts_of([env])
     warnings = str(c.warnings) + (f" (**{plural(c.errors, 'error')}**)" if c.errors else "")
     status = status_text(env) if env.path else "spec removed"
-    cells = [md_text(env.name), c.to_fire, c.new, c.changed, c.unchanged, c.removed, warnings]
-    return "| " + " | ".join(str(cell) for cell in [*cells, md_text(status)]) + " |"
+    return [
+        md_text(env.name),
+        c.to_fire,
+        c.new,
+        c.changed,
+        c.unchanged,
+        c.removed,
+        warnings,
+        md_text(status),
+    ]
 
 
 def _problem_items(plan: Plan) -> list[str]:

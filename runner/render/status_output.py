@@ -72,7 +72,7 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts.items()) or "no runs"
 
 
-def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+def _aligned(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     """Rows with their columns aligned (the last column is left as is)."""
     if not rows:
         return []
@@ -155,7 +155,7 @@ def _refresh_lines(refresh: RefreshResult) -> list[str]:
             change += f" ({', '.join(counted)})"
         counter = f"run {record.run_counter}" if record.run_counter else "no run seen"
         rows.append([record.identity, counter, change])
-    lines += _table(rows)
+    lines += _aligned(rows)
     for item in refresh.runs:
         for line in node_lines(item.failed_nodes):
             lines.append(f"      {item.record.identity} {line}")
@@ -181,7 +181,7 @@ def _in_flight_lines(runs: Sequence[RunRecord], now: dt.datetime) -> list[str]:
         )
     return [
         f"In flight ({len(runs)}):",
-        *_table(rows),
+        *_aligned(rows),
         "  Cancel with: runner cancel ENV/RUN (or --all); "
         "runner status --refresh asks Coalesce how they stand.",
     ]
@@ -196,7 +196,7 @@ def _uncertain_lines(runs: Sequence[RunRecord]) -> list[str]:
     ]
     return [
         f"Outcome uncertain ({len(runs)}): sent, or about to be, with no runCounter recorded:",
-        *_table(rows),
+        *_aligned(rows),
         "  They may or may not exist in Coalesce: look for them there before firing them "
         "again (runner apply --resume does that for the runs of an apply).",
     ]
@@ -330,7 +330,7 @@ def render_cancel_text(result: CancelResult) -> str:
         summary.append(f"{tally[CancelVerdict.ALREADY_ENDED]} had already ended")
     if tally[CancelVerdict.NOT_CANCELED]:
         summary.append(f"{tally[CancelVerdict.NOT_CANCELED]} could not be canceled")
-    return _text([*_table(rows), "; ".join(summary) + "."])
+    return _text([*_aligned(rows), "; ".join(summary) + "."])
 
 
 def render_cancel_json(result: CancelResult) -> str:
@@ -384,7 +384,7 @@ def render_rerun_preview(plan: RerunPlan) -> str:
                 "sends " + "; ".join(sends),
             ]
         )
-    lines += _table(rows)
+    lines += _aligned(rows)
     lines.append("  A rerun runs again only the nodes that did not complete.")
     if plan.never_fired:
         names = quoted_list(r.identity for r in plan.never_fired)
