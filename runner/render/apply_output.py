@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from runner.apply.model import ApplyEvent, ApplyResult, RunReport, RunState
+from runner.output import Discard, is_quiet
 from runner.render.live import LiveProgress
 from runner.render.terminal import terminal_for
 
@@ -56,7 +57,9 @@ def _run_line(run: RunReport) -> str:
 def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:
     """How to show progress on stderr, as :func:`runner.render.terminal.terminal_for`
     says: a live table on a terminal (not a dumb one, outside CI), one line per change
-    anywhere else."""
+    anywhere else; none under ``--quiet``."""
+    if is_quiet():
+        return LineProgress(Discard())
     if terminal_for(sys.stderr).live:
         return LiveProgress(runs)
     return LineProgress()
