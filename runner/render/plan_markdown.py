@@ -190,8 +190,10 @@ class _Comment:
 
     def fit(self, limit: int, measure: Callable[[str], int]) -> str:
         text = self.render()
-        while measure(text) > limit and self._cut_more(measure(text) - limit):
-            text = self.render()
+        if measure(text) > limit:
+            while measure(text) > limit and self._cut_more(measure(text) - limit):
+                text = self.render()
+            text = self._refill(text, limit, measure)
         if measure(text) > limit:  # even the summary is too long: keep what fits of it
             trailer = "\n\n(cut: run `runner plan` locally for the rest)\n"
             room = max(0, limit - measure(trailer))
@@ -202,19 +204,23 @@ class _Comment:
         return text
 
     def _cut_more(self, over: int) -> bool:
-        """Make the next cut, largest details first; False when there is nothing left."""
+        """Make the next cuts, largest details first, enough of them to save about
+        ``over`` characters; False when there is nothing left to cut."""
         by_size = sorted(
             (e for e in self.environments if e.level < _LISTED),
             key=lambda e: len(e.render()),
             reverse=True,
         )
-        for env in by_size:
-            if env.can_hide_unchanged():
-                env.level = _CHANGED_ONLY
+        hideable = [e for e in by_size if e.can_hide_unchanged()]
+        for level, candidates in ((_CHANGED_ONLY, hideable), (_LISTED, by_size)):
+            for env in candidates:
+                before = len(env.render())
+                env.level = level
+                over -= before - len(env.render())
+                if over <= 0:
+                    break
+            if candidates:
                 return True
-        if by_size:
-            by_size[0].level = _LISTED
-            return True
         listed = [e for e in self.environments if e.level == _LISTED]
         if listed:  # the table above says the same: drop the list at once
             for env in listed:
@@ -225,6 +231,38 @@ class _Comment:
             or self._cut_problems(over)
             or self._leave_out_rows(over, quiet_only=False)
         )
+
+    def _refill(self, text: str, limit: int, measure: Callable[[str], int]) -> str:
+        """Cuts are made in large steps: give back, in the plan's order (environments with
+        something to review first), the details of environments that fit in what is left."""
+        if measure(text) > limit:
+            return text
+        budget = limit - measure(text) - measure(_LEGEND) - 64  # the section's own lines
+        cut = [e for e in self.environments if e.level in (_LISTED, _IN_TABLE)]
+        restored: list[tuple[_Environment, int]] = []
+        for env in sorted(cut, key=lambda e: e.quiet):
+            before = env.level
+            env.level = _CHANGED_ONLY
+            cost = measure(env.render()) + 2
+            if before == _LISTED:
+                cost -= measure(self._listed_line(env)) + 1
+            if cost > budget:
+                env.level = before
+                continue
+            budget -= cost
+            restored.append((env, before))
+        if not restored:
+            return text
+        refilled = self.render()
+        if measure(refilled) <= limit:
+            return refilled
+        for env, before in restored:  # an estimate was wrong: keep the cut as it was
+            env.level = before
+        return self.render()
+
+    @staticmethod
+    def _listed_line(env: _Environment) -> str:
+        return f"- {md_text(environment_summary(env.env))}"
 
     def _leave_out_rows(self, over: int, *, quiet_only: bool) -> bool:
         """Leave rows out of the table, from the last one up: enough of them to save
