@@ -75,8 +75,8 @@ def test_actionlint_passes_on_the_workflows_and_the_action_as_they_use_it(
     for workflow in WORKFLOWS:
         text = workflow.read_text()
         assert "your-org/runner@v1" in text
-        local = text.replace("your-org/runner@v1", "./")
-        (tmp_path / ".github" / "workflows" / workflow.name).write_text(local)
+        as_local = text.replace("your-org/runner@v1", "./")
+        (tmp_path / ".github" / "workflows" / workflow.name).write_text(as_local)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     local = subprocess.run(
         [actionlint], cwd=tmp_path, capture_output=True, text=True, env=_env_with_tools()
