@@ -257,3 +257,10 @@ def test_an_unknown_command_fails_the_step(project: Path, tmp_path: Path) -> Non
         "::error title=runner action::input 'command' must be validate, plan or apply" in result.log
     )
     assert "destroy" not in result.log
+
+
+def test_the_readme_shows_the_two_workflows_as_they_are() -> None:
+    readme = (REPO / "README.md").read_text()
+    for name in ("runner-plan.yml", "runner-apply.yml"):
+        text = (REPO / "docs" / "github-actions" / name).read_text()
+        assert f"```yaml\n{text}```" in readme, f"README's copy of {name} differs"
