@@ -104,7 +104,7 @@ def test_shellcheck_passes_on_the_run_blocks_of_the_action(tmp_path: Path) -> No
     if shellcheck is None:
         pytest.skip("shellcheck is not installed")
     steps = [s for s in _action()["runs"]["steps"] if "run" in s]
-    assert len(steps) == 2
+    assert len(steps) == 3
     for number, step in enumerate(steps):
         assert step["shell"] == "bash"
         script = tmp_path / f"step-{number}.sh"
