@@ -15,7 +15,7 @@ import click
 
 from runner.commands import COMMANDS, SUMMARY
 from runner.errors import RunnerError, SpecError
-from runner.output import configure_logging, echo_err, traceback_text
+from runner.output import configure_logging, echo_err, set_quiet, traceback_text
 from runner.secrets import foreign_text
 
 EXIT_INTERRUPTED = 130
@@ -41,8 +41,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="runner")
-def cli() -> None:
-    pass
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Only the output, warnings and errors: no progress or notes.",
+)
+def cli(quiet: bool) -> None:
+    set_quiet(quiet)
 
 
 cli.help = SUMMARY
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_cli(argv: list[str] | None = None) -> int:
     configure_logging(_debug())
+    set_quiet(False)
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         # The commands find their own arguments in obj (the journal records them).

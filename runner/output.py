@@ -8,6 +8,7 @@ them too: a record found to hold a secret is withheld whole.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import traceback
@@ -22,6 +23,33 @@ FORMAT_VERSION = 1
 
 #: A traceback is kept whole up to this many characters.
 TRACEBACK_LIMIT = 20_000
+
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """``runner --quiet``: notes and progress are left out (see :func:`note`)."""
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def note(text: str) -> None:
+    """A line for a person about what happened (a file written, a count), on stderr;
+    left out under ``--quiet``. Warnings and errors are never notes."""
+    if not _quiet:
+        echo_err(text)
+
+
+class Discard(io.StringIO):
+    """A stream that keeps nothing: where progress goes under ``--quiet``."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def echo(text: str = "", *, file: TextIO | None = None, end: str = "\n") -> None:

@@ -12,6 +12,7 @@ SUMMARY = "Declarative refresh runs for Coalesce: specs as code, reviewed plans,
 COMMANDS: dict[str, str] = {
     "validate": "Check spec files; no network.",
     "plan": "Show which runs would fire and what changed.",
+    "show": "Print a saved plan file in any format.",
     "apply": "Fire the runs in batches, wait for them and record what happened.",
     "status": "Show the last apply and the runs still in flight.",
     "cancel": "Cancel runs in flight.",
@@ -33,7 +34,8 @@ def top_level_help() -> str:
         "Usage: runner [OPTIONS] COMMAND [ARGS]...\n\n"
         f"{summary}\n\n"
         "Options:\n"
-        "  --version   Show the version and exit.\n"
-        "  -h, --help  Show this message and exit.\n\n"
+        "  --version    Show the version and exit.\n"
+        "  -q, --quiet  Only the output, warnings and errors: no progress or notes.\n"
+        "  -h, --help   Show this message and exit.\n\n"
         f"Commands:\n{commands}"
     )

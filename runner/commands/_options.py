@@ -3,9 +3,10 @@ question that ``--auto-approve`` skips."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -30,13 +31,42 @@ def spec_paths(func: F) -> F:
 
 
 def var_option(func: F) -> F:
-    return click.option(
-        "--var",
-        "variables",
+    """``--var NAME=VALUE`` and ``--var-file FILE`` (both repeatable). The command sees one
+    ``variables`` tuple of ``NAME=VALUE`` pairs: the files' variables first, in the order
+    the files were given, then ``--var``, so that the command line wins."""
+
+    @functools.wraps(func)
+    def with_files(*args: Any, **kwargs: Any) -> Any:
+        files: tuple[str, ...] = kwargs.pop("var_files", ())
+        kwargs["variables"] = (*_file_pairs(files), *kwargs.get("variables", ()))
+        return func(*args, **kwargs)
+
+    decorated = click.option(
+        "--var-file",
+        "var_files",
         multiple=True,
-        metavar="NAME=VALUE",
-        help="A value for var('NAME') in templates (also RUNNER_VAR_NAME).",
-    )(func)
+        metavar="FILE",
+        help="A YAML map of variables (NAME: VALUE); --var wins over it.",
+    )(with_files)
+    return cast(
+        F,
+        click.option(
+            "--var",
+            "variables",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="A value for var('NAME') in templates (also RUNNER_VAR_NAME).",
+        )(decorated),
+    )
+
+
+def _file_pairs(files: Sequence[str]) -> list[str]:
+    from runner.spec import read_var_file
+
+    pairs: list[str] = []
+    for path in files:
+        pairs.extend(f"{name}={value}" for name, value in read_var_file(path).items())
+    return pairs
 
 
 def filter_options(func: F) -> F:

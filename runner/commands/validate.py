@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import click
 
 from runner.commands._options import parse_vars, spec_paths, var_option
-from runner.errors import SpecError
-from runner.output import echo, echo_err
+from runner.errors import Problem, SpecError
+from runner.output import echo, echo_err, is_quiet
 from runner.spec import DEFAULT_PATHS, RenderOptions, load_specs
 
 
@@ -19,6 +22,7 @@ def command(paths: tuple[str, ...], variables: tuple[str, ...]) -> int:
     try:
         specs = load_specs(paths or DEFAULT_PATHS, options=options)
     except SpecError as error:
+        _annotate(error.problems)
         for problem in error.problems:
             echo_err(str(problem))
         errors = sum(1 for p in error.problems if p.severity == "error")
@@ -27,8 +31,11 @@ def command(paths: tuple[str, ...], variables: tuple[str, ...]) -> int:
             f"{errors} error{'s' if errors != 1 else ''} in {files} file{'s' if files != 1 else ''}"
         )
         return 1
+    _annotate(specs.warnings)
     for warning in specs.warnings:
         echo_err(str(warning))
+    if is_quiet():
+        return 0
     runs = sum(1 for _ in specs.runs())
     envs = len(specs.environments)
     echo(
@@ -41,3 +48,11 @@ def command(paths: tuple[str, ...], variables: tuple[str, ...]) -> int:
         )
     )
     return 0
+
+
+def _annotate(problems: Sequence[Problem]) -> None:
+    """Under GitHub Actions, each problem also as an annotation on the pull request's diff."""
+    from runner.render.github import in_github_actions, print_annotations, problem_annotations
+
+    if in_github_actions():
+        print_annotations(problem_annotations(problems), sys.stderr)

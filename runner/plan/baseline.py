@@ -96,7 +96,7 @@ def _under(path: Path, root: Path) -> bool:
 def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Baseline:
     """The specs under ``paths`` as they were at git revision ``ref``, rendered alike."""
     top = _git(["rev-parse", "--show-toplevel"], Path.cwd()).strip()
-    commit = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], Path(top)).strip()
+    commit = _commit_of(ref, Path(top))
     with tempfile.TemporaryDirectory(prefix="runner-against-") as scratch:
         root = Path(scratch)
         listed = _git(["ls-tree", "-r", "--name-only", commit], Path(top)).splitlines()
@@ -129,6 +129,30 @@ def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Base
         for run in specs.runs()
     }
     return Baseline(f"git:{ref}", runs)
+
+
+def _commit_of(ref: str, top: Path) -> str:
+    """The commit ``ref`` names. A ref a shallow clone lacks (actions/checkout fetches one
+    commit by default) is an error that says how to fetch it."""
+    try:
+        return _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], top).strip()
+    except RunnerError:
+        shallow = _git(["rev-parse", "--is-shallow-repository"], top).strip() == "true"
+        if not shallow:
+            raise
+    raise RunnerError(
+        f"--against {ref}: this clone is shallow and does not have {ref}, so the specs "
+        "cannot be compared with it",
+        hint="check out the whole history (actions/checkout with 'fetch-depth: 0'), or fetch "
+        f"the base branch first: {_fetch_command(ref)}",
+    ) from None
+
+
+def _fetch_command(ref: str) -> str:
+    remote, slash, branch = ref.partition("/")
+    if slash and remote == "origin" and branch:
+        return f"git fetch --no-tags --depth=1 origin {branch}:refs/remotes/origin/{branch}"
+    return f"git fetch --no-tags --depth=1 origin {ref}:{ref}"
 
 
 def _relative_paths(paths: Sequence[str], top: Path) -> list[str]:

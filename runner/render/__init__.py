@@ -10,10 +10,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.render.plan_json import render_plan_json
-from runner.render.plan_markdown import render_plan_markdown
+from runner.render.plan_markdown import plan_marker, render_plan_markdown, render_plan_summary
 from runner.render.plan_text import render_plan_text
 
-__all__ = ["render_plan_json", "render_plan_markdown", "render_plan_text", "use_color"]
+__all__ = [
+    "plan_marker",
+    "render_plan_json",
+    "render_plan_markdown",
+    "render_plan_summary",
+    "render_plan_text",
+    "use_color",
+]
 
 
 def use_color(stream: Any, *, environ: Mapping[str, str] | None = None) -> bool:

@@ -25,7 +25,7 @@ from runner.apply.model import (
     skipped_only,
 )
 from runner.errors import quoted_list
-from runner.output import FORMAT_VERSION
+from runner.output import FORMAT_VERSION, Discard, is_quiet
 from runner.render.live import LiveProgress
 from runner.render.plan_markdown import md_table, md_text
 from runner.render.terminal import terminal_for
@@ -68,7 +68,9 @@ def _run_line(run: RunReport) -> str:
 def progress_for(runs: Sequence[RunReport] = ()) -> LineProgress | LiveProgress:
     """How to show progress on stderr, as :func:`runner.render.terminal.terminal_for`
     says: a live table on a terminal (not a dumb one, outside CI), one line per change
-    anywhere else."""
+    anywhere else; none under ``--quiet``."""
+    if is_quiet():
+        return LineProgress(Discard())
     if terminal_for(sys.stderr).live:
         return LiveProgress(runs)
     return LineProgress()

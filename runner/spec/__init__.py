@@ -4,6 +4,7 @@ from runner.spec.loader import DEFAULT_PATHS, discover, load_specs
 from runner.spec.models import Spec
 from runner.spec.resolved import BatchSpec, EnvironmentSpec, RunSpec, SpecSet
 from runner.spec.templates import MissingSecret, RenderOptions
+from runner.spec.varfile import read_var_file
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -16,4 +17,5 @@ __all__ = [
     "SpecSet",
     "discover",
     "load_specs",
+    "read_var_file",
 ]

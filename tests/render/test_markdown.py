@@ -156,3 +156,106 @@ def test_changed_lines_use_the_mark_github_colours() -> None:
     markdown = render_plan_markdown(plan_with(environment("a", [run])))
     assert "!       runDetails.parallelism: 16 -> 8" in markdown.splitlines()
     assert "<details><summary>a: 1 to fire (0 new, 1 changed, 0 unchanged)" in markdown
+
+
+# -- the sticky comment: its marker, and its size whatever the plan -----------------------
+
+
+def test_the_marker_names_the_scope_and_is_the_same_for_the_same_scope() -> None:
+    from runner.render import plan_marker
+
+    marker = plan_marker({"path": ["specs"], "env": ["prod"], "run": []})
+    assert marker == "<!-- runner:plan path=specs env=prod -->"
+    again = plan_marker({"path": ["specs", "specs"], "env": ["staging", "prod"]})
+    assert again == plan_marker({"path": ["specs"], "env": ["prod", "staging"]})
+    assert again == "<!-- runner:plan path=specs env=prod,staging -->"
+    hostile = plan_marker({"path": ["a b/--> <script>"], "run": ["load-*"]})
+    assert hostile.count("-->") == 1 and hostile.endswith(" -->")
+    assert "run=load-*" in hostile
+    markdown = render_plan_markdown(big_plan(), marker=marker)
+    assert markdown.startswith(marker + "\n\n### Plan:")
+
+
+def _huge_plan() -> Plan:
+    """500 environments of 20 runs: new, changed and unchanged, some with warnings."""
+    actions = [Action.NEW, Action.CHANGED, Action.UNCHANGED, Action.UNCHANGED]
+    return plan_with(
+        *(
+            environment(
+                f"analytics-{e:03}",
+                [
+                    planned_run(
+                        f"analytics-{e:03}",
+                        f"load-{r:02}",
+                        actions[(e + r) % 4],
+                        request={
+                            "runDetails": {
+                                "environmentID": str(e),
+                                "includeNodesSelector": f"{{ location: STAGE_{r:02} }}+",
+                                "parallelism": 8,
+                            },
+                        },
+                        changes=(FieldChange("runDetails.parallelism", 16, 8),)
+                        if actions[(e + r) % 4] is Action.CHANGED
+                        else (),
+                        warnings=(PlanWarning("w", "a warning", f"analytics-{e:03}", "x"),)
+                        if r == 0 and e % 50 == 0
+                        else (),
+                    )
+                    for r in range(20)
+                ],
+            )
+            for e in range(500)
+        )
+    )
+
+
+def test_a_plan_of_500_environments_fits_a_comment_and_says_it_was_truncated() -> None:
+    from runner.render import render_plan_summary
+
+    plan = _huge_plan()
+    comment = render_plan_markdown(plan, marker="<!-- runner:plan path=specs -->")
+    assert len(comment) <= 65_536
+    assert comment.startswith("<!-- runner:plan path=specs -->\n\n### Plan: ")
+    truncated = re.search(
+        r"\*\*truncated: (\d+) environments not shown, see the step summary", comment
+    )
+    assert truncated is not None
+    shown = comment.count("<details>")
+    assert int(truncated.group(1)) == 500 - shown > 0
+    assert "| analytics-000 |" in comment  # the summary table comes first
+
+    summary = render_plan_summary(plan)
+    assert len(summary.encode()) <= 1024 * 1024
+    assert "truncated" not in summary  # complete: every environment in full
+    assert summary.count("<details>") == 500
+    assert summary.count("\n+     load-") + summary.count("\n!     load-") == 5_000
+    assert summary.count("\n=     load-") == 5_000
+
+
+def test_a_summary_too_large_for_a_step_is_truncated_the_same_way() -> None:
+    from runner.render.plan_markdown import SUMMARY_LIMIT_BYTES, render_plan_summary
+
+    plan = plan_with(*(big_plan().environments * 60))  # 240 environments of 50 runs
+    assert len(render_plan_markdown(plan, limit=10**9).encode()) > SUMMARY_LIMIT_BYTES
+    summary = render_plan_summary(plan)
+    assert len(summary.encode()) <= SUMMARY_LIMIT_BYTES
+    assert re.search(
+        r"\*\*truncated: \d+ environments not shown, run `runner plan` locally or download "
+        "the plan file",
+        summary,
+    )
+
+
+def test_when_even_the_table_does_not_fit_rows_with_nothing_to_review_go_first() -> None:
+    quiet = [
+        environment(f"quiet-{i}", [planned_run(f"quiet-{i}", "r", Action.UNCHANGED)])
+        for i in range(40)
+    ]
+    busy = [environment(f"busy-{i}", [planned_run(f"busy-{i}", "r")]) for i in range(5)]
+    plan = plan_with(*busy, *quiet)
+    markdown = render_plan_markdown(plan, limit=3_000)
+    assert len(markdown) <= 3_000
+    assert all(f"| busy-{i} |" in markdown for i in range(5))
+    assert "left out of the table too" in markdown
+    assert re.search(r"truncated: 45 environments not shown", markdown)

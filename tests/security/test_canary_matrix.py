@@ -7,7 +7,8 @@ failed, one still running, per environment). Then it puts Coalesce (or the progr
 one failure mode, runs one command, and looks for the canaries everywhere the command
 could have put them: stdout, stderr, every file under the working folder (the state
 database and its -wal/-shm files, plan files, reports, the CI step summary) and every log
-record.
+record. It runs as in a GitHub Actions job (``GITHUB_ACTIONS=true``), so the workflow
+annotations that validate and plan print are searched too.
 
 A test also checks that its failure path was really taken (the exit code, and what the
 command said about it), so that a path the program never reached cannot pass unseen.
@@ -389,6 +390,9 @@ def workspace(
     monkeypatch.setenv("SNOWFLAKE_PASSWORD", PASSWORD)
     monkeypatch.setenv("SNOWFLAKE_KEY_PASS", PASSPHRASE)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "ci" / "step-summary.md"))
+    # As in a GitHub Actions job: validate and plan also print workflow annotations
+    # (searched on stderr) and plan appends to the step summary (searched as a file).
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     (tmp_path / "ci").mkdir()
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "basic.yaml").write_text(BASIC_SPEC)
