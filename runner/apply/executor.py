@@ -43,10 +43,12 @@ from runner.coalesce import (
     CoalesceClient,
     CoalesceUnreachable,
     Environment,
+    EnvironmentJobs,
     RunInfo,
     SendingStopped,
     StartOutcome,
     StartRunRequest,
+    read_jobs,
 )
 from runner.coalesce.matching import same_refresh, since_text
 from runner.errors import LockHeldError, RunnerError, quoted, quoted_list
@@ -277,6 +279,10 @@ class Executor:
             info = await self._settled(env)
             if info is None:
                 return  # gave up waiting, or interrupted: its runs are closed
+            moved = await self._jobs_moved(env)
+            if moved is not None:
+                self._refuse(job, moved, journal=True, cause=NotFired.STALE)
+                return
             refusal = await self._preflight(env, info)
             if refusal is not None:
                 self._refuse(job, refusal, journal=True, cause=NotFired.ENVIRONMENT)
@@ -340,6 +346,28 @@ class Executor:
             f"another apply ran in {quoted(job.name)} after the plan was made (state serial "
             f"{planned} -> {now}), while this one waited for its lock. The plan is stale, "
             "so nothing was fired here: make a new plan and review it again"
+        )
+
+    async def _jobs_moved(self, env: _Environment) -> str | None:
+        """Why the plan's job IDs no longer hold: a job the spec names has come to mean
+        another job, or none, since the plan resolved it. (A resumed apply continues the
+        plan as it was: its IDs are what was reviewed.)"""
+        named = [
+            run.request
+            for run in env.job.runs()
+            if isinstance(run.request, StartRunRequest) and run.request.job_name is not None
+        ]
+        if not named or self._previous:
+            return None
+        jobs = await read_jobs(env.client, env.job.environment_id)
+        moved = [_job_moved(request, jobs) for request in named]
+        found = sorted({text for text in moved if text is not None})
+        if not found:
+            return None
+        return (
+            f"the jobs of environment {env.job.environment_id} changed since the plan was "
+            f"made: {'; '.join(found)}. The plan is stale, so nothing was fired here: make a "
+            "new plan and review it again"
         )
 
     def _uncertain_pending(self, job: EnvironmentJob) -> str | None:
@@ -1009,3 +1037,14 @@ def not_fired_by(error: RunnerError) -> NotFired:
 def _node_from_record(node: Mapping[str, Any]) -> FailedNode:
     skipped = node.get("status") == "skipped"
     return FailedNode(node.get("nodeID"), node.get("name"), str(node.get("error", "")), skipped)
+
+
+def _job_moved(request: StartRunRequest, jobs: EnvironmentJobs) -> str | None:
+    """How the job ``request`` names by name moved from the ID the plan gave it."""
+    name = request.job_name or ""
+    now = jobs.resolve(name)
+    if now.job is None:
+        return f"job {quoted(name)} (plan: {request.job_id}) is gone: {now.problem}"
+    if now.job.id != request.job_id:
+        return f"job {quoted(name)} is now job {now.job.id}, not {request.job_id} as planned"
+    return None

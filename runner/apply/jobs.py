@@ -8,8 +8,9 @@ hash); anything else means the plan no longer says what would be sent, and is re
 from __future__ import annotations
 
 from runner.apply.model import BatchJob, EnvironmentJob, RunJob
+from runner.coalesce.requests import StartRunRequest
 from runner.errors import RunnerError, StalePlanError, quoted
-from runner.plan import Action, EnvironmentPlan, Plan, request_hash
+from runner.plan import Action, EnvironmentPlan, Plan, PlannedRun, request_hash
 from runner.secrets import Secret
 from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
 
@@ -43,9 +44,7 @@ def jobs_from_plan(
                         batch.name,
                         batch.max_concurrent,
                         batch.on_failure,
-                        tuple(
-                            _job(runs.get(r.identity), r.identity, r.request_hash) for r in chosen
-                        ),
+                        tuple(_job(runs.get(r.identity), r) for r in chosen),
                     )
                 )
         jobs.append(environment_job(spec, tuple(batches)))
@@ -93,12 +92,14 @@ def _tampered(environment: str, what: str) -> StalePlanError:
     )
 
 
-def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
+def _job(spec_run: RunSpec | None, planned: PlannedRun) -> RunJob:
+    identity = planned.identity
     if spec_run is None:
         raise StalePlanError(f"the plan fires {quoted(identity)}, which the specs no longer have")
-    redacted = spec_run.request.redacted()
+    request = _with_planned_job(spec_run.request, planned)
+    redacted = request.redacted()
     digest = request_hash(redacted)
-    if digest != planned_hash:
+    if digest != planned.request_hash:
         raise StalePlanError(
             f"{quoted(identity)} renders to a different request than the plan shows "
             "(a --var, RUNNER_VAR_* value or a spec changed?)",
@@ -108,12 +109,35 @@ def _job(spec_run: RunSpec | None, identity: str, planned_hash: str) -> RunJob:
         environment=spec_run.environment,
         batch=spec_run.batch,
         name=spec_run.name,
-        request=spec_run.request,
+        request=request,
         redacted=redacted,
         request_hash=digest,
         timeout=spec_run.timeout,
         if_running=spec_run.if_running,
     )
+
+
+def _with_planned_job(request: StartRunRequest, planned: PlannedRun) -> StartRunRequest:
+    """The spec's request with the job ID the plan resolved its job name to (apply checks
+    with Coalesce that the name still means that job before firing)."""
+    if request.job_name is None:
+        return request
+    job_id = planned.request.get("runDetails", {}).get("jobID")
+    problem = next((w.message for w in planned.warnings if w.code == "unknown-job"), None)
+    if job_id is None and problem is not None:
+        raise RunnerError(
+            f"{quoted(planned.identity)} cannot be fired, so nothing was: {problem}",
+            hint=f"fix job: in {planned.source or 'the spec'}",
+        )
+    if job_id is None:
+        raise RunnerError(
+            f"{quoted(planned.identity)} names its job {quoted(request.job_name)}, which the "
+            "plan did not resolve to a job ID (it was made without reading Coalesce), so "
+            "nothing was fired",
+            hint="make the plan online (runner plan without --offline, with the environment's "
+            "token set) and review it again",
+        )
+    return request.resolved(str(job_id))
 
 
 def environment_job(spec: EnvironmentSpec, batches: tuple[BatchJob, ...]) -> EnvironmentJob:

@@ -430,6 +430,12 @@ class CoalesceClient(_ClosedOnExit):
         path = f"/api/v1/environments/{_path_id(environment_id)}/jobs"
         return await self._all_items(path, Page[DeployedJob], {"limit": str(PAGE_SIZE)})
 
+    async def get_job(self, environment_id: str, job_id: str) -> DeployedJob:
+        """One deployed job (``GET /api/v1/environments/{id}/jobs/{jobID}``): how a
+        Coalesce without the jobs list is asked about the jobs a spec names."""
+        path = f"/api/v1/environments/{_path_id(environment_id)}/jobs/{_path_id(job_id)}"
+        return self._parse(DeployedJob, await self._get(path), path)
+
     # ------------------------------------------------------------------ paging
 
     async def _all_items(

@@ -1,24 +1,26 @@
 """An environment's deployed jobs, as Coalesce lists them: the one place that knows
-them (plan checks a run's ``jobID`` against them; a job named instead of numbered is
-resolved here too).
+them (plan checks a run's ``jobID`` against them and resolves a job named instead of
+numbered; apply checks that the names still mean what the plan said).
 
 Coalesce lists them at ``GET /api/v1/environments/{id}/jobs``. An older Coalesce has no
-such list and answers 404: the jobs are then unknown (:func:`read_jobs` gives
-``None``), which is "not checked", not an error.
+such list and answers 404: the jobs a spec numbers are then read one by one
+(``/jobs/{jobID}``), and a job named cannot be resolved (:attr:`EnvironmentJobs.listed`
+is false).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from runner.coalesce.client import CoalesceClient
 from runner.coalesce.errors import CoalesceAPIError
 from runner.coalesce.models import DeployedJob
-from runner.errors import quoted
+from runner.errors import did_you_mean, quoted
 from runner.secrets import foreign_name
 
-__all__ = ["EnvironmentJobs", "read_jobs"]
+__all__ = ["EnvironmentJobs", "JobResolution", "read_jobs"]
 
 NOT_FOUND = 404
 #: Jobs named in a message, at most.
@@ -31,6 +33,9 @@ class EnvironmentJobs:
 
     environment_id: str
     jobs: tuple[DeployedJob, ...]
+    # False when this Coalesce has no jobs list: ``jobs`` then holds only the jobs
+    # asked for by ID that exist, and names cannot be resolved.
+    listed: bool = True
 
     def __iter__(self) -> Iterator[DeployedJob]:
         return iter(self.jobs)
@@ -42,6 +47,33 @@ class EnvironmentJobs:
         """The jobs called ``name`` (Coalesce does not keep names unique)."""
         return [job for job in self.jobs if job.name == name]
 
+    def resolve(self, name: str) -> JobResolution:
+        """The one job called ``name``, or why there is none to take."""
+        if not self.listed:
+            return JobResolution(
+                name,
+                problem=f"this Coalesce does not list the jobs of environment "
+                f"{self.environment_id} (it answered 404), so job {quoted(name)} cannot be "
+                "resolved by name: use jobID",
+            )
+        found = self.named(name)
+        if len(found) == 1:
+            return JobResolution(name, job=found[0])
+        if found:
+            ids = sorted((job.id for job in found), key=_numeric_key)
+            return JobResolution(
+                name,
+                problem=f"{len(found)} jobs of environment {self.environment_id} are called "
+                f"{quoted(name)} (IDs {', '.join(ids)}): use jobID to say which one",
+            )
+        names = [n for n in (foreign_name(job.name) for job in self.jobs if job.name) if n]
+        meant = did_you_mean(name, names)
+        return JobResolution(
+            name,
+            problem=f"environment {self.environment_id} has no job called {quoted(name)} "
+            f"(its jobs: {self.listing()})" + (f"; did you mean {quoted(meant)}?" if meant else ""),
+        )
+
     def listing(self) -> str:
         """``5 'staging', 7 'Nightly marts'`` for a message; names are Coalesce's text,
         each withheld if it holds a secret."""
@@ -52,15 +84,44 @@ class EnvironmentJobs:
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-async def read_jobs(client: CoalesceClient, environment_id: str) -> EnvironmentJobs | None:
-    """The environment's jobs, or ``None`` when this Coalesce does not list jobs."""
+@dataclass(frozen=True)
+class JobResolution:
+    """What a job name means in an environment: one job, or a problem to report."""
+
+    name: str
+    job: DeployedJob | None = None
+    problem: str | None = None
+
+
+async def read_jobs(
+    client: CoalesceClient, environment_id: str, job_ids: Iterable[str] = ()
+) -> EnvironmentJobs:
+    """The environment's jobs. A Coalesce without the jobs list (404) is asked for each
+    of ``job_ids`` instead, the IDs the specs name."""
     try:
         jobs = await client.list_jobs(environment_id)
+    except CoalesceAPIError as error:
+        if error.status != NOT_FOUND:
+            raise
+    else:
+        return EnvironmentJobs(environment_id, tuple(jobs))
+    found = await asyncio.gather(
+        *(_job_or_none(client, environment_id, job_id) for job_id in sorted(set(job_ids)))
+    )
+    return EnvironmentJobs(
+        environment_id, tuple(job for job in found if job is not None), listed=False
+    )
+
+
+async def _job_or_none(
+    client: CoalesceClient, environment_id: str, job_id: str
+) -> DeployedJob | None:
+    try:
+        return await client.get_job(environment_id, job_id)
     except CoalesceAPIError as error:
         if error.status == NOT_FOUND:
             return None
         raise
-    return EnvironmentJobs(environment_id, tuple(jobs))
 
 
 def _job_text(job: DeployedJob) -> str:
@@ -69,4 +130,8 @@ def _job_text(job: DeployedJob) -> str:
 
 
 def _numeric_id(job: DeployedJob) -> tuple[int, str]:
-    return (int(job.id), job.id) if job.id.isdigit() else (1 << 62, job.id)
+    return _numeric_key(job.id)
+
+
+def _numeric_key(job_id: str) -> tuple[int, str]:
+    return (int(job_id), job_id) if job_id.isdigit() else (1 << 62, job_id)

@@ -14,14 +14,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from runner.errors import RunnerError, quoted
 from runner.secrets import Secret, redact_all
 
-__all__ = ["FORCE_KEYS", "Credentials", "RerunRequest", "StartRunRequest", "WriteRequest"]
+__all__ = [
+    "FORCE_KEYS",
+    "Credentials",
+    "RerunRequest",
+    "StartRunRequest",
+    "UnresolvedJobError",
+    "WriteRequest",
+]
 
 # coalesce-api.md §0.1: the published request key is forceIgnoreWorkspaceStatus, the
 # product's (and the response's) name is forceIgnoreEnvironmentStatus. Sending both with
@@ -32,6 +40,10 @@ FORCE_KEYS = ("forceIgnoreEnvironmentStatus", "forceIgnoreWorkspaceStatus")
 Credentials = Mapping[str, "str | Secret"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class UnresolvedJobError(RunnerError):
+    """A request naming its job by a name no plan resolved: never sent."""
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -72,6 +84,9 @@ class _Sent(ABC):
 
     def body(self) -> dict[str, Any]:
         """The JSON body in the API's shape; secrets are still :class:`Secret` objects."""
+        return self._shape()
+
+    def _shape(self) -> dict[str, Any]:
         details = self._details()
         if self.force_ignore_environment_status is not None:
             for key in FORCE_KEYS:
@@ -90,7 +105,7 @@ class _Sent(ABC):
 
     @cached_property
     def _redacted(self) -> dict[str, Any]:
-        redacted: dict[str, Any] = redact_all(self.body())
+        redacted: dict[str, Any] = redact_all(self._shape())
         return redacted
 
     @abstractmethod
@@ -101,7 +116,12 @@ class _Sent(ABC):
 @dataclass(frozen=True)
 class StartRunRequest(_Sent):
     """``POST /scheduler/startRun``: refresh ``job_id``'s nodes, or the nodes the
-    selectors pick, or (neither given) the whole environment."""
+    selectors pick, or (neither given) the whole environment.
+
+    A spec may name its job instead (``job_name``); an online plan resolves the name to
+    ``job_id`` (:meth:`resolved`). The name itself is never sent (startRun has no such
+    field), and until it is resolved the request cannot be sent at all: without its
+    jobID it would refresh every node of the environment."""
 
     endpoint: ClassVar[str] = "startRun"
 
@@ -110,6 +130,25 @@ class StartRunRequest(_Sent):
     include_nodes_selector: str | None = None
     exclude_nodes_selector: str | None = None
     parallelism: int | None = None
+    job_name: str | None = None
+
+    @property
+    def unresolved(self) -> bool:
+        """Whether the job is named and its ID not known yet."""
+        return self.job_name is not None and self.job_id is None
+
+    def resolved(self, job_id: str) -> StartRunRequest:
+        """This request for the job ``job_name`` turned out to be."""
+        return replace(self, job_id=job_id)
+
+    def body(self) -> dict[str, Any]:
+        if self.unresolved:
+            raise UnresolvedJobError(
+                f"job {quoted(self.job_name or '')} was not resolved to its ID: a startRun "
+                "without its jobID would refresh the whole environment, so it is not sent",
+                hint="apply a plan made online (runner plan reads the environment's jobs)",
+            )
+        return self._shape()
 
     def _details(self) -> dict[str, Any]:
         details: dict[str, Any] = {"environmentID": self.environment_id}

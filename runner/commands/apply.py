@@ -158,6 +158,7 @@ def _prepare(
             filters=Filters(environments, runs),
             offline=True,  # apply reads each environment itself, just before firing
             offline_reason="apply reads it just before firing",
+            resolve_job_names=True,  # but the plan it asks to confirm holds the job IDs
             require_secrets=True,
         )
         result = plan_specs(request, state=store)

@@ -27,6 +27,9 @@ class BaselineRun:
     name: str
     request: Mapping[str, Any]  # redacted
     uncertain: bool = False  # the apply that fired it could not tell if it was created
+    # The job's name when the spec named it (a git baseline: the plan resolves it with
+    # the environment's jobs as they are now, since that revision was never sent).
+    job_name: str | None = None
 
     @property
     def identity(self) -> str:
@@ -125,7 +128,13 @@ def git_baseline(ref: str, paths: Sequence[str], options: RenderOptions) -> Base
                 hint="compare with another revision, or plan against the state (no --against)",
             ) from None
     runs = {
-        run.identity: BaselineRun(run.environment, run.batch, run.name, run.request.redacted())
+        run.identity: BaselineRun(
+            run.environment,
+            run.batch,
+            run.name,
+            run.request.redacted(),
+            job_name=run.request.job_name,
+        )
         for run in specs.runs()
     }
     return Baseline(f"git:{ref}", runs)

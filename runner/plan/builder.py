@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 from runner.coalesce import RunInfo
 from runner.coalesce.matching import same_refresh, since_text
-from runner.errors import Problem, quoted
+from runner.errors import Problem
 from runner.identity import RunKey
 from runner.plan.baseline import Baseline, BaselineRun
 from runner.plan.diff import diff_requests
+from runner.plan.jobs import comparable, job_of_run
 from runner.plan.model import (
     Action,
     BatchPlan,
@@ -125,18 +126,22 @@ def _plan_batch(
     return BatchPlan(batch.name, batch.max_concurrent, batch.on_failure, runs)
 
 
-def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | None) -> PlannedRun:
+def _plan_run(
+    written: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | None
+) -> PlannedRun:
+    job = job_of_run(written, facts)
+    run = job.run  # with the job's ID when the spec names it and the plan resolved it
     request = run.request.redacted()
     changes: tuple[FieldChange, ...] = ()
     ignored: tuple[FieldChange, ...] = ()
     graph = facts.graph if facts else None
     unchecked = _unchecked(run, graph) if graph else []
     selection = _selection(run, graph) if graph and not unchecked else None
-    warnings = _run_warnings(run, selection, facts, unchecked)
+    warnings = job.warnings + _run_warnings(run, selection, facts, unchecked)
     if base is None:
         action = Action.NEW
     else:
-        changes, ignored = _split_ignored(diff_requests(base.request, request), run)
+        changes, ignored = _split_ignored(diff_requests(*comparable(base, job, facts)), run)
         action = Action.CHANGED if changes else Action.UNCHANGED
         if base.uncertain:
             action = Action.UNCERTAIN
@@ -152,6 +157,7 @@ def _plan_run(run: RunSpec, base: BaselineRun | None, facts: EnvironmentFacts | 
         selection=selection,
         source=f"{run.path}:{run.line}",
         ignored=ignored,
+        job=job.job,
     )
 
 
@@ -211,8 +217,9 @@ def _removed_environments(inputs: PlanInputs, planned: set[str]) -> tuple[Enviro
 
 def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
     include, exclude = run.request.include_nodes_selector, run.request.exclude_nodes_selector
-    if run.request.job_id is not None and include is None:
-        return None  # the job's own selectors decide, and the API does not list them
+    named_job = run.request.job_id is not None or run.request.job_name is not None
+    if named_job and include is None:
+        return None  # the job's own selectors decide
     try:
         ids = resolve(
             parse_selector(include) if include else None,
@@ -253,7 +260,14 @@ def _run_warnings(
     def warn(code: str, message: str, *, fails: bool = False) -> None:
         warnings.append(PlanWarning(code, message, run.environment, run.name, fails))
 
-    scoped = any((request.job_id, request.include_nodes_selector, request.exclude_nodes_selector))
+    scoped = any(
+        (
+            request.job_id,
+            request.job_name,
+            request.include_nodes_selector,
+            request.exclude_nodes_selector,
+        )
+    )
     if not scoped:
         count = f" ({selection.count} nodes)" if selection else ""
         warn("whole-environment", f"refreshes the whole environment{count}: no jobID or selector")
@@ -262,17 +276,6 @@ def _run_warnings(
             "not-checked",
             f"the selectors test {', '.join(unchecked)}, which Coalesce's node list does not "
             "report: not checked against the nodes (sent as written)",
-        )
-    job_id = request.job_id
-    jobs = facts.jobs if facts is not None else None
-    if job_id is not None and jobs is not None and jobs.by_id(str(job_id)) is None:
-        warn(
-            "unknown-job",
-            f"jobID {quoted(job_id)} is not a job of environment {quoted(run.environment)} "
-            f"(Coalesce environment {jobs.environment_id}, whose jobs are: "
-            f"{jobs.listing()}): Coalesce would refuse the run. Set jobID to one of those, "
-            "or deploy the job first",
-            fails=True,
         )
     twin = _running_twin(run, facts)
     if twin is not None:
@@ -314,8 +317,8 @@ IF_RUNNING = {
 
 def _running_twin(run: RunSpec, facts: EnvironmentFacts | None) -> RunInfo | None:
     """A refresh Coalesce runs (anyone's) that is the one ``run`` would fire."""
-    if facts is None:
-        return None
+    if facts is None or run.request.unresolved:
+        return None  # (a job not resolved: which refresh it is, is not known)
     wanted = run.request.redacted()
     return next((info for info in facts.running if same_refresh(info, wanted)), None)
 

@@ -49,5 +49,5 @@ def diff_requests(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
 
 def _field_order(name: str) -> tuple[int, str]:
     section = name.split(".", 1)[0]
-    rank = {"runDetails": 0, "userCredentials": 1, "parameters": 2}.get(section, 3)
+    rank = {"job": 0, "runDetails": 1, "userCredentials": 2, "parameters": 3}.get(section, 4)
     return rank, name

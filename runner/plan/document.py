@@ -18,6 +18,7 @@ from runner.plan.model import (
     EnvironmentPlan,
     FieldChange,
     Plan,
+    PlannedJob,
     PlannedRun,
     PlanWarning,
     Selection,
@@ -92,7 +93,30 @@ def _run(run: PlannedRun) -> dict[str, Any]:
             "nodeIDs": list(run.selection.node_ids),
         },
         "source": run.source,
+        "job": None if run.job is None else _job(run.job),
     }
+
+
+def _job(job: PlannedJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "byName": job.by_name,
+        "includeSelector": job.include_selector,
+        "excludeSelector": job.exclude_selector,
+    }
+
+
+def _read_job(raw: Mapping[str, Any] | None) -> PlannedJob | None:
+    if raw is None:
+        return None
+    return PlannedJob(
+        id=raw["id"],
+        name=raw["name"],
+        by_name=bool(raw["byName"]),
+        include_selector=raw.get("includeSelector"),
+        exclude_selector=raw.get("excludeSelector"),
+    )
 
 
 def _warning(warning: PlanWarning) -> dict[str, Any]:
@@ -174,6 +198,7 @@ def _read_run(raw: Mapping[str, Any]) -> PlannedRun:
         if selection is None
         else Selection(tuple(selection["nodeIDs"]), tuple(selection["nodes"])),
         source=raw.get("source", ""),
+        job=_read_job(raw.get("job")),
     )
 
 

@@ -64,6 +64,18 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class PlannedJob:
+    """The job a run refreshes, as a reviewer needs to see it: ``job "Nightly marts"
+    (7)``, or ``jobID 7`` with the name and selectors Coalesce gives it."""
+
+    id: str | None  # None: named in the spec, not resolved (an offline plan)
+    name: str | None  # the spec's name, or Coalesce's for a job given by jobID
+    by_name: bool  # the spec names it (``job:``) instead of giving its ID
+    include_selector: str | None = None  # Coalesce's, when the plan read the job
+    exclude_selector: str | None = None
+
+
+@dataclass(frozen=True)
 class PlannedRun:
     environment: str
     batch: str
@@ -76,6 +88,7 @@ class PlannedRun:
     source: str = ""  # file:line where the run is written
     # Changes of fields the spec's ignoreChanges names: shown, not counted.
     ignored: tuple[FieldChange, ...] = ()
+    job: PlannedJob | None = None
 
     @property
     def identity(self) -> str:

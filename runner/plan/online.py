@@ -29,8 +29,8 @@ class EnvironmentFacts:
     status: str | None = None
     graph: NodeGraph | None = None
     offline_reason: str | None = None
-    # The jobs deployed there; None when not read, or when this Coalesce does not list
-    # jobs (their IDs are then not checked).
+    # The jobs deployed there (when this Coalesce does not list them, those of the
+    # specs' IDs that exist); None when not read.
     jobs: EnvironmentJobs | None = None
     deployed_commit: str | None = None  # what Coalesce says is deployed there
     # Refreshes Coalesce shows running or waiting to run there, whoever started them.
@@ -78,19 +78,13 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
         info, nodes, jobs, running = await asyncio.gather(
             client.get_environment(environment.environment_id),
             client.list_nodes(environment.environment_id, detail=True),
-            read_jobs(client, environment.environment_id),
+            read_jobs(client, environment.environment_id, _job_ids(environment)),
             client.active_runs(environment.environment_id),
         )
     except CoalesceUnreachable as error:
         # Online is the default: a plan that could not read Coalesce would pass for one
         # that did. Skipping Coalesce is asked for with --offline, never assumed.
-        raise CoalesceUnreachable(
-            f"could not read environment {quoted(environment.name)} from Coalesce: {error.message}",
-            hint=f"{error.hint or 'Check coalesce.url and your network.'} To plan without "
-            "reading Coalesce, run plan with --offline.",
-            method=error.method,
-            path=error.path,
-        ) from None
+        raise _unreachable(environment, error) from None
     return EnvironmentFacts(
         environment.name,
         status=info.status,
@@ -99,6 +93,43 @@ async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFa
         deployed_commit=_commit(info.deployedCommit),
         running=tuple(running),
     )
+
+
+async def read_job_lists(
+    environments: Sequence[EnvironmentSpec], offline_reason: str, pool: ClientPool
+) -> dict[str, EnvironmentFacts]:
+    """Only the jobs of each environment: what resolving job names needs (an environment
+    with no token is left unread, its names unresolved)."""
+
+    async def one(environment: EnvironmentSpec) -> EnvironmentFacts:
+        token = environment.token
+        if token is None or isinstance(token, MissingSecret):
+            return EnvironmentFacts(environment.name, offline_reason=offline_reason)
+        client = pool.client(environment.url, token, token_source=environment.token_source)
+        try:
+            jobs = await read_jobs(client, environment.environment_id, _job_ids(environment))
+        except CoalesceUnreachable as error:
+            raise _unreachable(environment, error) from None
+        return EnvironmentFacts(environment.name, offline_reason=offline_reason, jobs=jobs)
+
+    facts = await asyncio.gather(*(one(environment) for environment in environments))
+    return {fact.name: fact for fact in facts}
+
+
+def _unreachable(environment: EnvironmentSpec, error: CoalesceUnreachable) -> CoalesceUnreachable:
+    return CoalesceUnreachable(
+        f"could not read environment {quoted(environment.name)} from Coalesce: {error.message}",
+        hint=f"{error.hint or 'Check coalesce.url and your network.'} To plan without "
+        "reading Coalesce, run plan with --offline.",
+        method=error.method,
+        path=error.path,
+    )
+
+
+def _job_ids(environment: EnvironmentSpec) -> list[str]:
+    """The job IDs the environment's runs give (read one by one from a Coalesce that
+    does not list its jobs)."""
+    return [run.request.job_id for run in environment.runs() if run.request.job_id is not None]
 
 
 def _commit(deployed: object) -> str | None:

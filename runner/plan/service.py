@@ -19,7 +19,7 @@ from runner.plan.baseline import (
 )
 from runner.plan.builder import Filters, PlanInputs, make_plan
 from runner.plan.model import Plan
-from runner.plan.online import EnvironmentFacts, read_environments
+from runner.plan.online import EnvironmentFacts, read_environments, read_job_lists
 from runner.runtime import Runtime, on_own_loop
 from runner.spec import DEFAULT_PATHS, EnvironmentSpec, RenderOptions, SpecSet, load_specs
 from runner.spec.loader import gc_paused
@@ -38,6 +38,9 @@ class PlanRequest:
     offline_reason: str = "--offline"
     require_secrets: bool = False
     now: dt.datetime | None = None
+    # Offline, still read the jobs of environments whose runs name a job by name, so the
+    # plan holds their IDs (apply plans this way: it reads the rest just before firing).
+    resolve_job_names: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ async def _plan_specs(
             e.name: EnvironmentFacts(e.name, offline_reason=request.offline_reason)
             for e in selected
         }
+        if request.resolve_job_names:
+            facts |= await aread_jobs(selected, request.offline_reason, environ, transport)
     else:
         facts = await aread_online(selected, environ, transport)
     serial = state.serial([e.name for e in selected]) if state is not None else 0
@@ -152,6 +157,20 @@ async def aread_online(
 ) -> dict[str, EnvironmentFacts]:
     async with Runtime(transport, environ).pool() as pool:
         return await read_environments(environments, pool)
+
+
+async def aread_jobs(
+    environments: Sequence[EnvironmentSpec],
+    offline_reason: str,
+    environ: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, EnvironmentFacts]:
+    """The jobs of the environments whose runs name a job by name (and nothing else)."""
+    naming = [e for e in environments if any(r.request.job_name for r in e.runs())]
+    if not naming:
+        return {}
+    async with Runtime(transport, environ).pool() as pool:
+        return await read_job_lists(naming, offline_reason, pool)
 
 
 def open_state_reader(path: StateLocation) -> StateReader:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         EnvironmentPlan,
         FieldChange,
         Plan,
+        PlannedJob,
         PlannedRun,
         PlanWarning,
     )
@@ -284,13 +285,37 @@ def _compact_title(run: PlannedRun) -> str:
 def _field_lines(run: PlannedRun, mark: str, tone: Tone) -> Iterator[Line]:
     """New and removed runs: every key field, marked. Changed: the same fields, then the diff."""
     changed = {change.field for change in run.changes}
+    marked = str(run.action) != "changed"
+    job = job_text(run.job) if run.job is not None else None
+    if job is not None and run.job is not None and run.job.by_name:
+        yield Line(job, 4, mark, tone) if marked else Line(job, 4)
     for name, value in key_fields(run.request):
-        if str(run.action) != "changed":
-            yield Line(f"{name}: {value_text(value)}", 4, mark, tone)
+        if name == "jobID" and run.job is not None:
+            if run.job.by_name:
+                continue  # shown as the job's line
+            text = f"{name}: {value_text(value)}" + (f" ({job})" if job else "")
+        else:
+            text = f"{name}: {value_text(value)}"
+        if marked:
+            yield Line(text, 4, mark, tone)
         elif _full_name(name) not in changed:
-            yield Line(f"{name}: {value_text(value)}", 4)
+            yield Line(text, 4)
     for change in run.changes:
         yield change_line(change)
+
+
+def job_text(job: PlannedJob) -> str | None:
+    """``job: "Nightly marts" (7)`` for a job the spec names; for a job given by ID,
+    what Coalesce says of it (``job "Nightly marts", include "{ location: MART }"``);
+    None when there is nothing to add to the ID."""
+    if job.by_name:
+        where = job.id if job.id is not None else "not resolved: the plan did not read Coalesce"
+        return f"job: {value_text(job.name)} ({where})"
+    facts = [f"job {value_text(job.name)}"] if job.name else []
+    for which, selector in (("include", job.include_selector), ("exclude", job.exclude_selector)):
+        if selector:
+            facts.append(f"{which} {value_text(selector)}")
+    return ", ".join(facts) or None
 
 
 def key_fields(request: Any) -> Iterator[tuple[str, Any]]:
@@ -330,7 +355,7 @@ def _selection_lines(run: PlannedRun, *, online: bool, show_nodes: bool) -> Iter
     selection = run.selection
     if selection is None:
         if online and run.fires and _job_decides(run):
-            yield Line("selection: the job's own selectors (Coalesce does not list them)", 4)
+            yield Line("selection: the job's own selectors", 4)
         return
     if str(run.action) != "unchanged":
         yield Line(f"selection: {plural(selection.count, 'node')}", 4)

@@ -336,11 +336,23 @@ async def list_jobs(request: Request) -> Response:
     simulator = _authenticate(request)
     environment = _environment_or_404(simulator, request.path_params["id"])
     query = page_query(request.query_params, fields=BY_ID_OR_NAME, default_descending=False)
+    if not simulator.world.listsJobs:
+        raise ApiError(404, "Not Found")  # as a Coalesce without the jobs list answers
     jobs = list(simulator.graph(environment).jobs.values())
     page, next_cursor, total = paginate(jobs, query, job_ordering(query.order_by))
     return JSONResponse(
         envelope([responses.job_view(job) for job in page], query, next_cursor, total)
     )
+
+
+async def get_job(request: Request) -> Response:
+    """One job deployed in an environment."""
+    simulator = _authenticate(request)
+    environment = _environment_or_404(simulator, request.path_params["id"])
+    job = simulator.graph(environment).jobs.get(request.path_params["job_id"])
+    if job is None:
+        raise ApiError(404, f"Job {request.path_params['job_id']} not found")
+    return JSONResponse(responses.job_view(job))
 
 
 def routes() -> list[Route]:
@@ -356,4 +368,5 @@ def routes() -> list[Route]:
         Route("/api/v1/environments/{id}", get_environment, methods=["GET"]),
         Route("/api/v1/environments/{id}/nodes", list_nodes, methods=["GET"]),
         Route("/api/v1/environments/{id}/jobs", list_jobs, methods=["GET"]),
+        Route("/api/v1/environments/{id}/jobs/{job_id}", get_job, methods=["GET"]),
     ]

@@ -7,7 +7,9 @@
 - ``GET|POST /_sim/faults`` read or replace the fault configuration
 - ``GET|POST /_sim/clock``  read the clock; advance a manual one or set the speed
 - ``POST /_sim/environments/{environmentID}``  change an environment's status, as a deploy
-  would (``{"status": "Deploying"}``, then ``{"status": "Waiting"}``)
+  would (``{"status": "Deploying"}``, then ``{"status": "Waiting"}``), or its deployed
+  commit (``{"deployedCommit": "4f2c1e0"}``)
+- ``POST /_sim/projects/{projectID}/jobs``  deploy other jobs (``{"jobs": [...]}``)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from runner.sim.clock import ManualClock, SimClock, format_time
 from runner.sim.engine import Simulator
 from runner.sim.runs import Run
 from runner.sim.validation import bad_request
-from runner.sim.world import ENVIRONMENT_STATUSES, Faults, WorldError, parse_world
+from runner.sim.world import ENVIRONMENT_STATUSES, Faults, JobSpec, WorldError, parse_world
 
 __all__ = ["routes"]
 
@@ -171,17 +173,50 @@ def _change_clock(simulator: Simulator, body: dict[str, Any]) -> None:
 
 
 async def environment(request: Request) -> Response:
+    """What a deploy shows of an environment: ``{"status": "Deploying"}``, and the
+    commit it deployed, ``{"deployedCommit": "4f2c1e0"}`` (either or both)."""
     simulator = _simulator(request)
     environment_id = request.path_params["environment_id"]
-    status = (await _json_body(request)).get("status")
-    if status not in ENVIRONMENT_STATUSES:
+    body = await _json_body(request)
+    status, commit = body.get("status"), body.get("deployedCommit")
+    if status is None and commit is None:
+        raise bad_request(
+            "Nothing to change", 'Send {"status": STATUS} and/or {"deployedCommit": "SHA"}.'
+        )
+    if status is not None and status not in ENVIRONMENT_STATUSES:
         raise bad_request(
             f"Invalid status: {status!r}", f"Expected one of: {', '.join(ENVIRONMENT_STATUSES)}."
         )
+    if commit is not None and not isinstance(commit, str):
+        raise bad_request(f"Invalid deployedCommit: {commit!r}", "Send a string.")
     if environment_id not in simulator.environments:
         raise bad_request(f"No environment {environment_id!r} in this world")
-    simulator.set_environment_status(environment_id, status)
-    return JSONResponse({"id": environment_id, "status": status})
+    if status is not None:
+        simulator.set_environment_status(environment_id, status)
+    if commit is not None:
+        simulator.set_deployed_commit(environment_id, commit)
+    shown = simulator.environments[environment_id]
+    return JSONResponse(
+        {"id": environment_id, "status": shown.status, "deployedCommit": shown.deployedCommit}
+    )
+
+
+async def project_jobs(request: Request) -> Response:
+    """Deploy other jobs for a project (``{"jobs": [{"id": "7", "name": ...,
+    "include": ..., "exclude": ...}]}``): renamed, removed or renumbered jobs."""
+    simulator = _simulator(request)
+    project_id = request.path_params["project_id"]
+    if project_id not in simulator.projects:
+        raise bad_request(f"No project {project_id!r} in this world")
+    raw = (await _json_body(request)).get("jobs")
+    if not isinstance(raw, list):
+        raise bad_request("Invalid jobs", 'Send {"jobs": [{"id": "7", "name": "Nightly"}]}.')
+    try:
+        jobs = [JobSpec.model_validate(job) for job in raw]
+        simulator.deploy_jobs(project_id, jobs)
+    except (ValidationError, WorldError) as error:
+        raise bad_request(f"Invalid jobs: {error}") from None
+    return JSONResponse({"project": project_id, "jobs": [job.id for job in jobs]})
 
 
 def _is_number(value: object) -> bool:
@@ -197,4 +232,5 @@ def routes() -> list[Route]:
         Route("/_sim/faults", faults, methods=["GET", "POST"]),
         Route("/_sim/clock", clock, methods=["GET", "POST"]),
         Route("/_sim/environments/{environment_id}", environment, methods=["POST"]),
+        Route("/_sim/projects/{project_id}/jobs", project_jobs, methods=["POST"]),
     ]

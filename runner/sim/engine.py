@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import TypeVar
 
@@ -24,7 +24,14 @@ from runner.sim.observe import Observations
 from runner.sim.runs import Run, RunRequest
 from runner.sim.schedule import NodeFailure, NodePlan, plan_nodes
 from runner.sim.selection import parse, select_nodes
-from runner.sim.world import EnvironmentSpec, FailureRule, ProjectSpec, World, WorldError
+from runner.sim.world import (
+    EnvironmentSpec,
+    FailureRule,
+    JobSpec,
+    ProjectSpec,
+    World,
+    WorldError,
+)
 
 __all__ = ["Simulator"]
 
@@ -83,6 +90,24 @@ class Simulator:
         with self._lock:
             current = self.environments[environment_id]
             self.environments[environment_id] = current.model_copy(update={"status": status})
+
+    def set_deployed_commit(self, environment_id: str, commit: str) -> None:
+        """What a deploy of another commit shows."""
+        with self._lock:
+            current = self.environments[environment_id]
+            self.environments[environment_id] = current.model_copy(
+                update={"deployedCommit": commit}
+            )
+
+    def deploy_jobs(self, project_id: str, jobs: Sequence[JobSpec]) -> None:
+        """Replace the project's jobs, as a deploy of changed job files does: a job may
+        be renamed, removed, or given another ID."""
+        project = self.projects[project_id].model_copy(update={"jobs": tuple(jobs)})
+        graph = build_graph(project)
+        _check_project_job_selectors(project)
+        with self._lock:
+            self.projects[project_id] = project
+            self.graphs[project_id] = graph
 
     def environment_status(self, environment: EnvironmentSpec, now: float) -> str:
         """The world's status, shown as ``Refreshing`` while one of its runs is active
@@ -285,18 +310,22 @@ class Simulator:
 
 def _check_job_selectors(world: World) -> None:
     for project in world.projects:
-        for job in project.jobs:
-            for which, text in (("include", job.include), ("exclude", job.exclude)):
-                if not text:
-                    continue
-                try:
-                    parse(text)
-                except SelectorError as error:
-                    raise WorldError(
-                        f"project {project.id}, job {job.id} ({job.name}): the {which} selector "
-                        f"is not valid: {error.message} (column {error.column})",
-                        hint="See the selector syntax in docs/simulator.md.",
-                    ) from None
+        _check_project_job_selectors(project)
+
+
+def _check_project_job_selectors(project: ProjectSpec) -> None:
+    for job in project.jobs:
+        for which, text in (("include", job.include), ("exclude", job.exclude)):
+            if not text:
+                continue
+            try:
+                parse(text)
+            except SelectorError as error:
+                raise WorldError(
+                    f"project {project.id}, job {job.id} ({job.name}): the {which} selector "
+                    f"is not valid: {error.message} (column {error.column})",
+                    hint="See the selector syntax in docs/simulator.md.",
+                ) from None
 
 
 def _matches(node: SimNode, name: str | None, location: str | None, node_type: str | None) -> bool:

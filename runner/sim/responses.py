@@ -337,7 +337,7 @@ def environment_detail(
         connectionAccount="sim-account",
         oauthEnabled=False,
         runTimeParameters=dict(environment.parameters),
-        deployedCommit="0000000",
+        deployedCommit=environment.deployedCommit,
         currentMappings={loc: {"database": database, "schema": loc} for loc in locations},
         defaultStorageMapping=locations[0] if locations else None,
         tagColors={},

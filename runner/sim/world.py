@@ -136,6 +136,7 @@ class EnvironmentSpec(_Strict):
     maxConcurrentRuns: int | None = Field(
         default=None, ge=1, description="runs beyond this many wait (waitingToRun); None: no limit"
     )
+    deployedCommit: str = Field(default="0000000", description="the commit shown as deployed")
 
 
 class DurationRule(_Strict):
@@ -231,6 +232,11 @@ class World(_Strict):
     environments: tuple[EnvironmentSpec, ...] = ()
     behavior: Behavior = Behavior()
     faults: Faults = Faults()
+    listsJobs: bool = Field(
+        default=True,
+        description="false: answer 404 to an environment's jobs list, as Coalesce versions "
+        "without it do (a job is still read by its ID)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> World:

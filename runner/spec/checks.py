@@ -14,7 +14,7 @@ from runner.spec.yaml_source import Pos
 
 SELECTOR_KEYS = ("includeNodesSelector", "excludeNodesSelector")
 #: The keys that narrow a run to some of the environment's nodes.
-SCOPE_KEYS = ("jobID", *SELECTOR_KEYS)
+SCOPE_KEYS = ("job", "jobID", *SELECTOR_KEYS)
 
 
 def run_checks(data: Any, located: Located, environ: Mapping[str, str]) -> list[Problem]:
@@ -26,6 +26,7 @@ def run_checks(data: Any, located: Located, environ: Mapping[str, str]) -> list[
     problems += _unique_names(data, located)
     problems += _selectors(data, located)
     problems += _whole_environment(data, located)
+    problems += _one_way_to_name_the_job(data, located)
     problems += _url(data, located, environ)
     return problems
 
@@ -106,6 +107,31 @@ def _selectors(data: Mapping[str, Any], located: Located) -> list[Problem]:
     return problems
 
 
+def _one_way_to_name_the_job(data: Mapping[str, Any], located: Located) -> list[Problem]:
+    """``job`` (a name) and ``jobID`` name the same thing two ways: a run takes one. One
+    in ``defaults`` and the other in the run is refused too, since which one would win
+    is not something a reader should have to know."""
+    defaults = data.get("defaults")
+    inherited = dict(defaults) if isinstance(defaults, Mapping) else {}
+    problems: list[Problem] = []
+    for path, run in _runs_with_paths(data):
+        settings = {**inherited, **run}
+        if settings.get("job") is None or settings.get("jobID") is None:
+            continue
+        key = "job" if "job" in run else "jobID" if "jobID" in run else None
+        where = (*path, key) if key else ("defaults", "job")
+        name = run.get("name")
+        called = f"run {name!r}" if isinstance(name, str) else "this run"
+        problems.append(
+            located.key_pos(where).problem(
+                f"{called} names its job twice, by job and by jobID"
+                + ("" if key and {"job", "jobID"} <= set(run) else " (one from defaults)")
+                + ": keep one of them"
+            )
+        )
+    return problems
+
+
 def _whole_environment(data: Mapping[str, Any], located: Located) -> list[Problem]:
     """A run with no job and no selector refreshes every node of the environment: that
     must be asked for with ``allNodes: true``, never be what a forgotten key does."""
@@ -121,9 +147,9 @@ def _whole_environment(data: Mapping[str, Any], located: Located) -> list[Proble
         if not scoped and not all_nodes:
             problems.append(
                 located.value_pos(path).problem(
-                    f"{called} names no jobID and no selector, so it would refresh every node "
-                    "of the environment; give it a jobID or an includeNodesSelector, or set "
-                    "allNodes: true if the whole environment is meant"
+                    f"{called} names no job and no selector, so it would refresh every node "
+                    "of the environment; give it a job, a jobID or an includeNodesSelector, "
+                    "or set allNodes: true if the whole environment is meant"
                 )
             )
         elif scoped and all_nodes:

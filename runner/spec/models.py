@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -141,6 +142,27 @@ SecretValue = Annotated[
             "pattern": r"\{\{.*secret(_file)?\(.*\}\}",
         }
     ),
+]
+
+
+def _job_name(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the str type says what is wrong
+    if not value.strip() or len(value) > MAX_JOB_NAME or not value.isprintable():
+        raise PydanticCustomError(
+            "job_name",
+            "must be a job's name as Coalesce shows it: one line of printable text, at most "
+            "{limit} characters (got {text})",
+            {"limit": MAX_JOB_NAME, "text": repr(value[:60])},
+        )
+    return value
+
+
+MAX_JOB_NAME = 256
+JobName = Annotated[
+    str,
+    AfterValidator(_job_name),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_JOB_NAME}),
 ]
 Parallelism = Annotated[int, BeforeValidator(_int_not_bool), Field(ge=1, le=MAX_PARALLELISM)]
 ParameterValue = Annotated[
@@ -279,6 +301,11 @@ class RunSettings(_Model):
     """The keys a run shares with ``defaults``."""
 
     jobID: Digits | None = Field(None, description="The Coalesce job to run (digits).")
+    job: JobName | None = Field(
+        None,
+        description="The Coalesce job to run, by its name in the environment (instead of "
+        "jobID). An online plan resolves it to the job's ID and a saved plan keeps that ID.",
+    )
     includeNodesSelector: str | None = Field(
         None, description="Nodes to refresh, e.g. '{ location: STG }+'."
     )
@@ -308,7 +335,7 @@ class RunSettings(_Model):
     allNodes: Flag | None = Field(
         None,
         description="Refresh every node of the environment: required, and only allowed, when "
-        "the run has no jobID and no selector.",
+        "the run has no job, no jobID and no selector.",
     )
     allowEmpty: Flag | None = Field(
         None, description="An include selector that matches no node is a warning, not an error."

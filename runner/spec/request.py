@@ -22,6 +22,7 @@ def build_request(
     return StartRunRequest(
         environment_id,
         job_id=run.get("jobID"),
+        job_name=run.get("job"),
         include_nodes_selector=run.get("includeNodesSelector"),
         exclude_nodes_selector=run.get("excludeNodesSelector"),
         parallelism=run.get("parallelism"),

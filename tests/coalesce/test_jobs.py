@@ -1,5 +1,6 @@
-"""An environment's jobs: listed by Coalesce page by page, and unknown (not an error)
-on an older Coalesce that answers 404 to the list."""
+"""An environment's jobs: listed by Coalesce page by page; on an older Coalesce that
+answers 404 to the list, the jobs the specs number are read one by one; a job's name is
+resolved to exactly one job, or to a problem that says what to write instead."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from typing import Any
 
 import httpx
 
-from runner.coalesce import ClientPool, read_jobs
+from runner.coalesce import ClientPool, EnvironmentJobs, read_jobs
+from runner.coalesce.models import DeployedJob
 from runner.secrets import Secret
 
 URL = "https://app.coalescesoftware.io"
 
 
-def _read(handler: Any) -> Any:
-    async def main() -> Any:
+def _read(handler: Any, job_ids: tuple[str, ...] = ()) -> EnvironmentJobs:
+    async def main() -> EnvironmentJobs:
         async with ClientPool(transport=httpx.MockTransport(handler)) as pool:
             client = pool.client(URL, Secret("tok-jobs-test"), token_source="a test")
-            return await read_jobs(client, "12")
+            return await read_jobs(client, "12", job_ids)
 
     return asyncio.run(main())
 
@@ -42,9 +44,58 @@ def test_the_jobs_are_read_page_by_page() -> None:
     assert jobs.listing() == "7 'Nightly marts', 8 'Hourly'"
 
 
-def test_a_coalesce_that_does_not_list_jobs_leaves_them_unknown() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        error = {"error": {"errorString": "Not Found"}}
-        return httpx.Response(404, json=error)
+def test_a_coalesce_that_does_not_list_jobs_is_asked_for_each_numbered_job() -> None:
+    asked: list[str] = []
 
-    assert _read(handler) is None
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/api/v1/environments/12/jobs/7":
+            return httpx.Response(200, json={"id": 7, "name": "Nightly marts"})
+        return httpx.Response(404, json={"error": {"errorString": "Not Found"}})
+
+    jobs = _read(handler, ("7", "9", "7"))
+
+    assert sorted(asked) == [
+        "/api/v1/environments/12/jobs",
+        "/api/v1/environments/12/jobs/7",
+        "/api/v1/environments/12/jobs/9",
+    ]
+    assert not jobs.listed
+    assert jobs.by_id("7") is not None and jobs.by_id("9") is None
+    # A name cannot be resolved without the list, even the name of a job read by ID.
+    problem = jobs.resolve("Nightly marts").problem or ""
+    assert "does not list the jobs of environment 12 (it answered 404)" in problem
+    assert "use jobID" in problem
+
+
+def _jobs(*pairs: tuple[str, str]) -> EnvironmentJobs:
+    return EnvironmentJobs("12", tuple(DeployedJob(id=i, name=n) for i, n in pairs))
+
+
+def test_a_name_resolves_to_its_one_job() -> None:
+    resolution = _jobs(("7", "Nightly marts"), ("8", "Hourly")).resolve("Nightly marts")
+    assert resolution.job is not None and resolution.job.id == "7"
+    assert resolution.problem is None
+
+
+def test_a_misspelt_name_gets_the_closest_name() -> None:
+    resolution = _jobs(("7", "Nightly marts"), ("8", "Hourly")).resolve("Nightly mart")
+    assert resolution.job is None
+    assert resolution.problem == (
+        "environment 12 has no job called 'Nightly mart' (its jobs: 7 'Nightly marts', "
+        "8 'Hourly'); did you mean 'Nightly marts'?"
+    )
+
+
+def test_a_name_two_jobs_share_is_refused_with_their_ids() -> None:
+    resolution = _jobs(("12", "Daily"), ("3", "Daily"), ("4", "Other")).resolve("Daily")
+    assert resolution.job is None
+    assert resolution.problem == (
+        "2 jobs of environment 12 are called 'Daily' (IDs 3, 12): use jobID to say which one"
+    )
+
+
+def test_names_are_matched_exactly() -> None:
+    jobs = _jobs(("7", "Nightly marts"))
+    for near in ("nightly marts", "Nightly marts ", " Nightly marts"):
+        assert jobs.resolve(near).job is None, near

@@ -94,9 +94,9 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     (
         "whole environment not asked for",
         {"env.yaml": HEAD + RUNS_BARE + "    parallelism: 4\n"},
-        "env.yaml:5:5: run 'a' names no jobID and no selector, so it would refresh every node "
-        "of the environment; give it a jobID or an includeNodesSelector, or set allNodes: true "
-        "if the whole environment is meant",
+        "env.yaml:5:5: run 'a' names no job and no selector, so it would refresh every node "
+        "of the environment; give it a job, a jobID or an includeNodesSelector, or set allNodes: "
+        "true if the whole environment is meant",
     ),
     (
         "allNodes beside a job",
