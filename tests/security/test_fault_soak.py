@@ -167,9 +167,15 @@ def _identity(report: dict[str, Any]) -> str:
 
 
 def _refused(report: dict[str, Any]) -> bool:
-    """Coalesce refused its startRun, every try, in a way that proves nothing was done."""
+    """Coalesce refused its startRun, every try, in a way that proves nothing was done; or
+    refused, every try, what apply reads before it fires (the environment's status), so
+    that nothing was sent at all."""
     message = report["message"] or ""
-    return "to POST /scheduler/startRun" in message and ("429" in message or "503" in message)
+    refused = "to POST /scheduler/startRun" in message
+    unsent = report["status"] == "not-started" and message.startswith(
+        "not fired: Coalesce answered"
+    )
+    return (refused or unsent) and ("429" in message or "503" in message)
 
 
 def _uncertain(report: dict[str, Any]) -> bool:
