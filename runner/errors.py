@@ -12,6 +12,8 @@
     ├── SendingStopped           a request after an interrupt closed the gate
     │                            (runner.coalesce.gate)
     ├── URLNotAllowedError       coalesce.url off the allow-list (runner.coalesce.urls)
+    ├── UnresolvedJobError       a startRun whose job name no plan resolved: never sent
+    │                            (runner.coalesce.requests)
     ├── SelectorError            a node selector that does not parse
     └── GraphError               a node graph that cannot be resolved (runner.selectors)
 

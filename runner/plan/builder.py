@@ -13,7 +13,7 @@ from runner.errors import Problem
 from runner.identity import RunKey
 from runner.plan.baseline import Baseline, BaselineRun
 from runner.plan.diff import diff_requests
-from runner.plan.jobs import comparable, job_of_run
+from runner.plan.jobs import JobOfRun, comparable, job_of_run
 from runner.plan.model import (
     Action,
     BatchPlan,
@@ -136,7 +136,7 @@ def _plan_run(
     ignored: tuple[FieldChange, ...] = ()
     graph = facts.graph if facts else None
     unchecked = _unchecked(run, graph) if graph else []
-    selection = _selection(run, graph) if graph and not unchecked else None
+    selection = _selection(run, graph, job) if graph and not unchecked else None
     warnings = job.warnings + _run_warnings(run, selection, facts, unchecked)
     if base is None:
         action = Action.NEW
@@ -215,11 +215,16 @@ def _removed_environments(inputs: PlanInputs, planned: set[str]) -> tuple[Enviro
     )
 
 
-def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
+def _selection(run: RunSpec, graph: NodeGraph, job: JobOfRun) -> Selection | None:
+    """The nodes the run refreshes, as far as the plan can tell: its own selectors, or
+    its job's (as Coalesce lists them; an exclude selector of the run's own replaces the
+    job's). ``None`` when they cannot be resolved here."""
     include, exclude = run.request.include_nodes_selector, run.request.exclude_nodes_selector
     named_job = run.request.job_id is not None or run.request.job_name is not None
     if named_job and include is None:
-        return None  # the job's own selectors decide
+        if job.include is None or _untested_attributes((job.include, job.exclude), graph):
+            return None  # the job's own selectors decide, and they are not known here
+        include, exclude = job.include, exclude or job.exclude
     try:
         ids = resolve(
             parse_selector(include) if include else None,
@@ -227,15 +232,21 @@ def _selection(run: RunSpec, graph: NodeGraph) -> Selection | None:
             graph,
         )
     except SelectorError:
-        return None  # validated already; a selector that fails here is reported by validate
+        return None  # the run's are validated already; a job's is Coalesce's to judge
     names = tuple(graph.node(i).name for i in ids)
     return Selection(tuple(ids), names)
 
 
 def _unchecked(run: RunSpec, graph: NodeGraph) -> list[str]:
     """The attributes the run's selectors test that ``graph`` does not know."""
+    return _untested_attributes(
+        (run.request.include_nodes_selector, run.request.exclude_nodes_selector), graph
+    )
+
+
+def _untested_attributes(selectors: Sequence[str | None], graph: NodeGraph) -> list[str]:
     found: set[str] = set()
-    for text in (run.request.include_nodes_selector, run.request.exclude_nodes_selector):
+    for text in selectors:
         if not text:
             continue
         try:

@@ -35,6 +35,9 @@ class JobOfRun:
     run: RunSpec
     job: PlannedJob | None
     warnings: tuple[PlanWarning, ...] = ()
+    # The job's selectors as Coalesce lists them (not for display: see ``job``).
+    include: str | None = None
+    exclude: str | None = None
 
 
 def job_of_run(run: RunSpec, facts: EnvironmentFacts | None) -> JobOfRun:
@@ -72,7 +75,7 @@ def _by_name(run: RunSpec, name: str, jobs: EnvironmentJobs | None) -> JobOfRun:
             (_warning(run, "unknown-job", f"{problem}: the run cannot be fired", fails=True),),
         )
     resolved = dataclasses.replace(run, request=run.request.resolved(found.id))
-    return JobOfRun(resolved, _shown(found, name=name, by_name=True))
+    return _of(resolved, found, name=name, by_name=True)
 
 
 def _by_id(run: RunSpec, job_id: str, jobs: EnvironmentJobs | None) -> JobOfRun:
@@ -80,7 +83,7 @@ def _by_id(run: RunSpec, job_id: str, jobs: EnvironmentJobs | None) -> JobOfRun:
         return JobOfRun(run, PlannedJob(job_id, None, by_name=False))
     found = jobs.by_id(job_id)
     if found is not None:
-        return JobOfRun(run, _shown(found, name=_foreign(found.name, NAME_SHOWN), by_name=False))
+        return _of(run, found, name=_foreign(found.name, NAME_SHOWN), by_name=False)
     where = f"environment {quoted(run.environment)} (Coalesce environment {jobs.environment_id}"
     known = (
         f", whose jobs are: {jobs.listing()})"
@@ -102,13 +105,16 @@ def _by_id(run: RunSpec, job_id: str, jobs: EnvironmentJobs | None) -> JobOfRun:
     )
 
 
-def _shown(job: DeployedJob, *, name: str | None, by_name: bool) -> PlannedJob:
-    return PlannedJob(
+def _of(run: RunSpec, job: DeployedJob, *, name: str | None, by_name: bool) -> JobOfRun:
+    shown = PlannedJob(
         job.id,
         name,
         by_name=by_name,
         include_selector=_foreign(job.includeSelector, SELECTOR_SHOWN),
         exclude_selector=_foreign(job.excludeSelector, SELECTOR_SHOWN),
+    )
+    return JobOfRun(
+        run, shown, include=job.includeSelector or None, exclude=job.excludeSelector or None
     )
 
 

@@ -64,6 +64,8 @@ def test_a_name_is_resolved_shown_and_fired_as_its_job(
         "includeSelector": "{ location: MART }",
         "excludeSelector": None,
     }
+    # Resolved with the job's own selectors: the nodes the simulator will run.
+    assert planned["selection"]["nodes"] == ["M1"]
 
     applied = run_cli("apply", "--auto-approve", "--poll-interval", "0.05")
     assert applied.code == 0, applied.err
