@@ -37,7 +37,8 @@ AUTH_TYPES: tuple[AuthType, ...] = ("Basic", "KeyPair", "OAuth")
 PASSWORD_TEMPLATE = "{{ secret('SNOWFLAKE_PASSWORD') }}"
 KEY_TEMPLATE = "{{ secret('SNOWFLAKE_PRIVATE_KEY') }}"
 PASSPHRASE_TEMPLATE = "{{ secret('SNOWFLAKE_KEY_PASS') }}"
-USER_TEMPLATE = "{{ secret('SNOWFLAKE_USER') }}"
+#: When no run shows the user: a variable (a user is not a secret), empty until set.
+USER_TEMPLATE = "{{ var('snowflake_user', default='') }}"
 
 #: The wire's names of what Coalesce shows of credentials, with the shorter names
 #: its response schema uses (``authType``, ``username``, ...).
@@ -140,6 +141,12 @@ def _block(
     assert auth in AUTH_TYPES
     fields: list[tuple[str, str]] = [("snowflakeAuthType", auth)]
     if auth != "OAuth":
+        if "snowflakeUsername" not in shown:
+            notes = (
+                *notes,
+                "no run showed the Snowflake user: set it with --var snowflake_user=NAME "
+                "(or RUNNER_VAR_snowflake_user), or write it in",
+            )
         fields.append(("snowflakeUsername", shown.get("snowflakeUsername", USER_TEMPLATE)))
         if auth == "Basic":
             fields.append(("snowflakePassword", PASSWORD_TEMPLATE))
