@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimApp]:
     yield app
 
 
-def _fire(app: SimApp, body: dict[str, object]) -> None:
+def _fire(app: SimApp, body: dict[str, Any]) -> None:
     import asyncio
 
     async def post() -> None:
