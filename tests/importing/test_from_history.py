@@ -178,3 +178,29 @@ async def test_an_unknown_environment_is_coalesce_s_error() -> None:
 
         with pytest.raises(CoalesceAPIError):
             await aimport_environment(client, "13")
+
+
+async def test_credentials_follow_the_latest_run_and_say_what_was_assumed() -> None:
+    keypair = {"snowflakeAuthType": "KeyPair", "username": "KEYUSER", "role": "R"}
+    history = [
+        run(3, days_ago=1, credentials=keypair),
+        run(2, days_ago=2, credentials={"snowflakeAuthType": "Basic", "snowflakeUsername": "B"}),
+        {**run(1), "runStartTime": "not a time"},
+    ]
+    imported = await FakeCoalesce(runs=history, jobs=[]).imported()
+    assert imported.history_runs == 2
+    assert imported.credentials.as_data() == {
+        "snowflakeAuthType": "KeyPair",
+        "snowflakeUsername": "KEYUSER",
+        "snowflakeKeyPairKey": "{{ secret('SNOWFLAKE_PRIVATE_KEY') }}",
+        "snowflakeRole": "R",
+    }
+    assert "1 earlier run(s) used another auth type" in imported.credentials.notes[0]
+    assert "snowflakeKeyPairPass" in written(imported)
+
+    unknown = await FakeCoalesce(
+        runs=[run(4, credentials={"snowflakeAuthType": "Cloud"})], jobs=[]
+    ).imported()
+    assert unknown.credentials.auth_type == "Basic"
+    assert "Basic (user and password) is assumed" in unknown.credentials.notes[0]
+    assert "--var snowflake_user=NAME" in unknown.credentials.notes[1]
