@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from runner.commands import COMMANDS, SUMMARY
+from runner.commands import COMMANDS, MODULES, SUMMARY
 from runner.errors import RunnerError, SpecError
 from runner.output import configure_logging, echo_err, set_quiet, traceback_text
 from runner.secrets import foreign_text
@@ -30,7 +30,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module = importlib.import_module(f"runner.commands.{cmd_name}")
+        module = importlib.import_module(f"runner.commands.{MODULES.get(cmd_name, cmd_name)}")
         command: click.Command = module.command
         return command
 

@@ -21,7 +21,16 @@ ROOT = Path(runner.__file__).parent
 
 #: The layers that stand on their own: none of them may import what is built on them.
 FOUNDATIONS = ("coalesce", "state", "spec", "selectors")
-BUILT_ON_THEM = ("sim", "apply", "plan", "render", "commands", "operations", "runtime")
+BUILT_ON_THEM = (
+    "sim",
+    "apply",
+    "plan",
+    "render",
+    "commands",
+    "operations",
+    "runtime",
+    "importing",
+)
 
 
 def _module_name(path: Path) -> str:

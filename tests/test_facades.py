@@ -11,6 +11,7 @@ PACKAGES = (
     "runner",
     "runner.apply",
     "runner.coalesce",
+    "runner.importing",
     "runner.operations",
     "runner.plan",
     "runner.render",

@@ -378,6 +378,27 @@ class CoalesceClient(_ClosedOnExit):
             for run in page.data:
                 yield run
 
+    async def iter_run_details(
+        self,
+        *,
+        environment_id: str | None = None,
+        run_status: str | None = None,
+        run_type: str | None = None,
+        order_by: str | None = None,
+        order_by_direction: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> AsyncIterator[RunInfo]:
+        """:meth:`iter_runs` with ``detail=true``: every matching run with its
+        ``runDetails``, ``runTimeParameters`` and secret-free ``userCredentials``, page
+        after page. Stop iterating early to stop fetching."""
+        params = _run_params(
+            environment_id, run_status, run_type, order_by, order_by_direction, True
+        )
+        params["limit"] = str(page_size)
+        async for page in self._pages("/api/v1/runs", Page[RunInfo], params):
+            for run in page.data:
+                yield run
+
     async def active_runs(self, environment_id: str) -> list[RunInfo]:
         """The environment's runs Coalesce shows as ``running`` or ``waitingToRun``, with
         their ``runDetails`` and parameters (``detail=true``), whoever started them."""

@@ -18,9 +18,13 @@ COMMANDS: dict[str, str] = {
     "cancel": "Cancel runs in flight.",
     "rerun": "Rerun failed runs, re-sending their parameters.",
     "unlock": "Release an environment's lock left by a dead apply.",
+    "import": "Write a spec for an existing environment from its jobs and runs.",
     "sim": "Serve the local Coalesce simulator.",
     "schema": "Print the JSON Schema of a spec, for editors.",
 }
+
+#: The module of a command whose name is not a Python module name.
+MODULES: dict[str, str] = {"import": "import_spec"}
 
 
 def top_level_help() -> str:

@@ -142,3 +142,43 @@ async def test_list_environments_and_run_results() -> None:
         envs = await client.list_environments()
     assert envs[0].id == "4" and envs[0].status == "Failed Deploy"
     assert server.requests[0].url.params["detail"] == "false"
+
+
+async def test_iter_run_details_reads_every_page_with_details() -> None:
+    def detailed(run_id: int, job: int | None) -> dict[str, Any]:
+        details = {"environmentID": "4", "parallelism": 8}
+        if job is not None:
+            details["jobID"] = job  # the response types it as an integer
+        return {
+            "id": run_id,
+            "runStatus": "completed",
+            "runDetails": details,
+            "runTimeParameters": {"region": "emea"},
+            "userCredentials": {"snowflakeAuthType": "Basic", "snowflakeUsername": "SVC"},
+        }
+
+    server = PagedServer(
+        {
+            None: {"data": [detailed(9, 3)], "next": "9", "orderBy": "runStartTime"},
+            "9": {"data": [detailed(8, None)]},
+        }
+    )
+    async with server.client() as client:
+        runs_seen = [
+            run
+            async for run in client.iter_run_details(
+                environment_id="4",
+                run_type="refresh",
+                order_by="runStartTime",
+                order_by_direction="desc",
+            )
+        ]
+    assert [run.id for run in runs_seen] == [9, 8]
+    first = runs_seen[0]
+    assert first.runDetails is not None and first.runDetails.jobID == "3"
+    assert first.runTimeParameters == {"region": "emea"}
+    assert first.userCredentials == {"snowflakeAuthType": "Basic", "snowflakeUsername": "SVC"}
+    params = server.requests[0].url.params
+    assert params["detail"] == "true" and params["runType"] == "refresh"
+    assert params["orderBy"] == "runStartTime" and params["orderByDirection"] == "desc"
+    assert server.requests[1].url.params["orderBy"] == "runStartTime"
