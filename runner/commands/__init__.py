@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "cancel": "Cancel runs in flight.",
     "rerun": "Rerun failed runs, re-sending their parameters.",
     "unlock": "Release an environment's lock left by a dead apply.",
+    "state": "Copy a state's whole history into another state.",
     "sim": "Serve the local Coalesce simulator.",
     "schema": "Print the JSON Schema of a spec, for editors.",
 }

@@ -109,6 +109,17 @@ class Database(Protocol):
         """Run an INSERT of one row into a table with an ``id`` key; the new id."""
         ...
 
+    def insert_keeping_ids(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Insert rows with the ids they carry (a copy of another state), so that the
+        ids given out afterwards come after them."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A read transaction: every read inside it sees the same committed state."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction, holding the write lock from its start where the
         database has one; committed at the end, rolled back on an exception."""
@@ -166,6 +177,16 @@ class Session:
                 yield
             finally:
                 self._batching -= 1
+
+    @contextmanager
+    def snapshot(self, doing: str) -> Iterator[Database]:
+        """Reads that all see one committed state (or a part of the write under way)."""
+        with self._mutex, self.database.errors(doing):
+            if self._batching:
+                yield self.database
+                return
+            with self.database.snapshot():
+                yield self.database
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._mutex, self.database.errors("read"):
@@ -252,6 +273,17 @@ class SqlState:
         """Several writes as one committed transaction: one commit instead of one each.
         All of them are committed, or (if one raises) none."""
         return self._session.batch(doing)
+
+    def reading(self, doing: str = "read") -> AbstractContextManager[Database]:
+        """The database, for reads that must all see one committed state (a copy of the
+        whole state)."""
+        return self._session.snapshot(doing)
+
+    def writing(self, doing: str) -> AbstractContextManager[Database]:
+        """The database, in one write transaction: committed at the end, or (on an
+        exception) rolled back with nothing changed. It does not bump the serial: the
+        caller writes what it means to (a copy of a whole state writes the serial too)."""
+        return self._session.transaction(doing)
 
     @contextmanager
     def _journal_write(self, doing: str) -> Iterator[tuple[Database, int]]:
