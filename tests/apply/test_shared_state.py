@@ -158,3 +158,57 @@ def test_a_database_stopped_mid_apply_stops_firing_and_resume_finishes_the_plan(
     wait_until(lambda: len(served.runs()) == 3, what="the three runs")
     assert Counter(tag_of(r) for r in served.runs()) == Counter(NAMES)
     _no_password_anywhere(machines, out, err, resumed_out, resumed_err)
+
+
+def _runner(folder: Path, *args: str, **environ: str) -> tuple[int, str, str]:
+    """``runner ARGS`` in ``folder``, to its end."""
+    process = ApplyProcess(args[1:], cwd=folder, env={"COALESCE_TOKEN": TOKEN, **environ},
+                           command=args[0])  # fmt: skip
+    try:
+        return process.finish()
+    finally:
+        process.kill()
+
+
+def test_a_sqlite_state_copied_to_postgresql_is_planned_shown_and_resumed_from_another_machine(
+    served: SimServer, tmp_path: Path, pg_url: str
+) -> None:
+    served.reset(world(), speed=FROZEN)
+    machines = [_machine(tmp_path, "laptop", served), _machine(tmp_path, "ci-1", served)]
+    killed = _apply(machines[0], "")  # the laptop's own .runner/state.db
+    try:
+        killed.read_until(
+            lambda lines: fired(lines, ["alpha/first-0", "alpha/first-1"]),
+            what="the first batch was fired",
+        )
+        killed.signal(signal.SIGKILL)  # its lock stays behind in the SQLite file
+    finally:
+        killed.kill()
+
+    code, out, err = _runner(machines[0], "state", "copy", ".runner/state.db", pg_url)
+    assert code == 0, err
+    assert "1 apply, 2 runs" in out and "Verified" in out
+    assert "1 lock in the source was not copied (alpha by " in err
+
+    on_ci = {"RUNNER_STATE": pg_url}
+    code, status_out, status_err = _runner(machines[1], "status", **on_ci)
+    assert code == 0, status_err
+    assert "Last apply: 1 (no outcome recorded" in status_out
+    assert "alpha/first-0" in status_out and "alpha/first-1" in status_out
+    assert "No locks held." in status_out  # the laptop's lock stayed in its file
+    code, plan_out, plan_err = _runner(machines[1], "plan", "--offline", **on_ci)
+    assert code == 0, plan_err
+    assert "Plan: 1 new, 0 changed, 2 unchanged" in plan_out  # the baseline came across
+
+    served.post("/_sim/clock", {"speed": 20})
+    resumed = _apply(machines[1], pg_url, "--resume")
+    try:
+        code, resumed_out, resumed_err = resumed.finish()
+    finally:
+        resumed.kill()
+    assert code == 0, resumed_err
+    assert Counter(tag_of(r) for r in served.runs()) == Counter(NAMES)
+    with open_state(pg_url, readonly=True) as state:
+        record = state.get_apply(1)
+        assert record is not None and record.outcome == "succeeded" and record.resumed == 1
+    _no_password_anywhere(machines, out, err, status_out, plan_out, resumed_out, resumed_err)
