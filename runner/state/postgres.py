@@ -167,6 +167,13 @@ class PostgresDatabase:
         assert row is not None  # RETURNING of a one-row INSERT
         return int(row[0])
 
+    def bump_serial(self) -> int:
+        row = self.connection.execute(
+            b"UPDATE meta SET value = value + 1 WHERE key = 'serial' RETURNING value"
+        ).fetchone()
+        assert row is not None  # the serial's row is made with the schema
+        return int(row[0])
+
     def insert_keeping_ids(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
