@@ -81,3 +81,17 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """The URL of a fresh database on the session's server (its password is a canary)."""
     return pg_server.url(pg_server.new_database())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_state(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Where the test's commands keep their state, once on each backend: the default
+    SQLite file (``.runner/state.db`` in the test's folder), then a fresh PostgreSQL
+    database, given to every command (and process started) as ``RUNNER_STATE``."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("RUNNER_STATE", url)
+        return url
+    return str(tmp_path / ".runner" / "state.db")

@@ -51,6 +51,7 @@ class PgServer:
     bindir: Path
     root: Path
     port: int
+    durable: bool = False
     _databases: int = field(default=0)
 
     @property
@@ -98,19 +99,28 @@ class PgServer:
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.root}'",
-            # The tests need commits to reach the OS (an immediate stop loses nothing),
-            # not the disk: no fsync, on a machine shared with other test runs.
-            "fsync": "off",
-            "full_page_writes": "off",
             "shared_buffers": "32MB",
             "max_connections": "200",
         }
+        if not self.durable:
+            # The tests need commits to reach the OS (an immediate stop loses nothing),
+            # not the disk: no fsync, on a machine shared with other test runs.
+            settings |= {"fsync": "off", "full_page_writes": "off"}
+        else:
+            # The benchmarks compare with SQLite's synchronous=FULL: every commit on disk
+            # (PostgreSQL's defaults). Lock waits over 10 ms are logged, to be counted.
+            settings |= {"log_lock_waits": "on", "deadlock_timeout": "'10ms'"}
         with (self.data / "postgresql.conf").open("a") as conf:
             for name, value in settings.items():
                 conf.write(f"{name} = {value}\n")
 
     def start(self) -> None:
         self._pg_ctl("-w", "-l", str(self.root / "log"), "start")
+
+    def log(self) -> str:
+        """The server's log so far."""
+        path = self.root / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self, mode: str = "fast") -> None:
         self._pg_ctl("-w", "-m", mode, "stop")
@@ -132,13 +142,14 @@ class PgServer:
         return name
 
 
-def start_server() -> PgServer | None:
-    """A running server, or ``None`` if PostgreSQL is not installed here."""
+def start_server(*, durable: bool = False) -> PgServer | None:
+    """A running server, or ``None`` if PostgreSQL is not installed here. ``durable``:
+    with PostgreSQL's own durability (an fsync per commit), as the benchmarks need."""
     bindir = _bindir()
     if bindir is None:
         return None
     root = Path(tempfile.mkdtemp(prefix="runner-pg-"))
-    server = PgServer(bindir, root, _free_port())
+    server = PgServer(bindir, root, _free_port(), durable=durable)
     server.init()
     server.start()
     return server

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "rerun": "Rerun failed runs, re-sending their parameters.",
     "unlock": "Release an environment's lock left by a dead apply.",
     "import": "Write a spec for an existing environment from its jobs and runs.",
+    "state": "Copy a state's whole history into another state.",
     "sim": "Serve the local Coalesce simulator.",
     "schema": "Print the JSON Schema of a spec, for editors.",
 }

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from runner.errors import RunnerError
 from runner.secrets import KNOWN_SECRETS
@@ -62,7 +62,8 @@ def postgres_location(url: str, environ: Mapping[str, str] = os.environ) -> Post
     schemas = [value for key, value in query if key == "schema"]
     schema = schemas[-1] if schemas else DEFAULT_SCHEMA
     for password in (
-        parts.password,
+        parts.password,  # as written in the URL: percent-escaped
+        unquote(parts.password or ""),  # as libpq reads it, and may show it
         *(value for key, value in query if key == "password"),
         environ.get("PGPASSWORD"),
     ):

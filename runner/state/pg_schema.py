@@ -95,11 +95,13 @@ LATEST_VERSION = MIGRATIONS[-1].version
 def schema_version(connection: psycopg.Connection[Any], location: PostgresLocation) -> int:
     """The version of the state's schema (0: not created yet), after checking that the
     schema is a runner state and not newer than this runner knows."""
-    meta = f'"{location.schema}".meta'
-    found = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [meta]).fetchone()
-    if found is None or not found[0]:
-        _refuse_foreign(connection, location)
-        return 0
+    if not _has_meta(connection, location):
+        if not _has_tables(connection, location):
+            return 0
+        # Another runner may have created the state between the two looks (its tables
+        # all appear at once, when it commits): look for ours once more.
+        if not _has_meta(connection, location):
+            raise _not_ours(location)
     row = connection.execute(
         sql.SQL("SELECT value FROM {}.meta WHERE key = 'schema_version'").format(
             sql.Identifier(location.schema)
@@ -118,15 +120,20 @@ def schema_version(connection: psycopg.Connection[Any], location: PostgresLocati
     return version
 
 
-def _refuse_foreign(connection: psycopg.Connection[Any], location: PostgresLocation) -> None:
-    """A schema without our ``meta`` table must be empty: it is someone else's otherwise."""
+def _has_meta(connection: psycopg.Connection[Any], location: PostgresLocation) -> bool:
+    meta = f'"{location.schema}".meta'
+    found = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [meta]).fetchone()
+    return found is not None and bool(found[0])
+
+
+def _has_tables(connection: psycopg.Connection[Any], location: PostgresLocation) -> bool:
+    """Whether the schema holds anything (it is someone else's if it is not ours)."""
     row = connection.execute(
         "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid = c.relnamespace WHERE n.nspname = %s",
         [location.schema],
     ).fetchone()
-    if row is not None and row[0] > 0:
-        raise _not_ours(location)
+    return row is not None and row[0] > 0
 
 
 def _not_ours(location: PostgresLocation) -> RunnerError:

@@ -167,6 +167,39 @@ class PostgresDatabase:
         assert row is not None  # RETURNING of a one-row INSERT
         return int(row[0])
 
+    def bump_serial(self) -> int:
+        row = self.connection.execute(
+            b"UPDATE meta SET value = value + 1 WHERE key = 'serial' RETURNING value"
+        ).fetchone()
+        assert row is not None  # the serial's row is made with the schema
+        return int(row[0])
+
+    def insert_keeping_ids(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        keeps_id = "id" in columns
+        statement = sql.SQL("INSERT INTO {} ({}) {}VALUES ({})").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL("OVERRIDING SYSTEM VALUE " if keeps_id else ""),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        )
+        with self.connection.cursor() as cursor:
+            cursor.executemany(statement, rows)
+            if keeps_id:  # the identity goes on after the highest id copied
+                cursor.execute(
+                    sql.SQL(
+                        "SELECT setval(pg_get_serial_sequence({}, 'id'),"
+                        " coalesce(max(id), 0) + 1, false) FROM {}"
+                    ).format(sql.Literal(table), sql.Identifier(table))
+                )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.connection.transaction():
+            self.connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.connection.transaction():

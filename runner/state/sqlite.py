@@ -54,6 +54,32 @@ class SqliteDatabase:
         assert row_id is not None  # set by every INSERT
         return row_id
 
+    def bump_serial(self) -> int:
+        # Two statements (no RETURNING before SQLite 3.35), in this process: no round trip.
+        self.connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'")
+        return int(
+            self.connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()[0]
+        )
+
+    def insert_keeping_ids(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        # An id given is kept, and AUTOINCREMENT's counter moves past it.
+        marks = ", ".join("?" * len(columns))
+        self.connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # A deferred transaction reads one version of the file, whatever commits meanwhile.
+        self.connection.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.connection.in_transaction:
+                self.connection.execute("COMMIT")
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         # IMMEDIATE: take the write lock now, not at the first write, so that two

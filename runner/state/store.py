@@ -109,6 +109,21 @@ class Database(Protocol):
         """Run an INSERT of one row into a table with an ``id`` key; the new id."""
         ...
 
+    def bump_serial(self) -> int:
+        """Add one to the serial (locking its row until the commit); the new value."""
+        ...
+
+    def insert_keeping_ids(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Insert rows with the ids they carry (a copy of another state), so that the
+        ids given out afterwards come after them."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A read transaction: every read inside it sees the same committed state."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction, holding the write lock from its start where the
         database has one; committed at the end, rolled back on an exception."""
@@ -135,6 +150,10 @@ class Session:
         self._clock = clock
         self._mutex = threading.RLock()
         self._batching = 0  # > 0 while the mutex holder writes inside batch()
+        # Inside batch(): the serial as this transaction has bumped it (its row is locked
+        # until the commit), and whether the database has yet to be told the last bumps.
+        self._batch_serial: int | None = None
+        self._serial_unsaved = False
 
     @property
     def location(self) -> StateLocation:
@@ -160,12 +179,41 @@ class Session:
 
     @contextmanager
     def batch(self, doing: str) -> Iterator[None]:
-        with self.transaction(doing):
+        with self.transaction(doing) as db:
             self._batching += 1
             try:
                 yield
+                if self._batching == 1 and self._serial_unsaved:
+                    db.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'serial'", (self._batch_serial,)
+                    )
             finally:
                 self._batching -= 1
+                if not self._batching:
+                    self._batch_serial, self._serial_unsaved = None, False
+
+    def bump_serial(self, db: Database) -> int:
+        """The next serial, for a journal write in the transaction under way. In a batch,
+        the first write bumps it in the database, which locks its row until the commit,
+        so the batch's later writes count on from there and it is saved once, at the end."""
+        if self._batch_serial is not None:
+            self._batch_serial += 1
+            self._serial_unsaved = True
+            return self._batch_serial
+        serial = db.bump_serial()
+        if self._batching:
+            self._batch_serial = serial
+        return serial
+
+    @contextmanager
+    def snapshot(self, doing: str) -> Iterator[Database]:
+        """Reads that all see one committed state (or a part of the write under way)."""
+        with self._mutex, self.database.errors(doing):
+            if self._batching:
+                yield self.database
+                return
+            with self.database.snapshot():
+                yield self.database
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._mutex, self.database.errors("read"):
@@ -253,13 +301,22 @@ class SqlState:
         All of them are committed, or (if one raises) none."""
         return self._session.batch(doing)
 
+    def reading(self, doing: str = "read") -> AbstractContextManager[Database]:
+        """The database, for reads that must all see one committed state (a copy of the
+        whole state)."""
+        return self._session.snapshot(doing)
+
+    def writing(self, doing: str) -> AbstractContextManager[Database]:
+        """The database, in one write transaction: committed at the end, or (on an
+        exception) rolled back with nothing changed. It does not bump the serial: the
+        caller writes what it means to (a copy of a whole state writes the serial too)."""
+        return self._session.transaction(doing)
+
     @contextmanager
     def _journal_write(self, doing: str) -> Iterator[tuple[Database, int]]:
         """A write transaction that changes applied state, with the serial it bumped to."""
         with self._session.transaction(doing) as db:
-            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'")
-            serial = int(db.rows("SELECT value FROM meta WHERE key = 'serial'")[0][0])
-            yield db, serial
+            yield db, self._session.bump_serial(db)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._session.rows(sql, params)
@@ -508,7 +565,30 @@ class SqlState:
         it would mean the run was fired twice.
         """
         with self._journal_write("record a fired run") as (db, serial):
-            # Only what the checks need: this runs once per fired run.
+            # One statement when all is well (this runs once per fired run): the checks
+            # are in its WHERE, and looked at one by one only when it changed nothing.
+            uncertain = sorted(s.value for s in UNCERTAIN_STATUSES)
+            unfired = sorted(s.value for s in UNFIRED_STATUSES)
+            changed = db.execute(
+                "UPDATE runs SET run_counter = ?, run_link = coalesce(?, run_link),"
+                " status = CASE WHEN status IN (?, ?) THEN ? ELSE status END,"
+                " fired_at = coalesce(fired_at, ?), changed_serial = ?"
+                " WHERE id = ? AND coalesce(run_counter, ?) = ? AND status NOT IN (?, ?)",
+                (
+                    run_counter,
+                    scrubbed_text(run_link, "run_link"),
+                    *uncertain,
+                    RunStatus.WAITING_TO_RUN.value,
+                    self._moment(),
+                    serial,
+                    run_id,
+                    run_counter,
+                    run_counter,
+                    *unfired,
+                ),
+            )
+            if changed == 1:
+                return
             row = self._run_row(db, run_id, "environment, name, run_counter, status")
             identity = identity_of(row["environment"], row["name"])
             recorded = RunStatus(row["status"])
@@ -517,21 +597,7 @@ class SqlState:
                     f"run {identity} (journal id {run_id}) was already fired as "
                     f"runCounter {row['run_counter']}; refusing to record runCounter {run_counter}"
                 )
-            if recorded in UNFIRED_STATUSES:
-                raise ValueError(f"run {identity} was recorded as {recorded}")
-            status = RunStatus.WAITING_TO_RUN if recorded in UNCERTAIN_STATUSES else recorded
-            db.execute(
-                "UPDATE runs SET run_counter = ?, run_link = coalesce(?, run_link),"
-                " status = ?, fired_at = coalesce(fired_at, ?), changed_serial = ? WHERE id = ?",
-                (
-                    run_counter,
-                    scrubbed_text(run_link, "run_link"),
-                    status.value,
-                    self._moment(),
-                    serial,
-                    run_id,
-                ),
-            )
+            raise ValueError(f"run {identity} was recorded as {recorded}")
 
     def record_ambiguous(self, run_id: int, reason: str) -> None:
         """startRun was sent but its answer was lost: the run may exist on the server."""

@@ -1,5 +1,6 @@
 """300 runs against a simulator that rate-limits, fails and drops connections: every
-planned run is created exactly once, and apply reports each one's runCounter."""
+planned run is created exactly once, and apply reports each one's runCounter, whether
+the state is a SQLite file or a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ FAULTS = {
 
 
 def test_faults_never_fire_a_run_twice_and_every_run_counter_is_right(
-    run_cli, any_sim: SimView, specs: Path
+    run_cli, any_sim: SimView, specs: Path, any_state: str
 ) -> None:
     any_sim.reset(world(faults=FAULTS), speed=20)
     planned: dict[str, str] = {}  # tag -> identity

@@ -2,7 +2,8 @@
 
 Prints one JSON object per benchmark per line on stdout (see ``_common.result``), and on
 stderr the machine it ran on and a summary. NAME picks benchmarks (default: all):
-fire (fire throughput and memory), wait, plan, startup, selectors.
+fire (fire throughput and memory, on SQLite and on PostgreSQL), shared (10 applies at
+once on one PostgreSQL state), wait, plan, startup, selectors.
 
 ``--keep`` keeps each benchmark's folder (specs, world, state, outputs) for a closer
 look, ``--check`` exits 1 when a target was missed. A benchmark that breaks prints a
@@ -24,11 +25,19 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from tests.bench import bench_fire, bench_plan, bench_selectors, bench_startup, bench_wait
+from tests.bench import (
+    bench_fire,
+    bench_plan,
+    bench_selectors,
+    bench_shared,
+    bench_startup,
+    bench_wait,
+)
 from tests.bench._common import Figures, byte_compile_package, emit, machine
 
 BENCHMARKS: dict[str, ModuleType] = {
     "fire": bench_fire,
+    "shared": bench_shared,
     "wait": bench_wait,
     "plan": bench_plan,
     "startup": bench_startup,

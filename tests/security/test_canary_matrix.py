@@ -15,13 +15,16 @@ command said about it), so that a path the program never reached cannot pass uns
 
 Below the matrix: every command against a Coalesce that echoes each request in one of
 many encodings (searched for in every encoding), short and common secrets that must
-change no document, and the oracle (a plan must not depend on a PIN it holds).
+change no document, the oracle (a plan must not depend on a PIN it holds), and a
+PostgreSQL state whose password (in the state URL, or in PGPASSWORD) is a canary, through
+validate, plan, apply, status and state copy, searched for in every encoding.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import importlib
 import json
 import logging
 import os
@@ -72,8 +75,14 @@ KEY = (
     "CANARYkeyJ0a4bodyline+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST=\n"
     "-----END ENCRYPTED PRIVATE KEY-----\n"
 )
-SECRETS = (TOKEN, WRONG_TOKEN, PASSWORD, PASSPHRASE, KEY)
+# The state's PostgreSQL password (in the state URL, or in PGPASSWORD), with characters
+# a URL must escape, and a wrong one (a secret all the same: it is in the URL given).
+PG_PASSWORD = "CANARYpgpassK7m2 'q' \"dq\" {b} #h %p @a :c /s ?q &a +p"
+PG_WRONG_PASSWORD = "CANARYpgwrongM4p9 @:/%"
+SECRETS = (TOKEN, WRONG_TOKEN, PASSWORD, PASSPHRASE, KEY, PG_PASSWORD, PG_WRONG_PASSWORD)
 MARKERS = (
+    "CANARYpgpassK7m2",
+    "CANARYpgwrongM4p9",
     "CANARYtokenA7c1e9",
     "CANARYwrongtokenB4d2",
     "CANARYpasswordC5f3",
@@ -87,8 +96,15 @@ MARKERS = (
 
 
 def _forms(value: str) -> set[str]:
-    """A secret as it would show up in text: as is, JSON-escaped, and repr-escaped."""
-    return {value, json.dumps(value)[1:-1], repr(value)[1:-1]}
+    """A secret as it would show up in text: as is, JSON-escaped, repr-escaped, and
+    escaped for a URL (as a password in the state URL is)."""
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        repr(value)[1:-1],
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value, safe=""),
+    }
 
 
 LEAK_FORMS = sorted({f for s in SECRETS for f in _forms(s)} | set(MARKERS), key=len)
@@ -358,14 +374,18 @@ class Workspace:
                 pid=os.getpid(), ttl_seconds=600,
             )  # fmt: skip
 
-    def crash_in(self, owner: Any, name: str) -> None:
-        """Make ``owner.name`` raise an exception whose text holds every secret read."""
+    def crash_in(self, owner: Any, name: str, text: str | None = None) -> None:
+        """Make ``owner.name`` raise an exception whose text holds every secret read
+        (or ``text``)."""
         original = getattr(owner, name)
 
         def crash(*args: Any, **kwargs: Any) -> Any:
+            if text is not None:
+                raise RuntimeError(f"unexpected state after {original.__name__}: {text}")
             raise RuntimeError(
                 f"unexpected state after {original.__name__}: token {TOKEN}, password "
-                f"{PASSWORD!r}, key {KEY}, passphrase {PASSPHRASE} ({json.dumps(PASSWORD)})"
+                f"{PASSWORD!r}, key {KEY}, passphrase {PASSPHRASE} ({json.dumps(PASSWORD)}), "
+                f"state password {PG_PASSWORD}"
             )
 
         self.monkeypatch.setattr(owner, name, crash)
@@ -814,3 +834,146 @@ def test_a_plan_is_the_same_whatever_the_pin_it_holds(
         assert sequence in planned.out  # the plain parameter is shown whole
         outputs.append((_TIMES.sub("<time>", planned.out), planned.err))
     assert outputs[0] == outputs[1]
+
+
+# -- a PostgreSQL state: its password in the URL, or in PGPASSWORD ------------------------
+#
+# The same workspace, its state on PostgreSQL (a role of its own whose password is a
+# canary), the password given in the state URL (escaped as a URL must) or in PGPASSWORD.
+# Every command that reads or writes the state, on its way through: all went well, a
+# crash, the database refusing the password, the database not there. Searched for in
+# every encoding of the echo matrix above.
+
+STATE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "validate": COMMANDS["validate"],
+    "plan-text": COMMANDS["plan-text"],
+    "plan-json": COMMANDS["plan-json"],
+    "plan-markdown": COMMANDS["plan-markdown"],
+    "plan-out": COMMANDS["plan-out"],
+    "apply": COMMANDS["apply"],
+    "status": COMMANDS["status"],
+    "state-copy-out": ("state", "copy", "{state}", "copies/state.db"),
+    "state-copy-in": ("state", "copy", "{state}", "{state_elsewhere}"),
+}
+STATE_OK_SAYS = {
+    **{name: OK_SAYS[name] for name in OK_SAYS if name in STATE_COMMANDS},
+    "state-copy-out": "Verified: every row read back from the target matches the source",
+    "state-copy-in": "Verified: every row read back from the target matches the source",
+}
+STATE_CRASH_POINTS: dict[str, tuple[Any, str]] = {
+    **{name: CRASH_POINTS[name] for name in CRASH_POINTS if name in STATE_COMMANDS},
+    "state-copy-out": ("runner.state.copy", "_verify"),
+    "state-copy-in": ("runner.state.copy", "_verify"),
+}
+STATE_PATHS = ("ok", "crash", "pg-password-refused", "pg-unreachable")
+
+
+@dataclass(frozen=True)
+class PgState:
+    """The canary role's database, and how to reach it."""
+
+    port: int
+    database: str
+
+    def url(self, password: str | None, *, port: int | None = None, schema: str = "") -> str:
+        secret = f":{urllib.parse.quote(password, safe='')}" if password is not None else ""
+        query = f"?schema={schema}" if schema else ""
+        return f"postgresql://canary{secret}@127.0.0.1:{port or self.port}/{self.database}{query}"
+
+
+@pytest.fixture
+def pg_state(pg_server: Any) -> PgState:
+    from psycopg import sql
+
+    database = pg_server.new_database()
+    with pg_server.admin() as admin:
+        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'canary'").fetchone()
+        if not exists:
+            admin.execute("CREATE ROLE canary LOGIN")
+        admin.execute(sql.SQL("ALTER ROLE canary PASSWORD {}").format(sql.Literal(PG_PASSWORD)))
+        admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO canary").format(sql.Identifier(database)))
+    return PgState(pg_server.port, database)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _use_state(
+    workspace: Workspace, pg: PgState, where: str, *, password: str, port: int | None = None
+) -> dict[str, str]:
+    """Point RUNNER_STATE (and PGPASSWORD) at the canary's state; the state URLs a copy
+    names, as given on the command line."""
+    in_url = where == "url"
+    workspace.monkeypatch.delenv("PGPASSWORD", raising=False)
+    if not in_url:
+        workspace.monkeypatch.setenv("PGPASSWORD", password)
+    state = pg.url(password if in_url else None, port=port)
+    workspace.monkeypatch.setenv("RUNNER_STATE", state)
+    elsewhere = pg.url(password if in_url else None, port=port, schema="copied")
+    return {"state": state, "state_elsewhere": elsewhere}
+
+
+@pytest.mark.parametrize("path", STATE_PATHS)
+@pytest.mark.parametrize("command", sorted(STATE_COMMANDS))
+@pytest.mark.parametrize("where", ["url", "PGPASSWORD"])
+def test_no_state_password_leaves_the_command(
+    workspace: Workspace,
+    run_cli: Callable[..., CliResult],
+    caplog: pytest.LogCaptureFixture,
+    pg_state: PgState,
+    where: str,
+    command: str,
+    path: str,
+) -> None:
+    urls = _use_state(workspace, pg_state, where, password=PG_PASSWORD)
+    _set_up(workspace, run_cli, "ok")  # the earlier apply, in the PostgreSQL state
+    (workspace.root / "copies").mkdir()
+    says: list[str]
+    if path == "crash":
+        workspace.monkeypatch.setenv("RUNNER_DEBUG", "1")
+        owner, name = STATE_CRASH_POINTS[command]
+        workspace.crash_in(
+            importlib.import_module(owner) if isinstance(owner, str) else owner, name
+        )
+        says, expected = PATH_SAYS["crash"], 1
+    elif path == "ok" or command == "validate":  # validate reads no state
+        says, expected = [STATE_OK_SAYS[command]], OK_EXIT.get(command, 0)
+    else:
+        refused = path == "pg-password-refused"
+        urls = _use_state(
+            workspace,
+            pg_state,
+            where,
+            password=PG_WRONG_PASSWORD if refused else PG_PASSWORD,
+            port=None if refused else _free_port(),
+        )
+        says = [
+            "the PostgreSQL state at postgresql://canary@127.0.0.1:",
+            "password authentication failed" if refused else "Connection refused",
+        ]
+        expected = 1
+    args = tuple(arg.format(**urls) for arg in STATE_COMMANDS[command])
+
+    result = workspace.run(run_cli, *args)
+
+    assert result.code == expected, result.text[-3000:]
+    for said in says:
+        assert said in result.text, f"{said!r} not in:\n{result.text[-3000:]}"
+    found: dict[str, list[str]] = {}
+    for what, done in workspace.results:
+        for stream, text in (("stdout", done.out), ("stderr", done.err)):
+            if encoded_leaks_in(text):
+                found[f"{stream} of `runner {what}`"] = encoded_leaks_in(text)
+    for name, data in _files(workspace.root).items():
+        text = data.decode("utf-8", "replace")
+        if encoded_leaks_in(text) or encoded_leaks_in(name):
+            found[f"file {name}"] = encoded_leaks_in(text) + encoded_leaks_in(name)
+    if encoded_leaks_in(_records(caplog)):
+        found["log records"] = encoded_leaks_in(_records(caplog))
+    assert not found, f"secrets leaked: {found}"
+    if command == "state-copy-out" and path == "ok":
+        assert (workspace.root / "copies" / "state.db").exists()  # searched above

@@ -2,6 +2,7 @@
 connections after creating runs and answers late, three times with different seeds, and
 interrupted with Ctrl-C then resumed. Every planned run is created exactly once, and
 apply's final report says what the simulator did: each run's runCounter and status.
+All of it runs twice: on a SQLite state, and on a PostgreSQL one.
 
 The simulator is served over a socket, in its own process, and reset before each test.
 Its faults are seeded, so each test draws the same sequence of faults; which request
@@ -108,20 +109,20 @@ class Soak:
     root: Path
     planned: dict[str, str]
     failing: set[str]
-
-    @property
-    def state(self) -> Path:
-        return self.root / ".runner" / "state.db"
+    state: str  # the state file, or the PostgreSQL state's URL
 
     def start(self, seed: int) -> None:
         self.sim.reset({**WORLD, "faults": faults(seed)}, speed=10)
 
 
 @pytest.fixture
-def soak(simulator: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Soak:
+def soak(
+    simulator: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, any_state: str
+) -> Soak:
+    """The soak, on a SQLite state and on a PostgreSQL one (``any_state``)."""
     monkeypatch.setenv("COALESCE_TOKEN", TOKEN)
     planned, failing = write_specs(tmp_path / "specs", simulator.url)
-    return Soak(simulator, tmp_path, planned, failing)
+    return Soak(simulator, tmp_path, planned, failing, any_state)
 
 
 def write_specs(folder: Path, url: str) -> tuple[dict[str, str], set[str]]:
@@ -282,7 +283,7 @@ def test_interrupted_with_ctrl_c_then_resumed_fires_each_run_once(
     apply = ApplyProcess(
         ["--auto-approve", *FAST],
         cwd=soak.root,
-        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(soak.state)},
+        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": soak.state},
     )
     try:
         apply.read_until(
@@ -297,7 +298,7 @@ def test_interrupted_with_ctrl_c_then_resumed_fires_each_run_once(
     assert 0 < len(soak.sim.runs()) < len(soak.planned), "the interrupt left runs to fire"
     assert _last_apply(soak).outcome == Outcome.INTERRUPTED
 
-    result = run_cli("apply", "--resume", "--state", str(soak.state), "--format", "json", *FAST)
+    result = run_cli("apply", "--resume", "--state", soak.state, "--format", "json", *FAST)
 
     settled = settle(soak, run_cli, result)
     assert_exactly_once_and_reported(soak, settled)

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,27 @@ def test_runners_starting_at_once_migrate_once(pg_url: str) -> None:
     assert errors == []
     with open_state(pg_url, readonly=True) as store:
         assert store.serial() == 0
+
+
+def test_a_state_created_by_another_runner_between_two_looks_is_taken_as_ours(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten CI jobs opening a new state at once: one creates it while another, having
+    found no state, looks whether the schema holds someone else's tables."""
+    looked = pg_schema._has_tables
+    created: list[bool] = []
+
+    def meanwhile(connection: Any, location: PostgresLocation) -> bool:
+        if not created:
+            created.append(True)
+            open_state(pg_url).close()  # another runner creates the state, and commits
+        return looked(connection, location)
+
+    monkeypatch.setattr(pg_schema, "_has_tables", meanwhile)
+
+    with open_state(pg_url) as store:
+        assert store.serial() == 0
+    assert created == [True]
 
 
 def test_reading_a_database_without_a_state_shows_an_empty_one_and_creates_nothing(

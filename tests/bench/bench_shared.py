@@ -1,0 +1,202 @@
+"""Benchmark: 10 applies of 10 different environments at once, on one PostgreSQL state.
+
+Each apply is ``runner apply specs/envN.yaml --no-wait`` (100 runs, 20 ms of latency on
+every request, ``--max-concurrent 50``), run as its own process, as ten CI jobs sharing
+one state would. First each alone, one after the other (on one database); then all ten
+at once (on another). Targets, from the issue: no apply waits for another's lock, no
+deadlock, and each apply's wall time at once within 1.5x of its time alone.
+
+The ten at once share this machine's cores as well as the state. So the same ten are
+also run at once on ten separate SQLite files: a bound measured in the same run with
+the same contention for the cores and none for a state, against which what the shared
+PostgreSQL state costs is ``wall_ratio_to_separate_sqlite``.
+
+Lock waits inside PostgreSQL (a journal write waiting for another's commit on the
+serial's row) are counted from the server's log, which records every wait longer than
+10 ms (``log_lock_waits``, ``deadlock_timeout = 10ms``); deadlocks from
+``pg_stat_database``. Every run's last journal write must hold a serial of its own.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tests.bench._common import (
+    RUNNER,
+    Figures,
+    Finished,
+    ServedSimulator,
+    apply_document,
+    at_least,
+    at_most,
+    parse_time,
+    ratio,
+    result,
+    run_measured,
+    runner_env,
+    seconds,
+    simple_spec,
+    world_yaml,
+)
+from tests.bench.bench_fire import postgres
+from tests.pg_server import PgServer
+
+ENVIRONMENTS = 10
+RUNS_PER_ENVIRONMENT = 100
+LATENCY_MS = 20
+MAX_CONCURRENT = 50
+RATIO_TARGET = 1.5
+
+
+def run(work_dir: Path) -> list[Figures]:
+    world = work_dir / "world.yaml"
+    world.write_text(world_yaml(ENVIRONMENTS, node_seconds=1.0))
+    with ServedSimulator(world, work_dir, "--latency-ms", str(LATENCY_MS)) as sim, postgres() as pg:
+        if pg is None:
+            return [{"benchmark": "shared_state_applies", "met": False,
+                     "error": "PostgreSQL is not installed here"}]  # fmt: skip
+        specs = work_dir / "specs"
+        specs.mkdir()
+        for number in range(1, ENVIRONMENTS + 1):
+            (specs / f"env{number}.yaml").write_text(
+                simple_spec(number, sim.url, RUNS_PER_ENVIRONMENT)
+            )
+        sim.reset()
+        alone_url = pg.url(pg.new_database())
+        alone = [_apply(work_dir, number, alone_url, "alone") for number in _numbers()]
+        sim.reset()
+        together_db = pg.new_database()
+        log_before = len(pg.log())
+        deadlocks_before = _deadlocks(pg, together_db)
+        together = _at_once(lambda n: _apply(work_dir, n, pg.url(together_db), "together"))
+        lock_waits = pg.log()[log_before:].count("still waiting for")
+        deadlocks = _deadlocks(pg, together_db) - deadlocks_before
+        serials = _serials(pg, together_db)
+        sim.reset()
+        separate = _at_once(lambda n: _apply(work_dir, n, str(work_dir / f"env{n}.db"), "separate"))
+        created = len(sim.runs())
+    return [_figures(alone, together, separate, lock_waits, deadlocks, serials, created)]
+
+
+def _numbers() -> range:
+    return range(1, ENVIRONMENTS + 1)
+
+
+def _apply(work_dir: Path, number: int, state: str, label: str) -> tuple[Finished, dict[str, Any]]:
+    argv = [
+        *RUNNER,
+        "apply",
+        f"specs/env{number}.yaml",
+        "--auto-approve",
+        "--max-concurrent",
+        str(MAX_CONCURRENT),
+        "--no-wait",
+        "--format",
+        "json",
+        "--state",
+        state,
+    ]
+    finished = run_measured(
+        argv, cwd=work_dir, env=runner_env(), out_dir=work_dir, name=f"{label}-{number}"
+    )
+    if finished.code != 0:
+        raise RuntimeError(
+            f"apply of env{number} exited {finished.code}: {finished.stderr[-2000:]}"
+        )
+    return finished, apply_document(finished.stdout)
+
+
+def _at_once(
+    apply: Callable[[int], tuple[Finished, dict[str, Any]]],
+) -> list[tuple[Finished, dict[str, Any]]]:
+    """The ten applies started together (each as soon as all ten threads are ready)."""
+    ready = threading.Barrier(ENVIRONMENTS)
+
+    def started(number: int) -> tuple[Finished, dict[str, Any]]:
+        ready.wait()
+        return apply(number)
+
+    with ThreadPoolExecutor(ENVIRONMENTS) as pool:
+        return list(pool.map(started, _numbers()))
+
+
+def _deadlocks(pg: PgServer, database: str) -> int:
+    with pg.admin() as admin:
+        row = admin.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [database]
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _serials(pg: PgServer, database: str) -> tuple[int, int]:
+    """Runs in the journal, and distinct serials among their last writes."""
+    with pg.admin(database) as admin:
+        row = admin.execute(
+            "SELECT count(*), count(DISTINCT changed_serial) FROM runner.runs"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _fire_phase(document: dict[str, Any]) -> float:
+    return parse_time(document["finishedAt"]) - parse_time(document["startedAt"])
+
+
+def _figures(
+    alone: list[tuple[Finished, dict[str, Any]]],
+    together: list[tuple[Finished, dict[str, Any]]],
+    separate: list[tuple[Finished, dict[str, Any]]],
+    lock_waits: int,
+    deadlocks: int,
+    serials: tuple[int, int],
+    created: int,
+) -> Figures:
+    walls = [ratio(t.seconds, a.seconds) for (a, _), (t, _) in zip(alone, together, strict=True)]
+    phases = [
+        ratio(_fire_phase(t), _fire_phase(a))
+        for (_, a), (_, t) in zip(alone, together, strict=True)
+    ]
+    against_sqlite = [
+        ratio(t.seconds, s.seconds) for (t, _), (s, _) in zip(together, separate, strict=True)
+    ]
+    waited = sum("waiting for the lock" in t.stderr for t, _ in together)
+    runs, distinct = serials
+    figures: Figures = {
+        "applies": ENVIRONMENTS,
+        "runs_each": RUNS_PER_ENVIRONMENT,
+        "state": "one PostgreSQL database on loopback, fsync on",
+        "bound": "each apply alone on the same kind of state, one after the other",
+        "alone_wall_seconds": [seconds(a.seconds) for a, _ in alone],
+        "together_wall_seconds": [seconds(t.seconds) for t, _ in together],
+        "wall_ratio_each": walls,
+        "wall_ratio_max": max(walls),
+        "wall_ratio_median": round(statistics.median(walls), 3),
+        "fire_phase_ratio_each": phases,
+        "fire_phase_ratio_max": max(phases),
+        "separate_sqlite_wall_seconds": [seconds(s.seconds) for s, _ in separate],
+        "wall_ratio_to_separate_sqlite_each": against_sqlite,
+        "wall_ratio_to_separate_sqlite_max": max(against_sqlite),
+        "wall_ratio_to_separate_sqlite_median": round(statistics.median(against_sqlite), 3),
+        "applies_that_waited_for_a_lock": waited,
+        "postgres_lock_waits_over_10ms": lock_waits,
+        "deadlocks": deadlocks,
+        "runs_in_journal": runs,
+        "runs_sharing_a_serial": runs - distinct,
+        "runs_created": created,
+    }
+    return result(
+        "shared_state_applies",
+        figures,
+        [
+            at_most("wall_ratio_max", RATIO_TARGET),
+            at_most("applies_that_waited_for_a_lock", 0),
+            at_most("deadlocks", 0),
+            at_most("runs_sharing_a_serial", 0),
+            at_least("runs_in_journal", ENVIRONMENTS * RUNS_PER_ENVIRONMENT),
+        ],
+    )
