@@ -50,6 +50,7 @@ from runner.coalesce import (
     StartRunRequest,
     read_jobs,
 )
+from runner.coalesce.jobs import id_text
 from runner.coalesce.matching import same_refresh, since_text
 from runner.errors import LockHeldError, RunnerError, quoted, quoted_list
 from runner.shell import cancel_command
@@ -117,6 +118,9 @@ class _Environment:
     # Runs Coalesce was running or about to run when apply began here (anyone's but this
     # apply's own), each taken by the first planned run that refreshes the same thing.
     running: list[RunInfo] = field(default_factory=list)
+    # Why nothing more may be fired here (a resumed apply whose plan went stale); what
+    # the interrupted apply fired is still followed to its end.
+    stale: str | None = None
 
     def take_twin(self, run: RunJob) -> RunInfo | None:
         """The run already in Coalesce that refreshes what ``run`` would, if any."""
@@ -280,9 +284,15 @@ class Executor:
             if info is None:
                 return  # gave up waiting, or interrupted: its runs are closed
             moved = await self._jobs_moved(env)
-            if moved is not None:
+            if moved is not None and not self._previous:
                 self._refuse(job, moved, journal=True, cause=NotFired.STALE)
                 return
+            if moved is not None:
+                # Resumed: the runs the first attempt fired are followed to their end;
+                # nothing new is fired (see _start).
+                self._errors.append(f"{quoted(job.name)}: {moved}")
+                self._note(job.name, f"refused: {moved}")
+                env.stale = moved
             refusal = await self._preflight(env, info)
             if refusal is not None:
                 self._refuse(job, refusal, journal=True, cause=NotFired.ENVIRONMENT)
@@ -350,14 +360,16 @@ class Executor:
 
     async def _jobs_moved(self, env: _Environment) -> str | None:
         """Why the plan's job IDs no longer hold: a job the spec names has come to mean
-        another job, or none, since the plan resolved it. (A resumed apply continues the
-        plan as it was: its IDs are what was reviewed.)"""
+        another job, or none, since the plan resolved it. A resumed apply checks the runs
+        its first attempt never reached (those it did are settled by what was sent)."""
         named = [
             run.request
             for run in env.job.runs()
-            if isinstance(run.request, StartRunRequest) and run.request.job_name is not None
+            if isinstance(run.request, StartRunRequest)
+            and run.request.job_name is not None
+            and run.identity not in self._previous
         ]
-        if not named or self._previous:
+        if not named:
             return None
         jobs = await read_jobs(env.client, env.job.environment_id)
         moved = [_job_moved(request, jobs) for request in named]
@@ -525,6 +537,9 @@ class Executor:
             self._note(
                 run.environment, f"{quoted(run.name)}: {why}; firing it anew (--refire-uncertain)"
             )
+        if env.stale is not None:
+            self._unfired(run, RunState.NOT_STARTED, f"not fired: {env.stale}", NotFired.STALE)
+            return False
         if not await self._clear_of_twin(env, run):
             return False
         if self._stop.is_set():
@@ -1044,7 +1059,13 @@ def _job_moved(request: StartRunRequest, jobs: EnvironmentJobs) -> str | None:
     name = request.job_name or ""
     now = jobs.resolve(name)
     if now.job is None:
-        return f"job {quoted(name)} (plan: {request.job_id}) is gone: {now.problem}"
+        return (
+            f"job {quoted(name)}, planned as job {request.job_id}, no longer names one job: "
+            f"{now.problem}"
+        )
     if now.job.id != request.job_id:
-        return f"job {quoted(name)} is now job {now.job.id}, not {request.job_id} as planned"
+        return (
+            f"job {quoted(name)} is now job {id_text(now.job.id)}, not job {request.job_id} "
+            "as planned"
+        )
     return None

@@ -137,6 +137,13 @@ def _with_planned_job(request: StartRunRequest, planned: PlannedRun) -> StartRun
             hint="make the plan online (runner plan without --offline, with the environment's "
             "token set) and review it again",
         )
+    job = planned.job
+    if job is None or not job.by_name or job.name != request.job_name or job.id != job_id:
+        raise _tampered(
+            planned.environment,
+            f"run {quoted(planned.name)} fires job {quoted(job_id)}, which is not the job its "
+            "plan resolved the name to",
+        )
     return request.resolved(str(job_id))
 
 

@@ -20,7 +20,7 @@ from runner.coalesce.models import DeployedJob
 from runner.errors import did_you_mean, quoted
 from runner.secrets import foreign_name
 
-__all__ = ["EnvironmentJobs", "JobResolution", "read_jobs"]
+__all__ = ["EnvironmentJobs", "JobResolution", "id_text", "read_jobs"]
 
 NOT_FOUND = 404
 #: Jobs named in a message, at most.
@@ -60,7 +60,7 @@ class EnvironmentJobs:
         if len(found) == 1:
             return JobResolution(name, job=found[0])
         if found:
-            ids = sorted((job.id for job in found), key=_numeric_key)
+            ids = [id_text(job.id) for job in sorted(found, key=_numeric_id)]
             return JobResolution(
                 name,
                 problem=f"{len(found)} jobs of environment {self.environment_id} are called "
@@ -124,14 +124,19 @@ async def _job_or_none(
         raise
 
 
+def id_text(job_id: str) -> str:
+    """A job ID from Coalesce, for a message: its digits as they are; anything else
+    (Coalesce's text, untrusted) quoted, cut short, and made visible."""
+    if job_id.isascii() and job_id.isdigit():
+        return job_id
+    return quoted(foreign_name(job_id, limit=40))  # (repr: no control character left)
+
+
 def _job_text(job: DeployedJob) -> str:
-    job_id, name = foreign_name(job.id) or "?", foreign_name(job.name)
-    return f"{job_id} {quoted(name)}" if name else job_id
+    name = foreign_name(job.name)
+    return f"{id_text(job.id)} {quoted(name)}" if name else id_text(job.id)
 
 
 def _numeric_id(job: DeployedJob) -> tuple[int, str]:
-    return _numeric_key(job.id)
-
-
-def _numeric_key(job_id: str) -> tuple[int, str]:
-    return (int(job_id), job_id) if job_id.isdigit() else (1 << 62, job_id)
+    job_id = job.id
+    return (int(job_id), job_id) if job_id.isascii() and job_id.isdigit() else (1 << 62, job_id)

@@ -47,7 +47,7 @@ class Baseline:
 def state_baseline(reader: Any, environments: Iterable[str] | None = None) -> Baseline:
     """The latest fired request of each run recorded in the state."""
     applied = reader.last_applied_runs(environments) if reader is not None else {}
-    return _state_runs(applied)
+    return _state_runs(applied, reader)
 
 
 def planned_state_baseline(reader: Any, paths: Sequence[str], present: Iterable[str]) -> Baseline:
@@ -70,13 +70,19 @@ def planned_state_baseline(reader: Any, paths: Sequence[str], present: Iterable[
         # A last apply that kept no plan (a rerun) does not say where: under a folder.
         if a_folder if path is None else any(_under(path, root) for root in roots):
             scope.add(environment)
-    return _state_runs({i: r for i, r in applied.items() if r.environment in scope})
+    return _state_runs({i: r for i, r in applied.items() if r.environment in scope}, reader)
 
 
-def _state_runs(applied: Mapping[str, Any]) -> Baseline:
+def _state_runs(applied: Mapping[str, Any], reader: Any = None) -> Baseline:
+    names = _JobNames(reader)
     runs = {
         identity: BaselineRun(
-            r.environment, r.batch, r.name, r.request, r.status in UNCERTAIN_STATUSES
+            r.environment,
+            r.batch,
+            r.name,
+            r.request,
+            r.status in UNCERTAIN_STATUSES,
+            job_name=names.of(r),
         )
         for identity, r in applied.items()
     }
@@ -202,3 +208,29 @@ def _git_bytes(args: list[str], cwd: Path) -> bytes:
             hint="--against takes a branch, tag or commit of this repository, e.g. origin/main",
         )
     return done.stdout
+
+
+class _JobNames:
+    """The job name each applied run was planned with, from the plan its apply kept
+    (the journal keeps the request sent, which has only the ID): an offline plan can
+    then tell a run naming the same job from one that changed it."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._plans: dict[int, dict[tuple[str, str], str]] = {}
+
+    def of(self, record: Any) -> str | None:
+        if self._reader is None:
+            return None
+        if record.apply_id not in self._plans:
+            self._plans[record.apply_id] = _named_jobs(self._reader.apply_plan(record.apply_id))
+        return self._plans[record.apply_id].get((record.environment, record.name))
+
+
+def _named_jobs(document: Mapping[str, Any] | None) -> dict[tuple[str, str], str]:
+    named: dict[tuple[str, str], str] = {}
+    for run in (document or {}).get("runs", []):
+        job = run.get("job") if isinstance(run, Mapping) else None
+        if isinstance(job, Mapping) and job.get("byName") and isinstance(job.get("name"), str):
+            named[(run.get("environment"), run.get("name"))] = job["name"]
+    return named

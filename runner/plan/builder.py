@@ -216,15 +216,15 @@ def _removed_environments(inputs: PlanInputs, planned: set[str]) -> tuple[Enviro
 
 
 def _selection(run: RunSpec, graph: NodeGraph, job: JobOfRun) -> Selection | None:
-    """The nodes the run refreshes, as far as the plan can tell: its own selectors, or
-    its job's (as Coalesce lists them; an exclude selector of the run's own replaces the
-    job's). ``None`` when they cannot be resolved here."""
+    """The nodes the run refreshes, as far as the plan can tell: each of its own
+    selectors, else its job's as Coalesce lists them (a selector the run gives replaces
+    the job's). ``None`` when they cannot be resolved here."""
     include, exclude = run.request.include_nodes_selector, run.request.exclude_nodes_selector
     named_job = run.request.job_id is not None or run.request.job_name is not None
-    if named_job and include is None:
-        if job.include is None or _untested_attributes((job.include, job.exclude), graph):
+    if named_job:
+        include, exclude = include or job.include, exclude or job.exclude
+        if include is None or _untested_attributes((include, exclude), graph):
             return None  # the job's own selectors decide, and they are not known here
-        include, exclude = job.include, exclude or job.exclude
     try:
         ids = resolve(
             parse_selector(include) if include else None,

@@ -135,19 +135,24 @@ def comparable(
     """The baseline's request and the run's, made comparable where one names its job:
 
     - a git baseline's name was never resolved: it is, with the jobs as they are now;
-    - a run whose name this plan could not resolve has no ID to compare: the baseline's
-      ID is left out too (the names are compared where both are known);
-    - where both name their job, the names are compared as the field ``job``."""
+    - where the baseline names its job, or this run's name is not resolved, the names
+      are compared as the field ``job`` (the state keeps IDs only: against it, a
+      resolved name is compared by ID);
+    - a run whose name this plan could not resolve has no ID to compare. Its baseline's
+      ID is left out only when the baseline named the same job; otherwise (a baseline
+      that gave an ID, as the state's do, or none) the job is shown as changed, since
+      whether it is the same job cannot be told offline."""
     before, after = _copy(base.request), _copy(now.run.request.redacted())
     jobs = facts.jobs if facts is not None else None
     if base.job_name is not None and "jobID" not in before["runDetails"] and jobs is not None:
         found = jobs.resolve(base.job_name).job
         if found is not None:
             before["runDetails"]["jobID"] = found.id
-    if now.run.request.unresolved:
+    name = now.run.request.job_name
+    if base.job_name is not None or now.run.request.unresolved:
+        before["job"], after["job"] = base.job_name, name
+    if now.run.request.unresolved and base.job_name == name:
         before["runDetails"].pop("jobID", None)
-    if base.job_name is not None and now.run.request.job_name is not None:
-        before["job"], after["job"] = base.job_name, now.run.request.job_name
     return before, after
 
 

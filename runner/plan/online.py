@@ -109,18 +109,26 @@ async def read_job_lists(
         try:
             jobs = await read_jobs(client, environment.environment_id, _job_ids(environment))
         except CoalesceUnreachable as error:
-            raise _unreachable(environment, error) from None
+            raise _unreachable(
+                environment,
+                error,
+                fix="Its runs name their job by name, which only Coalesce can resolve: "
+                "apply cannot go on without it.",
+            ) from None
         return EnvironmentFacts(environment.name, offline_reason=offline_reason, jobs=jobs)
 
     facts = await asyncio.gather(*(one(environment) for environment in environments))
     return {fact.name: fact for fact in facts}
 
 
-def _unreachable(environment: EnvironmentSpec, error: CoalesceUnreachable) -> CoalesceUnreachable:
+def _unreachable(
+    environment: EnvironmentSpec,
+    error: CoalesceUnreachable,
+    fix: str = "To plan without reading Coalesce, run plan with --offline.",
+) -> CoalesceUnreachable:
     return CoalesceUnreachable(
         f"could not read environment {quoted(environment.name)} from Coalesce: {error.message}",
-        hint=f"{error.hint or 'Check coalesce.url and your network.'} To plan without "
-        "reading Coalesce, run plan with --offline.",
+        hint=f"{error.hint or 'Check coalesce.url and your network.'} {fix}",
         method=error.method,
         path=error.path,
     )

@@ -286,7 +286,7 @@ def _field_lines(run: PlannedRun, mark: str, tone: Tone) -> Iterator[Line]:
     """New and removed runs: every key field, marked. Changed: the same fields, then the diff."""
     changed = {change.field for change in run.changes}
     marked = str(run.action) != "changed"
-    job = job_text(run.job) if run.job is not None else None
+    job = job_text(run.job, _unresolved_because(run)) if run.job is not None else None
     if job is not None and run.job is not None and run.job.by_name:
         yield Line(job, 4, mark, tone) if marked else Line(job, 4)
     for name, value in key_fields(run.request):
@@ -304,12 +304,18 @@ def _field_lines(run: PlannedRun, mark: str, tone: Tone) -> Iterator[Line]:
         yield change_line(change)
 
 
-def job_text(job: PlannedJob) -> str | None:
+def _unresolved_because(run: PlannedRun) -> str:
+    if any(w.code == "unknown-job" for w in run.warnings):
+        return "see the error below"
+    return "the plan did not read Coalesce"
+
+
+def job_text(job: PlannedJob, unresolved_because: str = "") -> str | None:
     """``job: "Nightly marts" (7)`` for a job the spec names; for a job given by ID,
     what Coalesce says of it (``job "Nightly marts", include "{ location: MART }"``);
     None when there is nothing to add to the ID."""
     if job.by_name:
-        where = job.id if job.id is not None else "not resolved: the plan did not read Coalesce"
+        where = job.id if job.id is not None else f"not resolved: {unresolved_because}"
         return f"job: {value_text(job.name)} ({where})"
     facts = [f"job {value_text(job.name)}"] if job.name else []
     for which, selector in (("include", job.include_selector), ("exclude", job.exclude_selector)):

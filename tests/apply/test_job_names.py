@@ -6,13 +6,24 @@ shown with what Coalesce calls it. Against the simulator over a real socket."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.apply._support import TOKEN, SimServer, batch, run, world, write_spec
+from tests.apply._support import (
+    FROZEN,
+    TOKEN,
+    ApplyProcess,
+    SimServer,
+    batch,
+    fired,
+    run,
+    world,
+    write_spec,
+)
 from tests.conftest import CliResult
 
 RunCli = Callable[..., CliResult]
@@ -109,10 +120,19 @@ def test_a_name_two_jobs_share_is_an_error_naming_their_ids(
 @pytest.mark.parametrize(
     ("deployed", "said"),
     [
-        ([JOBS[0]], "job 'marts' (plan: 6) is gone: environment 1 has no job called 'marts'"),
-        ([JOBS[0], {**JOBS[1], "id": "8"}], "job 'marts' is now job 8, not 6 as planned"),
+        (
+            [JOBS[0]],
+            "job 'marts', planned as job 6, no longer names one job: environment 1 has no job "
+            "called 'marts'",
+        ),
+        ([JOBS[0], {**JOBS[1], "id": "8"}], "job 'marts' is now job 8, not job 6 as planned"),
+        (
+            [*JOBS, {"id": "9", "name": "marts"}],
+            "job 'marts', planned as job 6, no longer names one job: 2 jobs of environment 1 "
+            "are called 'marts' (IDs 6, 9)",
+        ),
     ],
-    ids=["deleted", "renumbered"],
+    ids=["deleted", "renumbered", "now-shared"],
 )
 def test_a_saved_plan_whose_name_moved_is_refused_as_stale(
     jobs_world: SimServer, run_cli: RunCli, deployed: list[dict[str, Any]], said: str
@@ -232,3 +252,83 @@ def test_the_deployed_commit_is_the_one_coalesce_shows(
 
     [environment] = document["environments"]
     assert environment["deployedCommit"] == "4f2c1e0"
+
+
+def test_an_edited_job_id_in_a_plan_file_is_refused_before_anything_fires(
+    jobs_world: SimServer, run_cli: RunCli
+) -> None:
+    _spec(jobs_world, job="marts")
+    assert run_cli("plan", "--out", "plan.json").code == 0
+    document = json.loads(Path("plan.json").read_text())
+    document["runs"][0]["request"]["runDetails"]["jobID"] = "5"  # the hash follows the request
+    Path("plan.json").write_text(json.dumps(document))
+
+    applied = run_cli("apply", "plan.json", "--auto-approve")
+
+    assert applied.code == 1
+    assert "fires job '5', which is not the job its plan resolved the name to" in applied.err
+    assert "Plan files are not to be edited" in applied.err
+    assert jobs_world.start_runs() == []
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["same-job", "renumbered-meanwhile"])
+def test_resume_fires_the_planned_job_unless_the_name_moved_meanwhile(
+    jobs_world: SimServer, run_cli: RunCli, tmp_path: Path, moved: bool
+) -> None:
+    """Killed while its first batch runs, an apply is resumed: the run it never reached
+    fires the job its plan resolved, or, if the name has come to mean another job
+    meanwhile, nothing, as with a stale plan."""
+    jobs_world.post("/_sim/clock", {"speed": FROZEN})
+    named = {"name": "named", "job": "marts", "parameters": {"tag": "named"}}
+    write_spec(
+        Path("specs"),
+        "alpha",
+        "1",
+        jobs_world.url,
+        [batch("first", [run("first")]), batch("second", [named])],
+    )
+    apply = ApplyProcess(
+        ["--auto-approve", "--poll-interval", "0.05"],
+        cwd=tmp_path,
+        env={"COALESCE_TOKEN": TOKEN, "RUNNER_STATE": str(tmp_path / "state.db")},
+    )
+    try:
+        apply.read_until(lambda lines: fired(lines, ["alpha/first"]), what="the first batch")
+        apply.signal(signal.SIGKILL)
+    finally:
+        apply.kill()
+    if moved:
+        jobs_world.post("/_sim/projects/1/jobs", {"jobs": [JOBS[0], {**JOBS[1], "id": "8"}]})
+    jobs_world.post("/_sim/clock", {"speed": 20})
+
+    resumed = run_cli(
+        "apply", "--resume", "--auto-approve", "--format", "json", "--poll-interval", "0.02"
+    )
+
+    reports = {r["name"]: r for r in _json(resumed)["runs"]}
+    assert reports["first"]["status"] == "completed"
+    if moved:
+        assert _fired_job_ids(jobs_world) == [None]  # only the first batch's run, once
+        assert reports["named"]["status"] == "not-started"
+        assert "job 'marts' is now job 8, not job 6 as planned" in reports["named"]["message"]
+    else:
+        assert resumed.code == 0, resumed.err
+        assert _fired_job_ids(jobs_world) == [None, "6"]
+        assert reports["named"]["status"] == "completed"
+
+
+def test_changed_only_fires_a_run_whose_name_now_means_another_job(
+    jobs_world: SimServer, run_cli: RunCli
+) -> None:
+    _spec(jobs_world, job="marts")
+    assert run_cli("apply", "--auto-approve", "--poll-interval", "0.05").code == 0
+    again = run_cli("apply", "--changed-only", "--auto-approve", "--poll-interval", "0.05")
+    assert again.code == 0 and "Nothing to fire" in again.out  # the same job: no change
+
+    jobs_world.post("/_sim/projects/1/jobs", {"jobs": [JOBS[0], {**JOBS[1], "id": "8"}]})
+    shown = run_cli("plan")
+    assert '~ runDetails.jobID: "6" -> "8"' in shown.out
+    moved = run_cli("apply", "--changed-only", "--auto-approve", "--poll-interval", "0.05")
+
+    assert moved.code == 0, moved.err
+    assert _fired_job_ids(jobs_world) == ["6", "8"]

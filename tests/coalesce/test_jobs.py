@@ -99,3 +99,15 @@ def test_names_are_matched_exactly() -> None:
     jobs = _jobs(("7", "Nightly marts"))
     for near in ("nightly marts", "Nightly marts ", " Nightly marts"):
         assert jobs.resolve(near).job is None, near
+
+
+def test_ids_from_coalesce_reach_no_message_raw() -> None:
+    """Coalesce's IDs are its text: one that is not digits is quoted with its control
+    characters escaped, wherever a message names it."""
+    hostile = ("6\x1b[2J\x1b[31mPWNED", "9\n::error::x")
+    jobs = _jobs((hostile[0], "marts"), (hostile[1], "marts"), ("\u202e7", "other"))
+    texts = [jobs.resolve("marts").problem or "", jobs.resolve("mart").problem or ""]
+    for text in texts:
+        assert "\x1b" not in text and "\n" not in text and "\u202e" not in text, text
+    assert r"'6\x1b[2J\x1b[31mPWNED'" in texts[0]
+    assert r"'\u202e7' 'other'" in texts[1]

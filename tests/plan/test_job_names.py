@@ -21,6 +21,7 @@ from runner.coalesce.requests import UnresolvedJobError
 from runner.plan import Action, Baseline, PlanInputs, PlanRequest, make_plan, plan_specs
 from runner.plan.baseline import BaselineRun
 from runner.plan.online import EnvironmentFacts
+from runner.plan.service import open_state_reader
 from runner.render import render_plan_text
 from runner.secrets import Secret
 from runner.spec import RenderOptions, SpecSet, load_specs
@@ -59,8 +60,9 @@ def plan_of(**keys: Any) -> Any:
     return plan_specs(request, state=None, environ={}).plan
 
 
-def _state_baseline(request: dict[str, Any]) -> Baseline:
-    return Baseline("state", {"e/a": BaselineRun("e", "default", "a", request)})
+def _state_baseline(request: dict[str, Any], job_name: str | None = None) -> Baseline:
+    run = BaselineRun("e", "default", "a", request, job_name=job_name)
+    return Baseline("state", {"e/a": run})
 
 
 def test_job_and_job_id_together_are_refused_at_their_line(run_cli, write) -> None:
@@ -132,18 +134,62 @@ def test_a_resolved_name_is_compared_by_id_with_the_state() -> None:
     assert [(c.field, c.before, c.after) for c in run.changes] == [("runDetails.jobID", "7", "8")]
 
 
-def test_offline_an_unresolved_name_is_not_a_change_of_id() -> None:
+def test_offline_an_unresolved_name_is_compared_by_name_with_the_state() -> None:
+    """The state keeps the request sent (an ID) and the plan it was applied from (the
+    name): offline, the same name is no change, while a baseline that gave no name (or
+    another) cannot be told the same, and is shown as changed."""
     specs = _specs("  - {name: a, job: Nightly, parallelism: 4}\n")
     before = {"runDetails": {"environmentID": "5", "jobID": "7", "parallelism": 4}}
 
-    plan = _plan(specs, baseline=_state_baseline(before))
+    same = _plan(specs, baseline=_state_baseline(before, job_name="Nightly"))
+    other = _plan(specs, baseline=_state_baseline(before, job_name="Hourly"))
+    by_id = _plan(specs, baseline=_state_baseline(before))
+    whole = _plan(specs, baseline=_state_baseline({"runDetails": {"environmentID": "5"}}))
 
-    [run] = plan.runs()
+    [run] = same.runs()
     assert run.action is Action.UNCHANGED
     assert [w.code for w in run.warnings] == ["job-unresolved"]
-    assert "job 'Nightly' is not resolved to its ID: this plan did not read" in (
-        render_plan_text(plan, color=False)
+    assert 'job: "Nightly" (not resolved: the plan did not read Coalesce)' in render_plan_text(
+        other, color=False
     )
+    assert [(c.field, c.before, c.after) for c in next(other.runs()).changes] == [
+        ("job", "Hourly", "Nightly"),
+        ("runDetails.jobID", "7", None),
+    ]
+    assert [(c.field, c.before, c.after) for c in next(by_id.runs()).changes] == [
+        ("job", None, "Nightly"),
+        ("runDetails.jobID", "7", None),
+    ]
+    assert [c.field for c in next(whole.runs()).changes] == ["job", "runDetails.parallelism"]
+
+
+def test_the_state_gives_the_name_an_apply_was_planned_with(tmp_path: Path) -> None:
+    from runner.plan import plan_to_document
+    from runner.state import open_state
+
+    specs = _specs("  - {name: a, job: Nightly}\n")
+    applied = _plan(specs, _facts(("7", "Nightly")))
+    store = open_state(tmp_path / "state.db")
+    apply_id = store.begin_apply(
+        who="t",
+        host="h",
+        git_commit=None,
+        environments=["e"],
+        argv=["apply"],
+        plan=plan_to_document(applied),
+    )
+    [run] = applied.runs()
+    run_id = store.record_intent(apply_id, "e", run.batch, "a", run.request, run.request_hash)
+    store.record_fired(run_id, 1)
+    store.record_status(run_id, "completed")
+    store.finish_apply(apply_id, "succeeded")
+    store.close()
+
+    reader = open_state_reader(tmp_path / "state.db")
+    [offline] = plan_specs(
+        PlanRequest(paths=("specs",), offline=True, now=NOW), state=reader, environ={}
+    ).plan.runs()
+    assert offline.action is Action.UNCHANGED, offline.changes
 
 
 def test_a_git_baseline_names_are_resolved_with_the_jobs_of_now(

@@ -62,9 +62,16 @@ def plan_of(specs: SpecSet, baseline: Baseline, **extra: Any) -> Plan:
 
 
 def baseline_from(plan: Plan, *, only: tuple[str, ...] = ()) -> dict[str, BaselineRun]:
-    """A baseline equal to what ``plan`` fires (optionally only some environments)."""
+    """A baseline equal to what ``plan`` fires (optionally only some environments), as
+    the state gives it after an apply of that plan."""
     return {
-        run.identity: BaselineRun(run.environment, run.batch, run.name, copy.deepcopy(run.request))
+        run.identity: BaselineRun(
+            run.environment,
+            run.batch,
+            run.name,
+            copy.deepcopy(run.request),
+            job_name=run.job.name if run.job is not None and run.job.by_name else None,
+        )
         for run in plan.runs()
         if not only or run.environment in only
     }
