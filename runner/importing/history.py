@@ -69,7 +69,9 @@ async def read_history(
             truncated = True
             break
         runs.append(run)
-    return History(environment, jobs, tuple(runs), since, reruns, undated, truncated)
+    # Without a jobs list (an older Coalesce), the jobs are those the history shows.
+    listed = jobs if jobs.listed else None
+    return History(environment, listed, tuple(runs), since, reruns, undated, truncated)
 
 
 def _refresh_of(run: RunInfo, environment_id: str) -> bool:
