@@ -371,12 +371,10 @@ class CoalesceClient(_ClosedOnExit):
         params = _run_params(
             environment_id, run_status, run_type, order_by, order_by_direction, detail
         )
-        params["limit"] = str(page_size)
         if starting_from is not None:
             params["startingFrom"] = str(starting_from)
-        async for page in self._pages("/api/v1/runs", Page[RunSummary], params):
-            for run in page.data:
-                yield run
+        async for run in self._each_run(Page[RunSummary], params, page_size):
+            yield run
 
     async def iter_run_details(
         self,
@@ -394,8 +392,15 @@ class CoalesceClient(_ClosedOnExit):
         params = _run_params(
             environment_id, run_status, run_type, order_by, order_by_direction, True
         )
-        params["limit"] = str(page_size)
-        async for page in self._pages("/api/v1/runs", Page[RunInfo], params):
+        async for run in self._each_run(Page[RunInfo], params, page_size):
+            yield run
+
+    async def _each_run(
+        self, page_type: type[Page[ItemT]], params: Params, page_size: int
+    ) -> AsyncIterator[ItemT]:
+        async for page in self._pages(
+            "/api/v1/runs", page_type, {**params, "limit": str(page_size)}
+        ):
             for run in page.data:
                 yield run
 

@@ -19,7 +19,7 @@ from runner.coalesce.requests import FORCE_KEYS
 from runner.importing.text import Unwritable, template_safe
 from runner.secrets import holds_secret
 from runner.selectors import SelectorError, canonical_text
-from runner.spec.models import MAX_PARALLELISM
+from runner.spec.models import MAX_PARALLELISM, parameter_text
 
 __all__ = ["ObservedRequest", "Unusable", "observe"]
 
@@ -128,12 +128,9 @@ def _parameters(raw: Mapping[str, Any]) -> Parameters:
 
 def _parameter_text(value: Any) -> str:
     # Coalesce keeps strings; numbers and booleans become text as a spec makes them.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return value
+    text = parameter_text(value)
+    if text is not None:
+        return text
     raise Unusable("a parameter's value is not text, a number or a boolean")
 
 

@@ -9,11 +9,8 @@ is never read back as something else) and goes through
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from runner.coalesce.models import DeployedJob
 from runner.errors import RunnerError
+from runner.files import write_atomically
 from runner.importing.build import ImportedRun, ImportedSpec
 from runner.importing.credentials import PASSPHRASE_TEMPLATE
 from runner.importing.text import COMMENT_LIMIT, comment_text, template_safe
@@ -251,32 +249,10 @@ def _job_document(job: DeployedJob) -> dict[str, Any]:
 
 
 def write_spec_file(text: str, path: Path, *, force: bool) -> None:
-    """Write ``text`` to ``path``: refused when it exists unless ``force``; atomic (a
-    new file of a random name beside it, never followed through a link, renamed)."""
+    """Write ``text`` to ``path``: refused when it exists unless ``force``; atomic."""
     if path.exists() and not force:
         raise RunnerError(
             f"{path} already exists; nothing was written",
             hint="pass --force to replace it, or --out to write elsewhere",
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(partial, flags, 0o644)
-    except OSError as error:
-        raise RunnerError(
-            f"cannot write {path}: {error.strerror or error}",
-            hint="check that its folder exists and is writable",
-        ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if not force and path.exists():
-            raise RunnerError(f"{path} appeared while it was written; nothing was replaced")
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+    write_atomically(path, text, mode=0o644, keep_existing=not force)

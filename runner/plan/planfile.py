@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import secrets
 from pathlib import Path
 
 from runner.errors import RunnerError, StalePlanError
+from runner.files import write_atomically
 from runner.plan.document import plan_from_document, plan_to_document
 from runner.plan.model import Plan
 
 
 def write_plan_file(plan: Plan, path: Path) -> None:
-    """Write atomically (a reader never sees half a plan), readable by the owner only.
-
-    The text goes to a new file of a random name beside ``path``, created exclusively and
-    never through a link (a file planted there, or a symlink, makes the write fail
-    instead of writing elsewhere), then renamed over ``path``: a link at ``path`` is
-    replaced, its target never written."""
+    """Write atomically (a reader never sees half a plan, a link at ``path`` is never
+    followed), readable by the owner only."""
     text = json.dumps(plan_to_document(plan), indent=2, sort_keys=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(partial, flags, 0o600)
-    except OSError as error:
-        raise RunnerError(
-            f"cannot write the plan file {path}: {error.strerror or error}",
-            hint="check that its folder exists and is writable",
-        ) from None
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+    write_atomically(path, text, mode=0o600)
 
 
 def read_plan_file(path: Path) -> Plan:

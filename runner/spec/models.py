@@ -52,14 +52,23 @@ def _digits(value: Any) -> Any:
     return value
 
 
-def _parameter_value(value: Any) -> Any:
-    """Coalesce parameters are strings: numbers and booleans are converted, nothing else."""
+def parameter_text(value: Any) -> str | None:
+    """A runtime parameter's value as Coalesce keeps it, text: a number or a boolean as a
+    spec writes it (``true``, ``1.5``); ``None`` for anything else."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
         return value
+    return None
+
+
+def _parameter_value(value: Any) -> Any:
+    """Coalesce parameters are strings: numbers and booleans are converted, nothing else."""
+    text = parameter_text(value)
+    if text is not None:
+        return text
     kind = {list: "a list", dict: "a map", type(None): "empty (null)"}.get(type(value), "not text")
     raise PydanticCustomError(
         "parameter_value",
