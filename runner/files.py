@@ -20,7 +20,8 @@ __all__ = ["write_atomically"]
 
 def write_atomically(path: Path, text: str, *, mode: int, keep_existing: bool = False) -> None:
     """Write ``text`` to ``path`` with permission bits ``mode``. With ``keep_existing``,
-    a file that appears at ``path`` while it is written is not replaced."""
+    the file is put in place with a hard link, which fails rather than replace a file
+    (or link) that appeared at ``path`` meanwhile."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -36,10 +37,26 @@ def write_atomically(path: Path, text: str, *, mode: int, keep_existing: bool = 
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if keep_existing and path.exists():
-            raise RunnerError(f"{path} appeared while it was written; nothing was replaced")
-        os.replace(partial, path)
+        if keep_existing:
+            _put_new(partial, path)  # fails, instead of replacing, if path appeared
+        else:
+            os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(partial)
         raise
+
+
+def _put_new(partial: Path, path: Path) -> None:
+    """Move ``partial`` to ``path``, which must not exist."""
+    appeared = RunnerError(f"{path} appeared while it was written; nothing was replaced")
+    try:
+        os.link(partial, path, follow_symlinks=False)
+    except FileExistsError:
+        raise appeared from None
+    except OSError:  # a file system without hard links: look, then rename
+        if os.path.lexists(path):
+            raise appeared from None
+        os.replace(partial, path)
+    else:
+        os.unlink(partial)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import codecs
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from runner._secret_forms import (
@@ -119,6 +119,16 @@ class KnownSecrets:
             self._forms[value] = forms
             self._too_short = self._too_short or not forms.detectable
             self._longest = max(self._longest, len(value))
+
+    def folded_in(self, text: str, fold: Callable[[str], str]) -> bool:
+        """Whether a known (detectable) secret, folded by ``fold``, is in ``text`` folded
+        the same way: for text made from another by dropping or changing characters (a
+        name made of a job's name), where a secret one dropped character hid from
+        :meth:`found_in` can come back whole."""
+        with self._lock:
+            known = [value for value, forms in self._forms.items() if forms.detectable]
+        folded_text = fold(text)
+        return any((secret := fold(value)) and secret in folded_text for value in known)
 
     def checked_chars(self, shown: int) -> int:
         """How much of a text of which ``shown`` characters may be shown must be checked,

@@ -88,7 +88,7 @@ def command(
             hint="set COALESCE_TOKEN to a Coalesce access token (Deploy > Generate Access Token)",
         )
     imported = _read(environment_id, url, token, span, name)
-    command_line = f"runner import {environment_id} --since {since}"
+    command_line = f"runner import {environment_id} --since {since.strip()}"  # as parsed
     text = spec_yaml(imported, command=command_line)
     path = Path(out) if out is not None else Path("specs") / f"{imported.name}.yaml"
     to_stdout = out == "-"

@@ -19,11 +19,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from runner.coalesce.models import DeployedJob, RunInfo
-from runner.importing.credentials import CredentialsBlock, infer_credentials
+from runner.errors import RunnerError
+from runner.importing.credentials import (
+    CredentialsBlock,
+    infer_credentials,
+    register_returned_secrets,
+)
 from runner.importing.history import History
 from runner.importing.observed import ObservedRequest, Unusable, observe
 from runner.importing.text import slug, unique_name
-from runner.secrets import holds_secret
+from runner.secrets import KNOWN_SECRETS, holds_secret
 
 __all__ = ["ImportedRun", "ImportedSpec", "LeftOut", "RunSource", "build_spec"]
 
@@ -86,6 +91,16 @@ class _Group:
 
 def build_spec(history: History, *, url: str, name: str | None = None) -> ImportedSpec:
     """The spec for ``history``; ``name`` defaults to the environment's name as a slug."""
+    # Coalesce should return no secret; one that does has them treated as such, before
+    # any of its text is looked at.
+    register_returned_secrets(history.runs)
+    if KNOWN_SECRETS.undetectable:
+        raise RunnerError(
+            "a credential shorter than can be looked for in text is in use (the token, or "
+            "one Coalesce returned): nothing was written, since Coalesce's text could not "
+            "be checked for it",
+            hint="use a longer token",
+        )
     environment_id = history.environment.id
     left_out: list[LeftOut] = []
     notes: list[str] = []
@@ -148,15 +163,21 @@ def _jobs(history: History) -> dict[str, DeployedJob]:
     """The environment's jobs by id, in id order; without a jobs list, those the history
     shows (with the name the runs give)."""
     if history.jobs is not None:
-        listed = {job.id: job for job in history.jobs if job.id.isdigit()}
+        listed = {job.id: job for job in history.jobs if _digits(job.id)}
     else:
         listed = {}
         for run in history.runs:
             details = run.runDetails
-            if details is not None and details.jobID is not None and details.jobID.isdigit():
+            if details is not None and details.jobID is not None and _digits(details.jobID):
                 job = DeployedJob(id=details.jobID, name=details.jobName)
                 listed.setdefault(details.jobID, job)
     return dict(sorted(listed.items(), key=lambda item: int(item[0])))
+
+
+def _digits(job_id: str) -> bool:
+    """An ID a spec can give: ASCII digits (``str.isdigit`` also takes superscripts and
+    the digits of other scripts)."""
+    return job_id.isascii() and job_id.isdigit()
 
 
 def _job_run(

@@ -48,7 +48,6 @@ _PUBLIC_KEYS = {
     "snowflakeWarehouse": ("snowflakeWarehouse", "warehouse"),
     "snowflakeRole": ("snowflakeRole", "role"),
 }
-_SECRET_WORDS = ("pass", "key", "secret", "token", "pat")
 
 
 @dataclass(frozen=True)
@@ -66,16 +65,16 @@ class CredentialsBlock:
 
 
 def register_returned_secrets(runs: Iterable[RunInfo]) -> int:
-    """Mark as secret every credential value Coalesce should not have returned (a
-    password, key, passphrase or token); returns how many were found."""
+    """Mark as secret every credential value Coalesce should not have returned: any
+    text under a key that is not one of the four it shows (auth type, user, warehouse,
+    role), whatever the key is called; returns how many were found."""
     found = 0
     for run in runs:
         for key, value in (run.userCredentials or {}).items():
             if key in _public_names() or not isinstance(value, str) or not value:
                 continue
-            if any(word in key.lower() for word in _SECRET_WORDS):
-                KNOWN_SECRETS.register(value)
-                found += 1
+            KNOWN_SECRETS.register(value)
+            found += 1
     return found
 
 

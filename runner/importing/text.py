@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 
+from runner.secrets import KNOWN_SECRETS, holds_secret
 from runner.spec.models import NAME_PATTERN
 from runner.spec.templates import MAX_RENDERED_CHARS, Renderer
 
@@ -73,10 +74,23 @@ def _escaped(char: str) -> str:
 
 def slug(text: str, *, limit: int = NAME_LIMIT) -> str:
     """``text`` as a run name's letters: lower-case ASCII letters, digits, ``_``, ``.``
-    and ``-``, starting with a letter or digit; empty when nothing is left."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    name = _NOT_NAME.sub("-", ascii_text.lower()).strip("-_.")
-    return name[:limit].rstrip("-_.")
+    and ``-``, starting with a letter or digit; empty when nothing is left, and when
+    ``text`` or the name made of it spells a known secret (dropping a character can
+    make a secret whole again, so the name is checked as well as the text)."""
+    name = _NOT_NAME.sub("-", _ascii(text).lower()).strip("-_.")[:limit].rstrip("-_.")
+    if holds_secret(text) or holds_secret(name) or KNOWN_SECRETS.folded_in(name, _letters):
+        return ""
+    return name
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _letters(text: str) -> str:
+    """Only the lower-case ASCII letters and digits of ``text``: how a secret would read
+    in a name."""
+    return re.sub(r"[^a-z0-9]", "", _ascii(text).lower())
 
 
 def unique_name(wanted: str, fallback: str, taken: set[str]) -> str:

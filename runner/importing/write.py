@@ -10,6 +10,7 @@ is never read back as something else) and goes through
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from runner.importing.text import COMMENT_LIMIT, comment_text, template_safe
 from runner.output import FORMAT_VERSION
 from runner.secrets import WITHHELD_NAME, holds_secret
 from runner.spec.models import DEFAULT_TOKEN_TEMPLATE, DEFAULT_URL
+from runner.spec.yaml_source import MAX_FILE_BYTES
 
 __all__ = ["spec_data", "spec_document", "spec_yaml", "write_spec_file"]
 
@@ -97,7 +99,15 @@ def spec_yaml(spec: ImportedSpec, *, command: str) -> str:
     yaml.width = 1 << 30  # never fold a long value across lines
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.dump(root, stream)
-    return stream.getvalue()
+    text = stream.getvalue()
+    size = len(text.encode("utf-8"))
+    if size > MAX_FILE_BYTES:
+        raise RunnerError(
+            f"the spec for environment {spec.environment_id} would be {size:,} bytes, more "
+            f"than the {MAX_FILE_BYTES:,} a spec file may hold, so it was not written",
+            hint="import fewer runs (a shorter --since); a run's parameters may be very large",
+        )
+    return text
 
 
 def _commented(value: Any) -> Any:
@@ -250,7 +260,9 @@ def _job_document(job: DeployedJob) -> dict[str, Any]:
 
 def write_spec_file(text: str, path: Path, *, force: bool) -> None:
     """Write ``text`` to ``path``: refused when it exists unless ``force``; atomic."""
-    if path.exists() and not force:
+    if path.is_dir():
+        raise RunnerError(f"{path} is a folder; nothing was written", hint="give --out a file")
+    if os.path.lexists(path) and not force:  # (a link, even one to nothing, is there)
         raise RunnerError(
             f"{path} already exists; nothing was written",
             hint="pass --force to replace it, or --out to write elsewhere",

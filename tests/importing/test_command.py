@@ -139,3 +139,16 @@ def test_since_reads_weeks_days_hours_and_minutes() -> None:
     assert parse_since("2w") == dt.timedelta(days=14)
     assert parse_since("1d12h") == dt.timedelta(hours=36)
     assert parse_since(" 90m ") == dt.timedelta(minutes=90)
+
+
+def test_a_link_at_out_is_never_replaced_without_force_nor_a_folder_written(
+    sim: SimApp, run_cli: Callable[..., CliResult]
+) -> None:
+    Path("specs").mkdir()
+    Path("specs/mine.yaml").symlink_to("nowhere.yaml")  # a link to nothing is still there
+    refused = run_cli("import", "1", "--url", "sim://", "--out", "specs/mine.yaml")
+    assert refused.code == 1 and "already exists; nothing was written" in refused.err
+    assert Path("specs/mine.yaml").is_symlink() and not Path("specs/nowhere.yaml").exists()
+
+    folder = run_cli("import", "1", "--url", "sim://", "--out", "specs", "--force")
+    assert folder.code == 1 and "specs is a folder; nothing was written" in folder.err

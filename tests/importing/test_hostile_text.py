@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.coalesce.models import DeployedJob
+from runner.errors import RunnerError
 from runner.importing import build_spec
+from runner.secrets import KNOWN_SECRETS
 from runner.spec.models import NAME_PATTERN
 
 from ._fake import (
@@ -127,3 +130,67 @@ def test_any_parameter_text_survives_the_round_trip(
     request = next(iter(planned.values()))
     assert request.get("parameters", {}) == parameters
     assert request["runDetails"]["includeNodesSelector"] == include
+
+
+SPELLED = "9f3a7c1e5b2d8a64"  # a canary secret
+
+
+@pytest.mark.parametrize(
+    "job_name", ["9f3a7c1e\u6f225b2d8a64", "9F3A7C1E\u4e005B2D8A64", "x-9f3a7c1e-5b2d-8a64"]
+)
+def test_a_name_made_of_coalesce_text_never_spells_a_secret(job_name: str) -> None:
+    """A secret broken by a character the name drops (or in other case, or split by
+    dashes) is whole again in the name: the name is checked, not only the text."""
+    KNOWN_SECRETS.register(SPELLED)
+    selector = "{ location: " + job_name + " }"
+    imported = build_spec(
+        history(run(1, includeNodesSelector=selector), jobs=(DeployedJob(id="4", name=job_name),)),
+        url=URL,
+        name=None,
+    )
+    names = [r.name for r in imported.runs]
+    assert "job-4" in names
+    assert not [n for n in names if "9f3a" in n or "8a64" in n], names
+    assert SPELLED not in written(imported).lower()
+
+
+@pytest.mark.parametrize("key", ["snowflakePwd", "pwd", "snowflakeOAuthCode", "credential"])
+def test_any_credential_coalesce_returns_beyond_the_four_it_shows_is_a_secret(key: str) -> None:
+    leaked = "Leaked-4c1d9e7f2a"
+    credentials = {"snowflakeAuthType": "Basic", "snowflakeUsername": "SVC", key: leaked}
+    imported = build_spec(
+        history(
+            run(
+                1,
+                includeNodesSelector="{ location: STG }",
+                credentials=credentials,
+                parameters={"note": leaked},
+            )
+        ),
+        url=URL,
+        name=None,
+    )
+    assert leaked not in written(imported)
+    assert [item.run_id for item in imported.left_out] == [1]  # its parameter holds it
+
+
+def test_job_ids_in_other_scripts_digits_are_not_ids() -> None:
+    jobs = (DeployedJob(id="\u00b2", name="two"), DeployedJob(id="\u0661\u0662", name="twelve"))
+    imported = build_spec(
+        history(run(1, jobID="\u0661\u0662", jobName="twelve"), jobs=jobs), url=URL, name=None
+    )
+    assert all(r.request.job_id is None for r in imported.runs)
+    assert "\\u0661" not in written(imported) and "\u0661" not in written(imported)
+
+
+def test_a_spec_too_large_to_load_is_not_written() -> None:
+    # Each emoji is written as an 11-character escape (the value holds "{{"): 1.1 MB.
+    huge = {"a": "{{" + "\U0001f600" * 50_000, "b": "{{" + "\U0001f600" * 50_000}
+    adhoc = run(1, includeNodesSelector="{ location: STG }", parameters=huge)
+    imported = build_spec(history(adhoc), url=URL, name=None)
+    assert [r.name for r in imported.runs] == ["adhoc-location-stg"]
+    with pytest.raises(RunnerError) as caught:
+        written(imported)
+    assert "more than the 1,048,576 a spec file may hold, so it was not written" in str(
+        caught.value
+    )
