@@ -94,6 +94,17 @@ def state_option(func: F) -> F:
     )(func)
 
 
+def plan_format_option(func: F) -> F:
+    """``--format text|json|markdown``: the three views of a plan."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown"]),
+        default="text",
+        show_default=True,
+    )(func)
+
+
 def specs_option(purpose: str) -> Callable[[F], F]:
     """``--specs PATH`` (repeatable), for commands whose arguments name runs, not specs."""
 

@@ -13,6 +13,7 @@ import click
 from runner.commands._options import (
     filter_options,
     parse_vars,
+    plan_format_option,
     spec_paths,
     state_option,
     var_option,
@@ -30,13 +31,7 @@ EXIT_CHANGES = 2
 @state_option
 @click.option("--against", metavar="GIT_REF", help="Compare with the specs at this git revision.")
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Write a plan file for apply.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-)
+@plan_format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--offline", is_flag=True, help="Read nothing from Coalesce.")
 @click.option("--show-nodes", is_flag=True, help="List the nodes each run selects (online).")

@@ -7,18 +7,13 @@ from pathlib import Path
 
 import click
 
+from runner.commands._options import plan_format_option
 from runner.output import echo
 
 
 @click.command("show")
 @click.argument("plan_file", metavar="PLAN.json", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-)
+@plan_format_option
 @click.option("--show-nodes", is_flag=True, help="List the nodes each run selects.")
 def command(plan_file: Path, fmt: str, show_nodes: bool) -> int:
     """Print the plan saved by `runner plan --out PLAN.json`, as it was made: nothing is
