@@ -184,9 +184,10 @@ def copy_state(
             )
         with reader.reading("read the state to copy") as db:
             contents = read_contents(db)
+            source_place = _place(db, source)
         source_locks = tuple(reader.list_locks())
     with open_state(target) as writer:
-        replaced = _write(writer, contents, force=force)
+        replaced = _write(writer, contents, force=force, source_place=source_place)
     return CopyResult(
         source=source,
         target=target,
@@ -220,6 +221,21 @@ def _where(location: PostgresLocation) -> tuple[object, ...]:
     except ValueError:
         port = None
     return (parts.hostname, port, parts.path, location.schema)
+
+
+def _place(db: Database, location: StateLocation) -> tuple[object, ...]:
+    """Where a state really is, however it was named: a file's device and inode; for
+    PostgreSQL, the server (its start time), the database and the schema, by their ids
+    (``localhost`` and ``127.0.0.1``, a default port given or not, are one place)."""
+    if isinstance(location, Path):
+        info = location.stat()
+        return ("file", info.st_dev, info.st_ino)
+    row = db.rows(
+        "SELECT pg_postmaster_start_time()::text,"
+        " (SELECT oid FROM pg_database WHERE datname = current_database())::bigint,"
+        " current_schema()::regnamespace::oid::bigint"
+    )[0]
+    return ("postgresql", row[0], row[1], row[2])
 
 
 def _exists(location: StateLocation) -> bool:
@@ -283,12 +299,20 @@ def _digest(table: Table, rows: Iterable[Sequence[Any]]) -> str:
     return digest.hexdigest()
 
 
-def _write(writer: SqlState, contents: Contents, *, force: bool) -> Contents | None:
+def _write(
+    writer: SqlState, contents: Contents, *, force: bool, source_place: tuple[object, ...]
+) -> Contents | None:
     """Write ``contents`` into the target in one transaction, verified before it commits;
     returns what the target held before, if anything."""
     with writer.writing("copy the state into") as db:
-        # First a write to the serial's row: on either backend, every journal write
-        # takes it first, so no apply records anything until this transaction ends.
+        if _place(db, writer.path) == source_place:
+            raise RunnerError(
+                f"{writer.path} is the state the copy reads from, named another way",
+                hint="copy to another file, database or schema (?schema=NAME)",
+            )
+        # First: no apply takes a lock or records anything until this transaction ends
+        # (every journal write takes the serial's row first; taking a lock writes too).
+        db.shut_out_everyone()
         db.execute("UPDATE meta SET value = value WHERE key = 'serial'")
         held = read_contents(db)
         lock_rows = int(db.rows("SELECT count(*) FROM locks")[0][0])

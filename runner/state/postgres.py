@@ -189,8 +189,11 @@ class PostgresDatabase:
             if keeps_id:  # the identity goes on after the highest id copied
                 cursor.execute(
                     sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({}, 'id'),"
-                        " coalesce(max(id), 0) + 1, false) FROM {}"
+                        # Only ever forward: a sequence is not rolled back with the
+                        # copy, and the target's own ids may be higher.
+                        "SELECT setval(pg_get_serial_sequence({0}, 'id'), greatest("
+                        "coalesce(max(id), 0) + 1, nextval(pg_get_serial_sequence({0}, 'id'))"
+                        "), false) FROM {1}"
                     ).format(sql.Literal(table), sql.Identifier(table))
                 )
 
@@ -199,6 +202,13 @@ class PostgresDatabase:
         with self.connection.transaction():
             self.connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield
+
+    def shut_out_everyone(self) -> None:
+        # The serial's row holds back journal writes; taking an environment's lock
+        # writes its holder row, which this makes wait for the commit (a session
+        # advisory lock alone would let an apply start on the history being replaced).
+        self.connection.execute(b"LOCK TABLE locks IN EXCLUSIVE MODE")
+        self.connection.execute(b"SELECT value FROM meta WHERE key = 'serial' FOR UPDATE")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -80,6 +80,10 @@ class SqliteDatabase:
             if self.connection.in_transaction:
                 self.connection.execute("COMMIT")
 
+    def shut_out_everyone(self) -> None:
+        """Nothing to do: a write transaction holds SQLite's one write lock, which taking
+        an environment's lock needs too."""
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         # IMMEDIATE: take the write lock now, not at the first write, so that two

@@ -124,6 +124,11 @@ class Database(Protocol):
         """A read transaction: every read inside it sees the same committed state."""
         ...
 
+    def shut_out_everyone(self) -> None:
+        """Inside a write transaction: no other process may take a lock or write until
+        it ends (a copy replacing the whole state)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction, holding the write lock from its start where the
         database has one; committed at the end, rolled back on an exception."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -395,3 +396,80 @@ def test_times_keep_their_microseconds_both_ways(locate: Locate, clock: FakeCloc
     copy_state(middle, back)
     with _open(back, clock) as store:
         assert _everything(store) == expected
+
+
+def test_a_failed_copy_over_a_fuller_target_leaves_its_ids_going_forward(
+    locate: Locate, clock: FakeClock, pg_server: PgServer
+) -> None:
+    """A sequence is not rolled back with the copy: it must never be moved back below
+    ids the target keeps, or its next apply collides with one of them."""
+    source, target = locate("sqlite"), locate("postgres")
+    with _open(target, clock) as store:
+        kept = [
+            store.begin_apply(who="t", host="h", git_commit=None, environments=["prod"], argv=[])
+            for _ in range(5)
+        ]
+    with _open(source, clock) as store:
+        apply_id = store.begin_apply(
+            who="s", host="h", git_commit=None, environments=["prod"], argv=[]
+        )
+        store.record_intent(apply_id, "prod", "b", "load", _request("x"), "hash")
+    with sqlite3.connect(source) as raw:  # text PostgreSQL refuses, after the applies
+        raw.execute("UPDATE runs SET message = ?", ("a NUL \x00 byte from Coalesce",))
+
+    with pytest.raises(RunnerError):
+        copy_state(source, target, force=True)
+
+    with _open(target, clock) as store:
+        assert [store.get_apply(i) is not None for i in kept] == [True] * 5
+        after = store.begin_apply(who="x", host="h", git_commit=None, environments=["p"], argv=[])
+        assert after > max(kept)
+
+
+def test_the_same_database_named_another_way_is_not_a_target(
+    locate: Locate, clock: FakeClock
+) -> None:
+    url = locate("postgres")
+    with _open(url, clock) as store:
+        _history(store, clock)
+    other_name = url.replace("@127.0.0.1:", "@localhost:")
+    assert other_name != url
+
+    with pytest.raises(RunnerError) as caught:
+        copy_state(url, other_name, force=True)
+
+    assert "is the state the copy reads from, named another way" in str(caught.value)
+    with _open(url, clock) as store:
+        assert store.get_apply(1) is not None  # nothing was replaced
+
+
+def test_a_hard_link_to_the_state_file_is_the_same_state(
+    locate: Locate, clock: FakeClock, tmp_path: Path
+) -> None:
+    source = locate("sqlite")
+    with _open(source, clock) as store:
+        _history(store, clock)
+    linked = tmp_path / "linked.db"
+    os.link(source, linked)
+
+    with pytest.raises(RunnerError) as caught:
+        copy_state(source, str(linked), force=True)
+    assert "named another way" in str(caught.value)
+
+
+def test_while_a_copy_writes_no_apply_can_take_a_lock_on_the_target(
+    locate: Locate, clock: FakeClock, pg_server: PgServer
+) -> None:
+    """Taking an environment's lock waits for the copy's commit, so an apply never
+    starts on the history the copy is replacing."""
+    source, target = locate("sqlite"), locate("postgres")
+    with _open(source, clock) as store:
+        _history(store, clock)
+    with _open(target, clock):
+        pass
+    with _open(target, clock) as writer, writer.writing("test") as db:
+        db.shut_out_everyone()
+        with pg_server.admin(target.rsplit("/", 1)[1]) as admin:
+            admin.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(Exception, match="lock timeout"):
+                admin.execute("INSERT INTO runner.locks (environment) VALUES ('prod')")
