@@ -20,7 +20,7 @@ from runner.coalesce.models import DeployedJob
 from runner.errors import did_you_mean, quoted
 from runner.secrets import foreign_name
 
-__all__ = ["EnvironmentJobs", "JobResolution", "id_text", "read_jobs"]
+__all__ = ["EnvironmentJobs", "JobResolution", "id_text", "is_job_id", "read_jobs"]
 
 NOT_FOUND = 404
 #: Jobs named in a message, at most.
@@ -124,10 +124,16 @@ async def _job_or_none(
         raise
 
 
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` is a job ID a startRun can carry: ASCII digits (``str.isdigit``
+    alone also takes superscripts and other scripts' digits)."""
+    return text.isascii() and text.isdigit()
+
+
 def id_text(job_id: str) -> str:
     """A job ID from Coalesce, for a message: its digits as they are; anything else
     (Coalesce's text, untrusted) quoted, cut short, and made visible."""
-    if job_id.isascii() and job_id.isdigit():
+    if is_job_id(job_id):
         return job_id
     return quoted(foreign_name(job_id, limit=40))  # (repr: no control character left)
 
@@ -139,4 +145,4 @@ def _job_text(job: DeployedJob) -> str:
 
 def _numeric_id(job: DeployedJob) -> tuple[int, str]:
     job_id = job.id
-    return (int(job_id), job_id) if job_id.isascii() and job_id.isdigit() else (1 << 62, job_id)
+    return (int(job_id), job_id) if is_job_id(job_id) else (1 << 62, job_id)

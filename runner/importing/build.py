@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from runner.coalesce.jobs import is_job_id
 from runner.coalesce.models import DeployedJob, RunInfo
 from runner.errors import RunnerError
 from runner.importing.credentials import (
@@ -163,21 +164,15 @@ def _jobs(history: History) -> dict[str, DeployedJob]:
     """The environment's jobs by id, in id order; without a jobs list, those the history
     shows (with the name the runs give)."""
     if history.jobs is not None:
-        listed = {job.id: job for job in history.jobs if _digits(job.id)}
+        listed = {job.id: job for job in history.jobs if is_job_id(job.id)}
     else:
         listed = {}
         for run in history.runs:
             details = run.runDetails
-            if details is not None and details.jobID is not None and _digits(details.jobID):
+            if details is not None and details.jobID is not None and is_job_id(details.jobID):
                 job = DeployedJob(id=details.jobID, name=details.jobName)
                 listed.setdefault(details.jobID, job)
     return dict(sorted(listed.items(), key=lambda item: int(item[0])))
-
-
-def _digits(job_id: str) -> bool:
-    """An ID a spec can give: ASCII digits (``str.isdigit`` also takes superscripts and
-    the digits of other scripts)."""
-    return job_id.isascii() and job_id.isdigit()
 
 
 def _job_run(

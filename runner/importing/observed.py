@@ -9,11 +9,11 @@ request: credentials are never part of it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.coalesce.jobs import is_job_id
 from runner.coalesce.models import RunInfo
 from runner.coalesce.requests import FORCE_KEYS
 from runner.importing.text import Unwritable, template_safe
@@ -23,7 +23,6 @@ from runner.spec.models import MAX_PARALLELISM, parameter_text
 
 __all__ = ["ObservedRequest", "Unusable", "observe"]
 
-_DIGITS = re.compile(r"[0-9]+")
 
 Parameters = tuple[tuple[str, str], ...]
 
@@ -82,7 +81,7 @@ def observe(info: RunInfo) -> ObservedRequest:
     if details is None:
         raise Unusable("Coalesce gave no runDetails for it")
     job_id = details.jobID
-    if job_id is not None and not _DIGITS.fullmatch(job_id):
+    if job_id is not None and not is_job_id(job_id):
         raise Unusable("its jobID is not a number")
     include = _selector(details.includeNodesSelector, "include")
     exclude = _selector(details.excludeNodesSelector, "exclude")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.coalesce import EnvironmentJobs
+from runner.coalesce.jobs import is_job_id
 from runner.coalesce.models import DeployedJob
 from runner.errors import quoted
 from runner.plan.baseline import BaselineRun
@@ -65,7 +66,7 @@ def _by_name(run: RunSpec, name: str, jobs: EnvironmentJobs | None) -> JobOfRun:
         )
     resolution = jobs.resolve(name)
     found = resolution.job
-    if found is None or not found.id.isdigit():
+    if found is None or not is_job_id(found.id):
         problem = resolution.problem or (
             f"Coalesce gives job {quoted(name)} an ID that is not a number"
         )

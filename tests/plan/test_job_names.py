@@ -216,9 +216,10 @@ def test_a_git_baseline_names_are_resolved_with_the_jobs_of_now(
     ]
 
 
-def test_an_id_coalesce_gives_that_is_not_a_number_is_never_planned() -> None:
+@pytest.mark.parametrize("given", ["7 OR 1=1", "\u0661\u0662", "\u00b2"])
+def test_an_id_coalesce_gives_that_is_not_a_number_is_never_planned(given: str) -> None:
     specs = _specs("  - {name: a, job: Nightly}\n")
-    [run] = _plan(specs, _facts(("7 OR 1=1", "Nightly"))).runs()
+    [run] = _plan(specs, _facts((given, "Nightly"))).runs()
     assert "jobID" not in run.request["runDetails"]
     assert [(w.code, w.fails) for w in run.warnings] == [("unknown-job", True)]
 
