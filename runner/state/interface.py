@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from runner.state.location import StateLocation
+from runner.state.locks import LockAcquirer
 from runner.state.records import (
     ApplyRecord,
     LockInfo,
@@ -59,8 +60,9 @@ class StateReader(Protocol):
     def close(self) -> None: ...
 
 
-class StateStore(StateReader, Protocol):
-    """Reading and writing: the apply journal and the environment locks."""
+class StateStore(StateReader, LockAcquirer, Protocol):
+    """Reading and writing: the apply journal and the environment locks (taking one:
+    :class:`~runner.state.locks.LockAcquirer`)."""
 
     def begin_apply(
         self,
@@ -117,17 +119,6 @@ class StateStore(StateReader, Protocol):
         failed_nodes: Sequence[Mapping[str, Any]] | None = None,
         message: str | None = None,
     ) -> None: ...
-
-    def acquire_lock(
-        self,
-        environment: str,
-        *,
-        holder: str,
-        host: str,
-        pid: int,
-        ttl_seconds: float,
-        now: datetime | None = None,
-    ) -> LockToken: ...
 
     def heartbeat(self, token: LockToken) -> None: ...
 

@@ -35,6 +35,7 @@ from typing import Any, Protocol, Self
 from runner.errors import RunnerError
 from runner.identity import RunKey
 from runner.state.location import StateLocation
+from runner.state.locks import LockAcquirer
 from runner.state.records import (
     IN_FLIGHT_STATUSES,
     UNCERTAIN_STATUSES,
@@ -229,19 +230,8 @@ class Session:
             self.database.close()
 
 
-class Locks(Protocol):
-    """How a backend keeps the environment locks."""
-
-    def acquire_lock(
-        self,
-        environment: str,
-        *,
-        holder: str,
-        host: str,
-        pid: int,
-        ttl_seconds: float,
-        now: datetime | None = None,
-    ) -> LockToken: ...
+class Locks(LockAcquirer, Protocol):
+    """How a backend keeps the environment locks (taking one: :class:`LockAcquirer`)."""
 
     def heartbeat(self, token: LockToken) -> None: ...
 
