@@ -12,7 +12,7 @@ from runner.coalesce.requests import StartRunRequest
 from runner.errors import RunnerError, StalePlanError, quoted
 from runner.plan import Action, EnvironmentPlan, Plan, PlannedRun, request_hash
 from runner.secrets import Secret
-from runner.spec import EnvironmentSpec, MissingSecret, RunSpec, SpecSet
+from runner.spec import EnvironmentSpec, RunSpec, SpecSet
 
 
 def jobs_from_plan(
@@ -160,8 +160,8 @@ def environment_job(spec: EnvironmentSpec, batches: tuple[BatchJob, ...]) -> Env
 
 def token_of(spec: EnvironmentSpec) -> Secret:
     """The environment's Coalesce token, or an error that says where it should come from."""
-    token = spec.token
-    if token is None or isinstance(token, MissingSecret):
+    token = spec.usable_token
+    if token is None:
         raise RunnerError(
             f"no Coalesce token for {quoted(spec.name)}: {spec.token_source}",
             hint="export the token (Coalesce app > Deploy > Generate Access Token) and retry",

@@ -179,8 +179,7 @@ def plan_reruns(
         except RunnerError as error:
             problems.append(str(error).replace("\n", " "))
     for environment in environments.values():
-        token = environment.token
-        if token is None or isinstance(token, MissingSecret):
+        if environment.usable_token is None:
             problems.append(
                 f"no Coalesce token for {quoted(environment.name)}: {environment.token_source}"
             )

@@ -68,8 +68,8 @@ async def read_environments(
 
 
 async def _read(environment: EnvironmentSpec, pool: ClientPool) -> EnvironmentFacts:
-    token = environment.token
-    if token is None or isinstance(token, MissingSecret):
+    token = environment.usable_token
+    if token is None:
         return EnvironmentFacts(
             environment.name, offline_reason=f"no token: {_token_hint(environment)}"
         )
@@ -102,8 +102,8 @@ async def read_job_lists(
     with no token is left unread, its names unresolved)."""
 
     async def one(environment: EnvironmentSpec) -> EnvironmentFacts:
-        token = environment.token
-        if token is None or isinstance(token, MissingSecret):
+        token = environment.usable_token
+        if token is None:
             return EnvironmentFacts(environment.name, offline_reason=offline_reason)
         client = pool.client(environment.url, token, token_source=environment.token_source)
         try:

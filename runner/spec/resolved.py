@@ -9,6 +9,7 @@ from runner.coalesce.requests import StartRunRequest
 from runner.errors import Problem
 from runner.identity import RunKey
 from runner.secrets import Secret
+from runner.spec.templates import MissingSecret
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,13 @@ class EnvironmentSpec:
     def runs(self) -> Iterator[RunSpec]:
         for batch in self.batches:
             yield from batch.runs
+
+    @property
+    def usable_token(self) -> Secret | None:
+        """The Coalesce token, or ``None`` when there is none to use (not given, or a
+        secret that was not set: ``token_source`` says where it should come from)."""
+        token = self.token
+        return None if token is None or isinstance(token, MissingSecret) else token
 
 
 @dataclass(frozen=True)
