@@ -290,8 +290,7 @@ class Executor:
             if moved is not None:
                 # Resumed: the runs the first attempt fired are followed to their end;
                 # nothing new is fired (see _start).
-                self._errors.append(f"{quoted(job.name)}: {moved}")
-                self._note(job.name, f"refused: {moved}")
+                self._say_refused(job, moved)
                 env.stale = moved
             refusal = await self._preflight(env, info)
             if refusal is not None:
@@ -909,8 +908,7 @@ class Executor:
             self._set(report, RunState.NOT_STARTED)
 
     def _refuse(self, job: EnvironmentJob, reason: str, *, journal: bool, cause: NotFired) -> None:
-        self._errors.append(f"{quoted(job.name)}: {reason}")
-        self._note(job.name, f"refused: {reason}")
+        self._say_refused(job, reason)
         message = f"not fired: {reason.splitlines()[0]}"  # the hint is in the error, once
         for run in job.runs():
             report = self.reports[run.identity]
@@ -920,6 +918,10 @@ class Executor:
                 report.message = message
                 report.not_fired = cause
                 self._set(report, RunState.NOT_STARTED)
+
+    def _say_refused(self, job: EnvironmentJob, reason: str) -> None:
+        self._errors.append(f"{quoted(job.name)}: {reason}")
+        self._note(job.name, f"refused: {reason}")
 
     def _close_unfired(
         self, job: EnvironmentJob, state: RunState, message: str, cause: NotFired

@@ -133,6 +133,11 @@ class StartRunRequest(_Sent):
     job_name: str | None = None
 
     @property
+    def names_a_job(self) -> bool:
+        """Whether the job's selectors decide what runs (by ID, or by a name)."""
+        return self.job_id is not None or self.job_name is not None
+
+    @property
     def unresolved(self) -> bool:
         """Whether the job is named and its ID not known yet."""
         return self.job_name is not None and self.job_id is None

@@ -220,8 +220,8 @@ class _JobNames:
         self._plans: dict[int, dict[tuple[str, str], str]] = {}
 
     def of(self, record: Any) -> str | None:
-        if self._reader is None:
-            return None
+        if self._reader is None or "jobID" not in record.request.get("runDetails", {}):
+            return None  # (a run sent without a job ID named none: no plan to read)
         if record.apply_id not in self._plans:
             self._plans[record.apply_id] = _named_jobs(self._reader.apply_plan(record.apply_id))
         return self._plans[record.apply_id].get((record.environment, record.name))

@@ -220,8 +220,7 @@ def _selection(run: RunSpec, graph: NodeGraph, job: JobOfRun) -> Selection | Non
     selectors, else its job's as Coalesce lists them (a selector the run gives replaces
     the job's). ``None`` when they cannot be resolved here."""
     include, exclude = run.request.include_nodes_selector, run.request.exclude_nodes_selector
-    named_job = run.request.job_id is not None or run.request.job_name is not None
-    if named_job:
+    if run.request.names_a_job:
         include, exclude = include or job.include, exclude or job.exclude
         if include is None or _untested_attributes((include, exclude), graph):
             return None  # the job's own selectors decide, and they are not known here
@@ -271,13 +270,8 @@ def _run_warnings(
     def warn(code: str, message: str, *, fails: bool = False) -> None:
         warnings.append(PlanWarning(code, message, run.environment, run.name, fails))
 
-    scoped = any(
-        (
-            request.job_id,
-            request.job_name,
-            request.include_nodes_selector,
-            request.exclude_nodes_selector,
-        )
+    scoped = request.names_a_job or any(
+        (request.include_nodes_selector, request.exclude_nodes_selector)
     )
     if not scoped:
         count = f" ({selection.count} nodes)" if selection else ""
