@@ -22,11 +22,12 @@ from runner.plan import Action, Baseline, PlanInputs, PlanRequest, make_plan, pl
 from runner.plan.baseline import BaselineRun
 from runner.plan.online import EnvironmentFacts
 from runner.plan.service import open_state_reader
-from runner.render import render_plan_text
-from runner.secrets import Secret
+from runner.render import render_plan_json, render_plan_markdown, render_plan_text
+from runner.secrets import KNOWN_SECRETS, Secret
 from runner.spec import RenderOptions, SpecSet, load_specs
 from tests.plan.test_plan import NOW as PLANNED_AT
 from tests.plan.test_plan import git
+from tests.security.test_canary_matrix import ECHO_ENCODINGS
 
 NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
 HEAD = 'version: 1\nenvironmentID: "5"\ncoalesce: {url: "sim://"}\n'
@@ -239,3 +240,27 @@ def test_whatever_coalesce_calls_its_jobs_plans_and_shows_safely(tmp_path_factor
     shown = [line for line in text.splitlines() if 'jobID: "7"' in line]
     assert len(shown) == 1
     assert not any(ord(c) < 32 or c == "\x7f" for c in shown[0])
+
+
+@pytest.mark.parametrize("encoding", sorted(ECHO_ENCODINGS))
+def test_a_secret_in_what_coalesce_calls_a_job_is_shown_in_no_view(encoding: str) -> None:
+    """Job names and selectors are Coalesce's text, shown beside each jobID: one holding
+    a known secret, in any encoding, is withheld in every view of the plan."""
+    canary = "Canary-JobName-7d2e9f41"
+    KNOWN_SECRETS.register(canary)
+    echoed = ECHO_ENCODINGS[encoding](canary)
+    Path("specs").mkdir(exist_ok=True)
+    Path("specs/e.yaml").write_text(HEAD + 'runs:\n  - {name: a, jobID: "7"}\n')
+    specs = load_specs(["specs"], options=RenderOptions(environ={}), environ={})
+    job = DeployedJob(id="7", name=f"nightly {echoed}", includeSelector=f"{{ name: {echoed} }}")
+    facts = {"e": EnvironmentFacts("e", status="Waiting", jobs=EnvironmentJobs("5", (job,)))}
+    plan = _plan(specs, facts)
+
+    views = [
+        render_plan_text(plan, color=False),
+        render_plan_json(plan),
+        render_plan_markdown(plan),
+    ]
+    for view in views:
+        assert echoed not in view and canary not in view, view
+    assert "withheld" in views[0]  # said, not silently dropped
