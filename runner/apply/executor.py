@@ -345,11 +345,12 @@ class Executor:
 
     def _moved_since_plan(self, job: EnvironmentJob) -> str | None:
         """Why the plan no longer holds for this environment, now that its lock is ours."""
-        planned = self._options.plan_serial
-        if planned is None or self._previous:
+        serials = self._options.plan_serials
+        if serials is None or job.name not in serials or self._previous:
             return None
-        now = self._store.serial([job.name])
-        if now <= planned:
+        planned = serials[job.name]
+        now = self._store.serials([job.name])[job.name]
+        if now == planned:
             return None
         return (
             f"another apply ran in {quoted(job.name)} after the plan was made (state serial "

@@ -137,10 +137,11 @@ class ApplyOptions:
     lock_ttl: float = 120.0
     default_timeout: float | None = None  # per run, when the spec sets none
     holder: str | None = None  # who holds the locks; default "<user> (apply <id>)"
-    # The state serial the plan was made at, when what apply fires depends on it (a plan
-    # file, --changed-only): an environment applied by someone else since, while this
-    # apply waited for its lock, is refused instead of fired from a stale plan.
-    plan_serial: int | None = None
+    # Each environment's state serial when the plan was made, when what apply fires
+    # depends on it (a plan file, --changed-only): an environment applied by someone
+    # else since, while this apply waited for its lock, is refused instead of fired
+    # from a stale plan.
+    plan_serials: Mapping[str, int] | None = None
     argv: tuple[str, ...] = ()
     git_commit: str | None = None
     # How long to keep looking in Coalesce for a run whose startRun answer was lost

@@ -119,7 +119,7 @@ def command(
             _confirm(prepared, auto_approve, fmt)
             if changed_only or _is_plan_file(paths):
                 # What fires was decided against the state at plan time: keep it so.
-                options = replace(options, plan_serial=prepared.plan.state_serial)
+                options = replace(options, plan_serials=prepared.plan.state_serials or {})
             if _is_plan_file(paths):
                 again = _fire_again(options.argv, prepared.plan)
             result = _run(prepared, store, options, fmt)
@@ -149,7 +149,7 @@ def _prepare(
             )
         plan = read_plan_file(Path(paths[0]))
         names = [env.name for env in plan.environments]
-        check_fresh(plan, store.serial(names), paths[0])
+        check_fresh(plan, store.serials(names), paths[0])
         specs = load_specs_for_plan(plan, os.environ)
     else:
         request = PlanRequest(

@@ -56,7 +56,7 @@ class PlanInputs:
 
     specs: SpecSet
     baseline: Baseline
-    state_serial: int = 0
+    state_serials: Mapping[str, int] = field(default_factory=dict)
     facts: Mapping[str, EnvironmentFacts] = field(default_factory=dict)
     filters: Filters = field(default_factory=Filters)
     variables: Mapping[str, str] = field(default_factory=dict)
@@ -77,7 +77,8 @@ def make_plan(inputs: PlanInputs) -> Plan:
         environments=environments + orphans,
         baseline=inputs.baseline.label,
         created_at=inputs.now,
-        state_serial=inputs.state_serial,
+        # an environment the state has never seen is at 0
+        state_serials={env.name: inputs.state_serials.get(env.name, 0) for env in selected},
         spec_files=dict(sorted(spec_files.items())),
         variables=dict(inputs.variables),
         tool_version=inputs.tool_version,

@@ -35,6 +35,7 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
         "createdAt": plan.created_at.isoformat(),
         "baseline": plan.baseline,
         "stateSerial": plan.state_serial,
+        "stateSerials": dict(plan.state_serials or {}),
         "specFiles": dict(sorted(plan.spec_files.items())),
         "variables": dict(sorted(plan.variables.items())),
         "summary": _summary(plan),
@@ -170,11 +171,18 @@ def _read(doc: Mapping[str, Any]) -> Plan:
         environments=tuple(environments),
         baseline=doc["baseline"],
         created_at=dt.datetime.fromisoformat(doc["createdAt"]),
-        state_serial=int(doc["stateSerial"]),
+        state_serials=_serials(doc.get("stateSerials")),
         spec_files=dict(doc["specFiles"]),
         variables=dict(doc["variables"]),
         tool_version=doc["toolVersion"],
     )
+
+
+def _serials(raw: Any) -> dict[str, int] | None:
+    """A plan's serial per environment (``None`` from a runner that kept one in all)."""
+    if raw is None:
+        return None
+    return {str(name): int(serial) for name, serial in dict(raw).items()}
 
 
 def _change(change: FieldChange) -> dict[str, Any]:

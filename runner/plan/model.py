@@ -148,10 +148,18 @@ class Plan:
     environments: tuple[EnvironmentPlan, ...]
     baseline: str  # "state" or "git:<ref>"
     created_at: datetime
-    state_serial: int
+    # Each planned environment's state serial when the plan was made: one that moved
+    # since means another apply ran there, and a saved plan of it is stale. ``None`` in
+    # a plan file saved by a runner that kept one serial for the whole state.
+    state_serials: Mapping[str, int] | None = field(default_factory=dict)
     spec_files: Mapping[str, str] = field(default_factory=dict)  # path -> sha256
     variables: Mapping[str, str] = field(default_factory=dict)
     tool_version: str = ""
+
+    @property
+    def state_serial(self) -> int:
+        """One number for the state the plan was made against: the serials' sum."""
+        return sum((self.state_serials or {}).values())
 
     def runs(self) -> Iterator[PlannedRun]:
         for environment in self.environments:

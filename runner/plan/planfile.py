@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
-from runner.errors import RunnerError, StalePlanError
+from runner.errors import RunnerError, StalePlanError, quoted
 from runner.files import write_atomically
 from runner.plan.document import plan_from_document, plan_to_document
 from runner.plan.model import Plan
@@ -35,7 +36,7 @@ def looks_like_plan_file(path: str) -> bool:
     return path.endswith(".json") and Path(path).is_file()
 
 
-def stale_reasons(plan: Plan, state_serial: int) -> list[str]:
+def stale_reasons(plan: Plan, state_serials: Mapping[str, int]) -> list[str]:
     """Why a plan no longer describes what apply would do; empty when it is fresh."""
     reasons: list[str] = []
     for name, digest in sorted(plan.spec_files.items()):
@@ -46,16 +47,26 @@ def stale_reasons(plan: Plan, state_serial: int) -> list[str]:
             continue
         if now != digest:
             reasons.append(f"{name} changed since the plan was made")
-    if state_serial != plan.state_serial:
+    if plan.state_serials is None:
         reasons.append(
-            f"the state changed since the plan was made (serial {plan.state_serial} -> "
-            f"{state_serial}): another apply ran"
+            "it was made by an older runner, which kept one serial for the whole state "
+            "instead of one per environment"
+        )
+    moved = [
+        f"{quoted(name)} (serial {planned} -> {state_serials.get(name, 0)})"
+        for name, planned in sorted((plan.state_serials or {}).items())
+        if state_serials.get(name, 0) != planned
+    ]
+    if moved:
+        reasons.append(
+            f"the state of {', '.join(moved)} changed since the plan was made: "
+            "another apply ran there"
         )
     return reasons
 
 
-def check_fresh(plan: Plan, state_serial: int, where: str) -> None:
-    reasons = stale_reasons(plan, state_serial)
+def check_fresh(plan: Plan, state_serials: Mapping[str, int], where: str) -> None:
+    reasons = stale_reasons(plan, state_serials)
     if reasons:
         raise StalePlanError(
             f"the plan {where} is stale: " + "; ".join(reasons),

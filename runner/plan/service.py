@@ -104,12 +104,12 @@ async def _plan_specs(
             facts |= await aread_jobs(selected, request.offline_reason, environ, transport)
     else:
         facts = await aread_online(selected, environ, transport)
-    serial = state.serial([e.name for e in selected]) if state is not None else 0
+    serials = state.serials(e.name for e in selected) if state is not None else {}
     plan = make_plan(
         PlanInputs(
             specs=specs,
             baseline=baseline,
-            state_serial=serial,
+            state_serials=serials,
             facts=facts,
             filters=request.filters,
             variables=dict(request.variables),

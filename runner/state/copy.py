@@ -1,7 +1,7 @@
 """Copying a whole state to another: ``runner state copy FROM TO``.
 
 Everything the journal holds is copied, row for row and with the same ids: the applies
-(with the plan each one executed), their environments, every run, and the serial, so
+(with the plan each one executed), their environments, every run, and the serials, so
 that ``plan``, ``status``, ``--changed-only`` and ``apply --resume`` read the target as
 they read the source (a plan file saved against the source is still current against the
 target). Locks are not copied: a lock belongs to an apply running against the source,
@@ -97,9 +97,8 @@ TABLES: tuple[Table, ...] = (
         ("id",),
         frozenset({"intent_at", "fired_at", "started_at", "ended_at"}),
     ),
+    Table("serials", ("environment", "value"), ("environment",)),
 )
-#: The rows of ``meta`` that are history (``schema_version`` is each database's own).
-COPIED_META = ("serial",)
 
 
 @dataclass(frozen=True)
@@ -116,27 +115,29 @@ class Contents:
     """Everything a state's journal holds, read in one snapshot."""
 
     tables: tuple[TableCopy, ...]
-    meta: dict[str, int]
+
+    def _rows(self, table: str) -> tuple[tuple[Any, ...], ...]:
+        return next(copy.rows for copy in self.tables if copy.table.name == table)
 
     def count(self, table: str) -> int:
-        return next(len(copy.rows) for copy in self.tables if copy.table.name == table)
+        return len(self._rows(table))
 
     @property
     def serial(self) -> int:
-        return self.meta.get("serial", 0)
+        """The sum of the environments' serials, as ``runner.state`` shows it."""
+        return sum(int(value) for _, value in self._rows("serials"))
 
     @property
     def digest(self) -> str:
-        """One digest of every row of every table, and of the serial."""
+        """One digest of every row of every table."""
         whole = hashlib.sha256()
         for copy in self.tables:
             whole.update(f"{copy.table.name} {copy.digest}\n".encode())
-        whole.update(json.dumps(self.meta, sort_keys=True).encode())
         return whole.hexdigest()
 
     @property
     def empty(self) -> bool:
-        return self.serial == 0 and all(not copy.rows for copy in self.tables)
+        return all(not copy.rows for copy in self.tables)
 
     def describe(self) -> str:
         """``3 applies, 12 runs, serial 40``."""
@@ -251,7 +252,7 @@ def _not_created(reader: SqlState) -> bool:
 
 
 def read_contents(db: Database) -> Contents:
-    """Every row of every table of the journal, and the serial, as ``db`` holds them."""
+    """Every row of every table of the journal, as ``db`` holds them."""
     tables = []
     for table in TABLES:
         rows = db.rows(
@@ -262,12 +263,7 @@ def read_contents(db: Database) -> Contents:
             (_canonical_row(table, row) for row in values), key=lambda row: _sort_key(table, row)
         )
         tables.append(TableCopy(table, tuple(values), _digest(table, canonical)))
-    marks = ", ".join("?" * len(COPIED_META))
-    meta = {
-        str(row[0]): int(row[1])
-        for row in db.rows(f"SELECT key, value FROM meta WHERE key IN ({marks})", COPIED_META)
-    }
-    return Contents(tuple(tables), meta)
+    return Contents(tuple(tables))
 
 
 def _canonical_row(table: Table, row: Sequence[Any]) -> list[Any]:
@@ -311,9 +307,8 @@ def _write(
                 hint="copy to another file, database or schema (?schema=NAME)",
             )
         # First: no apply takes a lock or records anything until this transaction ends
-        # (every journal write takes the serial's row first; taking a lock writes too).
+        # (see shut_out_everyone: every table they write waits for this one's end).
         db.shut_out_everyone()
-        db.execute("UPDATE meta SET value = value WHERE key = 'serial'")
         held = read_contents(db)
         lock_rows = int(db.rows("SELECT count(*) FROM locks")[0][0])
         replaced: Contents | None = None
@@ -327,8 +322,6 @@ def _write(
             target_rows = [_for_target(db, copy.table, row) for row in copy.rows]
             if target_rows:
                 db.insert_keeping_ids(copy.table.name, copy.table.columns, target_rows)
-        for key, value in contents.meta.items():
-            db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
         written = read_contents(db)
         _verify(writer, contents, written)
     return replaced
@@ -378,8 +371,6 @@ def _verify(writer: SqlState, contents: Contents, written: Contents) -> None:
         for mine, theirs in zip(contents.tables, written.tables, strict=True)
         if mine.digest != theirs.digest
     ]
-    if written.meta != contents.meta:
-        differing.append(f"the serial ({contents.serial} copied, {written.serial} read back)")
     raise RunnerError(
         f"the copy into {writer.path} did not read back as the source: "
         f"{', '.join(differing)} differ; it was rolled back, and the target is as it was",

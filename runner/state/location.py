@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from runner.errors import RunnerError
 from runner.secrets import KNOWN_SECRETS
@@ -58,13 +58,13 @@ def is_postgres_url(text: str) -> bool:
 def postgres_location(url: str, environ: Mapping[str, str] = os.environ) -> PostgresLocation:
     """Parse a ``postgresql://`` URL: take out ``schema=``, register its passwords."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
+    query = _query(parts.query)
+    schemas = [value for key, value, _ in query if key == "schema"]
     schema = schemas[-1] if schemas else DEFAULT_SCHEMA
     for password in (
         parts.password,  # as written in the URL: percent-escaped
         unquote(parts.password or ""),  # as libpq reads it, and may show it
-        *(value for key, value in query if key == "password"),
+        *(form for key, value, raw in query if key == "password" for form in (value, raw)),
         environ.get("PGPASSWORD"),
     ):
         if password:
@@ -76,9 +76,22 @@ def postgres_location(url: str, environ: Mapping[str, str] = os.environ) -> Post
             "lowercase name",
             hint="use letters a-z, digits and _ in schema= (for example schema=runner)",
         )
-    kept = urlencode([(key, value) for key, value in query if key != "schema"])
+    # The rest of the query goes to libpq as written: decoding and encoding it again
+    # would turn a %20 into a + (which libpq does not read as a space) in options=.
+    kept = "&".join(raw for key, _, raw in query if key != "schema")
     conninfo = urlunsplit(parts._replace(query=kept))
     return PostgresLocation(conninfo=conninfo, schema=schema, shown=shown)
+
+
+def _query(text: str) -> list[tuple[str, str, str]]:
+    """A URL's query as libpq reads it: ``(key, value, the pair as written)`` for each
+    ``key=value`` between ``&``, percent-decoded (a ``+`` stays a ``+``)."""
+    pairs = []
+    for raw in text.split("&"):
+        if raw:
+            key, _, value = raw.partition("=")
+            pairs.append((unquote(key), unquote(value), raw))
+    return pairs
 
 
 def shown_url(url: str) -> str:

@@ -167,11 +167,13 @@ class PostgresDatabase:
         assert row is not None  # RETURNING of a one-row INSERT
         return int(row[0])
 
-    def bump_serial(self) -> int:
+    def bump_serial(self, environment: str) -> int:
         row = self.connection.execute(
-            b"UPDATE meta SET value = value + 1 WHERE key = 'serial' RETURNING value"
+            b"INSERT INTO serials (environment, value) VALUES (%s, 1) ON CONFLICT (environment)"
+            b" DO UPDATE SET value = serials.value + 1 RETURNING value",
+            [environment],
         ).fetchone()
-        assert row is not None  # the serial's row is made with the schema
+        assert row is not None  # RETURNING of a one-row upsert
         return int(row[0])
 
     def insert_keeping_ids(
@@ -204,11 +206,13 @@ class PostgresDatabase:
             yield
 
     def shut_out_everyone(self) -> None:
-        # The serial's row holds back journal writes; taking an environment's lock
-        # writes its holder row, which this makes wait for the commit (a session
+        # Every table a journal write or a lock's holder row writes, in the order
+        # writers take them (a run's write bumps its serial first), so that this waits
+        # for the writes under way and makes the next ones wait for the commit (a session
         # advisory lock alone would let an apply start on the history being replaced).
-        self.connection.execute(b"LOCK TABLE locks IN EXCLUSIVE MODE")
-        self.connection.execute(b"SELECT value FROM meta WHERE key = 'serial' FOR UPDATE")
+        self.connection.execute(
+            b"LOCK TABLE locks, serials, applies, apply_environments, runs IN EXCLUSIVE MODE"
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

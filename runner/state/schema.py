@@ -90,6 +90,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "a serial per environment, so that applies of different environments never wait",
+        (
+            # Each environment's serial goes on from the highest its runs were given by
+            # the one serial of version 1, so that it only ever grows.
+            """CREATE TABLE serials (
+                environment TEXT PRIMARY KEY,
+                value INTEGER NOT NULL
+            )""",
+            "INSERT INTO serials (environment, value)"
+            " SELECT environment, max(changed_serial) FROM runs GROUP BY environment",
+            "DELETE FROM meta WHERE key = 'serial'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

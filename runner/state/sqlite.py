@@ -54,12 +54,17 @@ class SqliteDatabase:
         assert row_id is not None  # set by every INSERT
         return row_id
 
-    def bump_serial(self) -> int:
+    def bump_serial(self, environment: str) -> int:
         # Two statements (no RETURNING before SQLite 3.35), in this process: no round trip.
-        self.connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'serial'")
-        return int(
-            self.connection.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()[0]
+        self.connection.execute(
+            "INSERT INTO serials (environment, value) VALUES (?, 1)"
+            " ON CONFLICT (environment) DO UPDATE SET value = value + 1",
+            (environment,),
         )
+        row = self.connection.execute(
+            "SELECT value FROM serials WHERE environment = ?", (environment,)
+        ).fetchone()
+        return int(row[0])
 
     def insert_keeping_ids(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]

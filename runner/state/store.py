@@ -15,9 +15,12 @@ The journal rule, on every backend:
   polling, is its own transaction. Both are the same write path: the only difference
   is how many writes a commit carries, and a batch's writes are all committed, or
   (if one raises) none.
-- Every journal write bumps the serial (a counter in ``meta``) in the same
-  transaction. Bumping it locks its row until the commit, so journal writes are
-  serialized across every process sharing the state and the serial only grows.
+- Every write of a run bumps its environment's serial (a counter in ``serials``) in
+  the same transaction. Bumping it locks that environment's row until the commit, so
+  the writes of one environment are serialized across every process sharing the state
+  and its serial only grows, while applies of different environments never wait for
+  each other. A plan keeps the serial of each environment it read: one that moved
+  since means another apply ran there.
 
 Within a process, one connection is shared by all threads behind a mutex.
 """
@@ -110,8 +113,9 @@ class Database(Protocol):
         """Run an INSERT of one row into a table with an ``id`` key; the new id."""
         ...
 
-    def bump_serial(self) -> int:
-        """Add one to the serial (locking its row until the commit); the new value."""
+    def bump_serial(self, environment: str) -> int:
+        """Add one to ``environment``'s serial (locking its row until the commit, and
+        making it at 1 the first time); the new value."""
         ...
 
     def insert_keeping_ids(
@@ -156,10 +160,12 @@ class Session:
         self._clock = clock
         self._mutex = threading.RLock()
         self._batching = 0  # > 0 while the mutex holder writes inside batch()
-        # Inside batch(): the serial as this transaction has bumped it (its row is locked
-        # until the commit), and whether the database has yet to be told the last bumps.
-        self._batch_serial: int | None = None
-        self._serial_unsaved = False
+        # Inside batch(): each environment's serial as this transaction has bumped it
+        # (its row is locked until the commit), and those the database has yet to be
+        # told the last bumps of.
+        self._batch_serials: dict[str, int] = {}
+        self._serials_unsaved: set[str] = set()
+        self._committed: list[Callable[[], None]] = []  # see once_committed()
 
     @property
     def location(self) -> StateLocation:
@@ -180,8 +186,19 @@ class Session:
             if self._batching:  # part of batch(): it commits once for all
                 yield self.database
                 return
-            with self.database.transaction():
-                yield self.database
+            try:
+                with self.database.transaction():
+                    yield self.database
+            finally:
+                committed, self._committed = self._committed, []
+            for remember in committed:
+                remember()
+
+    def once_committed(self, remember: Callable[[], None]) -> None:
+        """Call ``remember`` when the transaction under way commits (never, if it is
+        rolled back): what a process keeps in memory about rows must be about rows that
+        exist (an id given out by a rolled-back insert may be given out again)."""
+        self._committed.append(remember)
 
     @contextmanager
     def batch(self, doing: str) -> Iterator[None]:
@@ -189,26 +206,29 @@ class Session:
             self._batching += 1
             try:
                 yield
-                if self._batching == 1 and self._serial_unsaved:
-                    db.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'serial'", (self._batch_serial,)
+                if self._batching == 1 and self._serials_unsaved:
+                    db.execute_many(
+                        "UPDATE serials SET value = ? WHERE environment = ?",
+                        [(self._batch_serials[e], e) for e in sorted(self._serials_unsaved)],
                     )
             finally:
                 self._batching -= 1
                 if not self._batching:
-                    self._batch_serial, self._serial_unsaved = None, False
+                    self._batch_serials.clear()
+                    self._serials_unsaved.clear()
 
-    def bump_serial(self, db: Database) -> int:
-        """The next serial, for a journal write in the transaction under way. In a batch,
-        the first write bumps it in the database, which locks its row until the commit,
-        so the batch's later writes count on from there and it is saved once, at the end."""
-        if self._batch_serial is not None:
-            self._batch_serial += 1
-            self._serial_unsaved = True
-            return self._batch_serial
-        serial = db.bump_serial()
+    def bump_serial(self, db: Database, environment: str) -> int:
+        """The next serial of ``environment``, for a journal write in the transaction
+        under way. In a batch, the first write to an environment bumps it in the
+        database, which locks its row until the commit, so the batch's later writes
+        there count on from it and it is saved once, at the end."""
+        if environment in self._batch_serials:
+            self._batch_serials[environment] += 1
+            self._serials_unsaved.add(environment)
+            return self._batch_serials[environment]
+        serial = db.bump_serial(environment)
         if self._batching:
-            self._batch_serial = serial
+            self._batch_serials[environment] = serial
         return serial
 
     @contextmanager
@@ -258,6 +278,7 @@ class SqlState:
         self._session = session
         self._locks = locks
         self._apply_environments: dict[int, tuple[str, ...]] = {}
+        self._run_environments: dict[int, str] = {}  # a run's never changes
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -303,15 +324,36 @@ class SqlState:
 
     def writing(self, doing: str) -> AbstractContextManager[Database]:
         """The database, in one write transaction: committed at the end, or (on an
-        exception) rolled back with nothing changed. It does not bump the serial: the
-        caller writes what it means to (a copy of a whole state writes the serial too)."""
+        exception) rolled back with nothing changed. It bumps no serial: the caller
+        writes what it means to (a copy of a whole state writes the serials too)."""
         return self._session.transaction(doing)
 
     @contextmanager
-    def _journal_write(self, doing: str) -> Iterator[tuple[Database, int]]:
-        """A write transaction that changes applied state, with the serial it bumped to."""
+    def _run_write(self, doing: str, environment: str) -> Iterator[tuple[Database, int]]:
+        """A write transaction that changes a run of ``environment``, with the serial of
+        that environment it bumped to."""
         with self._session.transaction(doing) as db:
-            yield db, self._session.bump_serial(db)
+            yield db, self._session.bump_serial(db, environment)
+
+    @contextmanager
+    def _recorded_run_write(self, doing: str, run_id: int) -> Iterator[tuple[Database, int]]:
+        """:meth:`_run_write` for a run already in the journal."""
+        with self._session.transaction(doing) as db:
+            environment = self._environment_of_run(db, run_id)
+            yield db, self._session.bump_serial(db, environment)
+
+    def _environment_of_run(self, db: Database, run_id: int) -> str:
+        environment = self._run_environments.get(run_id)
+        if environment is None:
+            environment = str(self._run_row(db, run_id, "environment")["environment"])
+            self._remember_environment(run_id, environment)
+        return environment
+
+    def _remember_environment(self, run_id: int, environment: str) -> None:
+        def remember() -> None:
+            self._run_environments[run_id] = environment
+
+        self._session.once_committed(remember)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._session.rows(sql, params)
@@ -321,23 +363,26 @@ class SqlState:
 
     # -- serial -----------------------------------------------------------------------
 
-    def serial(self, environments: Iterable[str] | None = None) -> int:
-        """A number that grows with every journal write.
-
-        With ``environments``, it grows only when a run of one of them is written: a
-        plan of ``prod`` does not go stale because ``dev`` was applied meanwhile.
-        """
-        if environments is None:
-            return int(self._rows("SELECT value FROM meta WHERE key = 'serial'")[0][0])
+    def serials(self, environments: Iterable[str]) -> dict[str, int]:
+        """Each environment's serial: a number that grows with every write of one of its
+        runs (0 before the first). A plan of ``prod`` keeps ``prod``'s, so it does not go
+        stale because ``dev`` was applied meanwhile."""
         names = sorted(set(environments))
         if not names:
-            return 0
+            return {}
         marks = ",".join("?" * len(names))
         rows = self._rows(
-            f"SELECT coalesce(max(changed_serial), 0) FROM runs WHERE environment IN ({marks})",
-            names,
+            f"SELECT environment, value FROM serials WHERE environment IN ({marks})", names
         )
-        return int(rows[0][0])
+        found = {str(row[0]): int(row[1]) for row in rows}
+        return {name: found.get(name, 0) for name in names}
+
+    def serial(self, environments: Iterable[str] | None = None) -> int:
+        """The sum of the serials of ``environments`` (of every environment by default):
+        it grows with every write of a run of one of them."""
+        if environments is not None:
+            return sum(self.serials(environments).values())
+        return int(self._rows("SELECT coalesce(sum(value), 0) FROM serials")[0][0])
 
     # -- applies ----------------------------------------------------------------------
 
@@ -360,7 +405,7 @@ class SqlState:
         envs = list(dict.fromkeys(environments))
         if not envs:
             raise ValueError("an apply needs at least one environment")
-        with self._journal_write("record an apply") as (db, _):
+        with self._session.transaction("record an apply") as db:
             apply_id = db.insert(
                 "INSERT INTO applies (who, host, git_commit, environments, argv, plan_hash,"
                 " plan, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -384,7 +429,7 @@ class SqlState:
     def resume_apply(self, apply_id: int) -> ApplyRecord:
         """Reopen an interrupted (or never finished) apply, to continue it with
         ``apply --resume``: its journal keeps growing under the same id."""
-        with self._journal_write("resume an apply") as (db, _):
+        with self._session.transaction("resume an apply") as db:
             record = apply_record(self._require_apply(db, apply_id))
             if record.outcome not in (None, Outcome.INTERRUPTED, Outcome.ERRORED):
                 raise RunnerError(
@@ -401,7 +446,7 @@ class SqlState:
     def finish_apply(self, apply_id: int, outcome: Outcome | str) -> None:
         """Record how an apply ended."""
         ended = Outcome(outcome)
-        with self._journal_write("record the end of an apply") as (db, _):
+        with self._session.transaction("record the end of an apply") as db:
             self._require_apply(db, apply_id)
             db.execute(
                 "UPDATE applies SET outcome = ?, finished_at = ? WHERE id = ?",
@@ -529,13 +574,13 @@ class SqlState:
         message: str | None,
     ) -> int:
         body = to_json(request, f"request of {environment}/{name}")
-        with self._journal_write("record a run") as (db, serial):
+        with self._run_write("record a run", environment) as (db, serial):
             environments = self._environments_of(db, apply_id)
             if environment not in environments:
                 raise ValueError(
                     f"apply {apply_id} is over {', '.join(environments)}, not {environment!r}"
                 )
-            return db.insert(
+            run_id = db.insert(
                 "INSERT INTO runs (apply_id, environment, batch, name, request, request_hash,"
                 " status, intent_at, message, changed_serial)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -552,6 +597,8 @@ class SqlState:
                     serial,
                 ),
             )
+            self._remember_environment(run_id, environment)
+            return run_id
 
     def record_fired(self, run_id: int, run_counter: int, run_link: str | None = None) -> None:
         """Write the runCounter the server gave (status becomes ``waitingToRun``).
@@ -559,7 +606,7 @@ class SqlState:
         Recording the same runCounter again is harmless; a different one raises, since
         it would mean the run was fired twice.
         """
-        with self._journal_write("record a fired run") as (db, serial):
+        with self._recorded_run_write("record a fired run", run_id) as (db, serial):
             # One statement when all is well (this runs once per fired run): the checks
             # are in its WHERE, and looked at one by one only when it changed nothing.
             uncertain = sorted(s.value for s in UNCERTAIN_STATUSES)
@@ -596,7 +643,7 @@ class SqlState:
 
     def record_ambiguous(self, run_id: int, reason: str) -> None:
         """startRun was sent but its answer was lost: the run may exist on the server."""
-        with self._journal_write("record an ambiguous run") as (db, serial):
+        with self._recorded_run_write("record an ambiguous run", run_id) as (db, serial):
             run = self._require_run(db, run_id)
             if run.status not in UNCERTAIN_STATUSES:
                 raise ValueError(f"run {run.identity} is {run.status}, not awaiting startRun")
@@ -625,7 +672,7 @@ class SqlState:
         new = RunStatus(status)
         if new in UNCERTAIN_STATUSES:
             raise ValueError(f"use record_intent / record_ambiguous for {new}")
-        with self._journal_write("record a run status") as (db, serial):
+        with self._recorded_run_write("record a run status", run_id) as (db, serial):
             run = self._require_run(db, run_id)
             if new in _FIRED_STATUSES and run.run_counter is None:
                 raise ValueError(f"run {run.identity} has no runCounter; cannot be {new}")

@@ -20,6 +20,7 @@ from runner.plan import (
     read_plan_file,
     write_plan_file,
 )
+from runner.plan.document import plan_to_document
 from runner.plan.online import EnvironmentFacts, build_graph
 from runner.plan.service import open_state_reader
 from runner.state import open_state
@@ -256,12 +257,29 @@ def test_plan_file_round_trip_and_staleness(write, tmp_path: Path) -> None:
         (r.identity, r.request, r.action) for r in plan.runs()
     ]
     assert loaded.fingerprint() == plan.fingerprint()
-    check_fresh(loaded, 0, "plan.json")  # fresh: nothing raised
-    with pytest.raises(StalePlanError, match="the state changed since the plan was made"):
-        check_fresh(loaded, 3, "plan.json")
+    assert loaded.state_serials == {"e": 0}
+    check_fresh(loaded, {"e": 0, "other": 4}, "plan.json")  # fresh: nothing raised
+    with pytest.raises(
+        StalePlanError, match=r"the state of 'e' \(serial 0 -> 3\) changed since the plan was made"
+    ):
+        check_fresh(loaded, {"e": 3}, "plan.json")
     write({"specs/e.yaml": HEAD + "runs: [{name: a, jobID: 2}]\n"})
     with pytest.raises(StalePlanError, match=r"specs/e\.yaml changed since the plan was made"):
-        check_fresh(loaded, 0, "plan.json")
+        check_fresh(loaded, {"e": 0}, "plan.json")
+
+
+def test_a_plan_file_of_the_one_serial_runner_is_stale(write, tmp_path: Path) -> None:
+    """A plan saved by a runner that kept one serial for the whole state has no serial
+    per environment to compare with: it is refused, not applied on a guess."""
+    write({"specs/e.yaml": HEAD + "runs: [{name: a, jobID: 1}]\n"})
+    document = plan_to_document(plan_of())
+    del document["stateSerials"]
+    (tmp_path / "plan.json").write_text(json.dumps(document))
+
+    loaded = read_plan_file(tmp_path / "plan.json")
+
+    with pytest.raises(StalePlanError, match="made by an older runner, which kept one serial"):
+        check_fresh(loaded, {"e": 0}, "plan.json")
 
 
 def test_plan_file_is_refused_when_not_a_plan(tmp_path: Path) -> None:

@@ -182,4 +182,5 @@ def environment(
 
 
 def plan_with(*environments: EnvironmentPlan) -> Plan:
-    return Plan(environments=environments, baseline="state", created_at=NOW, state_serial=3)
+    serials = {env.name: 1 for env in environments}
+    return Plan(environments=environments, baseline="state", created_at=NOW, state_serials=serials)

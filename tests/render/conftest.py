@@ -49,7 +49,8 @@ def new_plan(at_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Plan:
 def changed_plan(at_repo: Path, with_secrets: dict[str, str]) -> Plan:
     specs = load_examples(with_secrets, VARIABLES)
     current = plan_of(specs, Baseline("state", {}))
-    return plan_of(specs, edited_baseline(current), state_serial=7, variables=VARIABLES)
+    serials = {"prod": 4, "staging": 3}  # 7 in all
+    return plan_of(specs, edited_baseline(current), state_serials=serials, variables=VARIABLES)
 
 
 @pytest.fixture

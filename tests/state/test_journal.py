@@ -419,20 +419,26 @@ def test_a_finished_apply_cannot_be_resumed(store: SqlState) -> None:
 # -- serial -----------------------------------------------------------------------------
 
 
-def test_the_serial_grows_with_every_journal_write(store: SqlState) -> None:
-    seen = [store.serial()]
+def test_the_serial_grows_with_every_write_of_a_run(store: SqlState) -> None:
     apply_id = _begin(store)
-    seen.append(store.serial())
+    seen = [store.serial(["prod"])]
     run_id = store.record_intent(apply_id, "prod", "marts", "orders", _request(), "h")
-    seen.append(store.serial())
+    seen.append(store.serial(["prod"]))
     store.record_fired(run_id, 1)
-    seen.append(store.serial())
+    seen.append(store.serial(["prod"]))
     store.record_status(run_id, "completed")
-    seen.append(store.serial())
-    store.finish_apply(apply_id, "succeeded")
-    seen.append(store.serial())
+    seen.append(store.serial(["prod"]))
 
-    assert seen == sorted(set(seen)), seen
+    assert seen == [0, 1, 2, 3]
+    assert store.serials(["prod"]) == {"prod": 3} and store.serial() == 3
+
+
+def test_beginning_and_ending_an_apply_moves_no_serial(store: SqlState) -> None:
+    """Only runs are what a plan compares with: an apply that fired nothing leaves a plan
+    of its environments current."""
+    apply_id = _begin(store)
+    store.finish_apply(apply_id, "succeeded")
+    assert store.serial() == 0 and store.serials(["prod"]) == {"prod": 0}
 
 
 def test_a_refused_write_does_not_move_the_serial(store: SqlState) -> None:
@@ -464,7 +470,7 @@ def test_the_serial_never_goes_back_across_reopen(
 
     again = open_store()
     assert again.serial() == serial
-    _begin(again)
+    _fire(again, _begin(again), "orders", counter=2)
     assert again.serial() > serial
 
 
@@ -472,18 +478,55 @@ def test_the_serial_of_an_environment_moves_only_with_its_runs(store: SqlState) 
     prod_apply = _begin(store, "prod")
     _fire(store, prod_apply, "orders", counter=1)
     prod_serial = store.serial(["prod"])
-    assert store.serial(["dev"]) == 0
+    assert prod_serial > 0 and store.serial(["dev"]) == 0
 
     dev_apply = _begin(store, "dev")
     _fire(store, dev_apply, "orders", environment="dev", counter=2)
 
     assert store.serial(["prod"]) == prod_serial
-    assert store.serial(["dev"]) > prod_serial
-    assert store.serial(["prod", "dev"]) == store.serial(["dev"])
-    assert store.serial([]) == 0
+    assert store.serials(["prod", "dev", "test"]) == {
+        "prod": prod_serial,
+        "dev": store.serial(["dev"]),
+        "test": 0,
+    }
+    assert store.serial(["prod", "dev"]) == prod_serial + store.serial(["dev"])
+    assert store.serial([]) == 0 and store.serials([]) == {}
 
     store.record_status(store.runs_of_apply(prod_apply)[0].run_id, "completed", message="seen")
-    assert store.serial(["prod"]) > prod_serial
+    assert store.serial(["prod"]) == prod_serial + 1
+
+
+def test_a_batch_moves_each_environment_once_per_write_and_saves_it(store: SqlState) -> None:
+    apply_id = _begin(store, "prod", "dev")
+    with store.batch():
+        for name in ("a", "b", "c"):
+            store.record_intent(apply_id, "prod", "marts", name, _request(), "h")
+        store.record_intent(apply_id, "dev", "marts", "a", _request(), "h")
+    assert store.serials(["prod", "dev"]) == {"prod": 3, "dev": 1}
+    runs = store.runs_of_apply(apply_id)
+    with store.batch():
+        for counter, run in enumerate(runs, start=1):
+            store.record_fired(run.run_id, counter)
+    assert store.serials(["prod", "dev"]) == {"prod": 6, "dev": 2}
+
+
+def test_a_batch_rolled_back_leaves_the_serials_and_no_memory_of_its_runs(
+    open_store: Callable[..., SqlState],
+) -> None:
+    """An id a rolled-back insert gave out may be given out again (SQLite does), here to
+    a run of another environment by another process: the first must not keep the
+    rolled-back run's environment for that id."""
+    first, second = open_store(), open_store()
+    apply_id = _begin(first, "prod", "dev")
+    with pytest.raises(RuntimeError), first.batch():
+        first.record_intent(apply_id, "prod", "marts", "a", _request(), "h")
+        raise RuntimeError("the batch fails")
+    assert first.serials(["prod", "dev"]) == {"prod": 0, "dev": 0}
+
+    run_id = second.record_intent(apply_id, "dev", "marts", "a", _request(), "h")
+    first.record_fired(run_id, 7)
+
+    assert first.serials(["prod", "dev"]) == {"prod": 0, "dev": 2}
 
 
 def test_apply_keeps_its_plan_and_counters_are_known(store: SqlState) -> None:

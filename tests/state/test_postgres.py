@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runner.errors import RunnerError
+from runner.secrets import holds_secret
 from runner.state import (
     EnvironmentLocked,
     LockToken,
@@ -70,6 +71,22 @@ def test_postgres_scheme_and_schema_parameter_are_understood() -> None:
     assert isinstance(location, PostgresLocation)
     assert location.schema == "team_a"
     assert "schema" not in location.conninfo  # runner's, not libpq's
+
+
+def test_the_rest_of_the_query_reaches_libpq_as_written_and_a_query_password_is_hidden() -> None:
+    """libpq decodes %XX in a URL, not + (which stays a +): options= with a %20 must not
+    become a +, and ``password=a+b`` is the password ``a+b`` to hide."""
+    given = (
+        "postgresql://ci@db/runs?options=-c%20lock_timeout%3D2000&schema=team_a"
+        "&password=Pa55+word%2Bxyz&sslmode=require"
+    )
+    location = state_path(given)
+
+    assert isinstance(location, PostgresLocation)
+    assert location.conninfo.endswith(
+        "?options=-c%20lock_timeout%3D2000&password=Pa55+word%2Bxyz&sslmode=require"
+    )
+    assert holds_secret("libpq said: Pa55+word+xyz")  # as libpq reads it
 
 
 def test_a_schema_that_is_not_a_plain_name_is_refused() -> None:
@@ -189,21 +206,38 @@ def test_reading_a_database_without_a_state_shows_an_empty_one_and_creates_nothi
 
 
 def test_a_read_only_role_is_enough_for_plan_and_status(
-    store: SqlState, pg_server: PgServer, pg_url: str
+    open_store: Callable[..., SqlState],
+    pg_server: PgServer,
+    pg_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    apply_id = _begin(store)
+    """...also after an upgrade of runner added a table (the grants were given when the
+    state had only its first schema)."""
+    with monkeypatch.context() as first_schema:
+        first_schema.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:1])
+        first_schema.setattr(pg_schema, "LATEST_VERSION", 1)
+        open_store().close()
     database = pg_url.rsplit("/", 1)[1]
     with pg_server.admin(database) as admin:
         admin.execute("DROP ROLE IF EXISTS reader")
         admin.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-password-123'")
-        # The grants the README documents for a read-only role.
+        # The grants the README documents for a read-only role (runner applies as the
+        # server's own user here).
         admin.execute("GRANT USAGE ON SCHEMA runner TO reader")
         admin.execute("GRANT SELECT ON ALL TABLES IN SCHEMA runner TO reader")
+        admin.execute(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA runner"
+            " GRANT SELECT ON TABLES TO reader"
+        )
+    store = open_store()
+    apply_id = _begin(store)
+    store.record_intent(apply_id, "prod", "b", "orders", {}, "h")
     reader_url = pg_server.url(database, user="reader", password="reader-password-123")
 
     with open_state(reader_url, readonly=True) as reader:
         last = reader.last_apply()
         assert last is not None and last.apply_id == apply_id
+        assert reader.serials(["prod"]) == {"prod": 1}
         assert reader.list_locks() == []
     with open_state(reader_url) as writer, pytest.raises(RunnerError) as caught:
         _begin(writer)
@@ -234,13 +268,45 @@ def test_serials_stay_unique_and_growing_under_concurrent_applies_of_different_e
         thread.join()
 
     for serials in seen.values():
-        assert serials == sorted(serials) and len(set(serials)) == len(serials)
+        assert serials == list(range(1, 30, 2))  # each write of the environment, in turn
     reader = open_store(readonly=True)
-    changed = [
-        run.run_id for env, apply_id in applies.items() for run in reader.runs_of_apply(apply_id)
-    ]
-    assert len(changed) == 45
-    assert reader.serial() == 3 + 2 * 45  # every journal write moved it, none was lost
+    # every write of a run moved its environment's serial, and none was lost
+    assert reader.serials(stores) == {"prod": 30, "dev": 30, "qa": 30}
+    assert reader.serial() == 90
+
+
+def _impatient(url: str) -> str:
+    """``url`` for a connection that gives up on a row lock after 2 s instead of waiting."""
+    return url + "?options=-c%20lock_timeout%3D2000"
+
+
+def test_a_write_in_one_environment_never_waits_for_another_environments_commit(
+    open_store: Callable[..., SqlState], pg_url: str
+) -> None:
+    """Ten CI jobs applying ten environments on one state: none waits for another's
+    journal commits. Here one apply's batch is open (its writes uncommitted) while
+    another process records a run of another environment, on a connection that would
+    fail after 2 s of waiting for a lock."""
+    first, second = open_store(), open_store(_impatient(pg_url))
+    prod, dev = _begin(first, "prod"), _begin(first, "dev")
+    with first.batch():
+        first.record_intent(prod, "prod", "b", "orders", {}, "h")
+        run_id = second.record_intent(dev, "dev", "b", "orders", {}, "h")
+        second.record_fired(run_id, 1)
+    assert second.serials(["prod", "dev"]) == {"prod": 1, "dev": 2}
+
+
+def test_writes_of_one_environment_wait_for_each_other(
+    open_store: Callable[..., SqlState], pg_url: str
+) -> None:
+    """...while two writers of one environment are serialized, so its serial only grows
+    in the order of the commits (a plan compares with it)."""
+    first, second = open_store(), open_store(_impatient(pg_url))
+    prod = _begin(first, "prod")
+    with first.batch(), pytest.raises(RunnerError, match="lock"):
+        first.record_intent(prod, "prod", "b", "orders", {}, "h")
+        second.record_intent(prod, "prod", "b", "customers", {}, "h")
+    assert second.serials(["prod"]) == {"prod": 1}
 
 
 # -- locks --------------------------------------------------------------------------------

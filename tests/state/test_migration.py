@@ -1,0 +1,68 @@
+"""A state written by the first schema (one serial for the whole state) opened by this
+runner: each environment's serial goes on from where its runs were, on both backends."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from runner.state import SqlState, pg_schema, schema
+
+from .conftest import BOTH_BACKENDS
+
+pytestmark = BOTH_BACKENDS
+
+# What the first schema's journal held: prod's runs last written at serials 3 and 7,
+# dev's at 5, and the one serial at 9 (the apply's own writes moved it too).
+_FIRST_SCHEMA_ROWS = (
+    "INSERT INTO applies (who, host, environments, argv, started_at)"
+    " VALUES ('alice', 'build-7', '[\"prod\", \"dev\"]', '[]', '2026-01-01T00:00:00+00:00')",
+    "INSERT INTO apply_environments (apply_id, environment) VALUES (1, 'prod'), (1, 'dev')",
+    *(
+        "INSERT INTO runs (apply_id, environment, batch, name, request, request_hash, status,"
+        f" intent_at, changed_serial) VALUES (1, '{env}', 'b', '{name}', '{{}}', 'h',"
+        f" 'skipped', '2026-01-01T00:00:00+00:00', {serial})"
+        for env, name, serial in (("prod", "a", 3), ("dev", "a", 5), ("prod", "b", 7))
+    ),
+    "UPDATE meta SET value = 9 WHERE key = 'serial'",
+)
+
+
+def _write_first_schema_state(
+    open_store: Callable[..., SqlState], location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as first_schema:
+        for module in (schema, pg_schema):
+            first_schema.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
+            first_schema.setattr(module, "LATEST_VERSION", 1)
+        open_store().close()
+    if location.startswith("postgresql://"):
+        with psycopg.connect(location, autocommit=True) as db:
+            db.execute("SET search_path TO runner")
+            for statement in _FIRST_SCHEMA_ROWS:
+                db.execute(statement.encode())
+    else:
+        with sqlite3.connect(location, isolation_level=None) as db:
+            for statement in _FIRST_SCHEMA_ROWS:
+                db.execute(statement)
+        db.close()
+
+
+def test_each_environment_goes_on_from_the_highest_serial_its_runs_had(
+    open_store: Callable[..., SqlState], state_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_first_schema_state(open_store, state_location, monkeypatch)
+
+    store = open_store()
+
+    assert store.serials(["prod", "dev", "qa"]) == {"prod": 7, "dev": 5, "qa": 0}
+    run_id = store.record_intent(1, "prod", "b", "c", {}, "h")
+    assert store.serials(["prod"]) == {"prod": 8}
+    store.record_fired(run_id, 1)
+    assert store.serials(["prod", "dev"]) == {"prod": 9, "dev": 5}
+    assert [run.name for run in store.runs_of_apply(1)] == ["a", "a", "b", "c"]
+    with store.reading() as db:
+        assert db.rows("SELECT key FROM meta WHERE key = 'serial'") == []
