@@ -40,15 +40,17 @@ def _write_first_schema_state(
             first_schema.setattr(module, "LATEST_VERSION", 1)
         open_store().close()
     if location.startswith("postgresql://"):
-        with psycopg.connect(location, autocommit=True) as db:
-            db.execute("SET search_path TO runner")
+        with psycopg.connect(location, autocommit=True) as server:
+            server.execute("SET search_path TO runner")
             for statement in _FIRST_SCHEMA_ROWS:
-                db.execute(statement.encode())
-    else:
-        with sqlite3.connect(location, isolation_level=None) as db:
-            for statement in _FIRST_SCHEMA_ROWS:
-                db.execute(statement)
-        db.close()
+                server.execute(statement.encode())
+        return
+    file = sqlite3.connect(location, isolation_level=None)
+    try:
+        for statement in _FIRST_SCHEMA_ROWS:
+            file.execute(statement)
+    finally:
+        file.close()
 
 
 def test_each_environment_goes_on_from_the_highest_serial_its_runs_had(
