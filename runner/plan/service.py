@@ -94,6 +94,9 @@ async def _plan_specs(
     )
     _check_selected(request.filters.environments, specs)
     selected = [e for e in specs.environments if request.filters.environment(e.name)]
+    # The serials first: an apply committed while the baseline is read then leaves the
+    # plan stale (made again), never current with a baseline from before that apply.
+    serials = state.serials(e.name for e in selected) if state is not None else {}
     baseline = _baseline(request, options, state, [e.name for e in selected], specs)
     if request.offline:
         facts = {
@@ -104,7 +107,6 @@ async def _plan_specs(
             facts |= await aread_jobs(selected, request.offline_reason, environ, transport)
     else:
         facts = await aread_online(selected, environ, transport)
-    serials = state.serials(e.name for e in selected) if state is not None else {}
     plan = make_plan(
         PlanInputs(
             specs=specs,

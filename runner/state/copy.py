@@ -300,15 +300,13 @@ def _write(
 ) -> Contents | None:
     """Write ``contents`` into the target in one transaction, verified before it commits;
     returns what the target held before, if anything."""
-    with writer.writing("copy the state into") as db:
+    with writer.replacing("copy the state into") as db:
         if _place(db, writer.path) == source_place:
             raise RunnerError(
                 f"{writer.path} is the state the copy reads from, named another way",
                 hint="copy to another file, database or schema (?schema=NAME)",
             )
-        # First: no apply takes a lock or records anything until this transaction ends
-        # (see shut_out_everyone: every table they write waits for this one's end).
-        db.shut_out_everyone()
+        # No apply takes a lock or records anything until this transaction ends.
         held = read_contents(db)
         lock_rows = int(db.rows("SELECT count(*) FROM locks")[0][0])
         replaced: Contents | None = None

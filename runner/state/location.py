@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from runner.errors import RunnerError
 from runner.secrets import KNOWN_SECRETS
@@ -76,9 +76,13 @@ def postgres_location(url: str, environ: Mapping[str, str] = os.environ) -> Post
             "lowercase name",
             hint="use letters a-z, digits and _ in schema= (for example schema=runner)",
         )
-    # The rest of the query goes to libpq as written: decoding and encoding it again
-    # would turn a %20 into a + (which libpq does not read as a space) in options=.
-    kept = "&".join(raw for key, _, raw in query if key != "schema")
+    # The rest of the query goes to libpq as it reads it, encoded again the only way
+    # libpq decodes (a space as %20, never +; a stray % as %25).
+    kept = "&".join(
+        f"{quote(key, safe='')}={quote(value, safe='')}"
+        for key, value, _ in query
+        if key != "schema"
+    )
     conninfo = urlunsplit(parts._replace(query=kept))
     return PostgresLocation(conninfo=conninfo, schema=schema, shown=shown)
 

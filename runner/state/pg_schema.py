@@ -99,12 +99,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "INSERT INTO serials (environment, value)"
             " SELECT environment, max(changed_serial) FROM runs GROUP BY environment",
-            "DELETE FROM meta WHERE key = 'serial'",
+            # meta's 'serial' row stays, unused: a runner of version 1 still running
+            # (started before this migration) goes on writing it, and does not fail.
         ),
     ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+# From this version on, each environment has a serial of its own: a runner of an older
+# version would go on moving the one serial, which plans no longer read.
+SERIALS_PER_ENVIRONMENT = 2
 
 
 def schema_version(connection: psycopg.Connection[Any], location: PostgresLocation) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import RowMaker
 
-from runner.errors import RunnerError
+from runner.errors import RunnerError, quoted
 from runner.secrets import foreign_text
 from runner.state import pg_schema
 from runner.state.connect import empty_state_connection
@@ -42,7 +42,7 @@ from runner.state.records import LockInfo, LockToken
 from runner.state.rows import Row, from_text
 from runner.state.sanitize import scrubbed_text
 from runner.state.sqlite import SqliteDatabase, SqliteLocks
-from runner.state.store import Clock, Session, SqlState
+from runner.state.store import Clock, Session, SqlState, bump_serials_sql
 
 # How often a waiter tries a held lock again: a holder that died frees it at once, so a
 # short pause is what "taken over within a second" costs (one cheap query per pause).
@@ -167,14 +167,12 @@ class PostgresDatabase:
         assert row is not None  # RETURNING of a one-row INSERT
         return int(row[0])
 
-    def bump_serial(self, environment: str) -> int:
-        row = self.connection.execute(
-            b"INSERT INTO serials (environment, value) VALUES (%s, 1) ON CONFLICT (environment)"
-            b" DO UPDATE SET value = serials.value + 1 RETURNING value",
-            [environment],
-        ).fetchone()
-        assert row is not None  # RETURNING of a one-row upsert
-        return int(row[0])
+    def bump_serials(self, counts: Mapping[str, int]) -> dict[str, int]:
+        rows = self.connection.execute(
+            self._query(bump_serials_sql(len(counts)) + " RETURNING environment, value"),
+            [value for pair in counts.items() for value in pair],
+        ).fetchall()
+        return {str(row[0]): int(row[1]) for row in rows}
 
     def insert_keeping_ids(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -205,18 +203,23 @@ class PostgresDatabase:
             self.connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield
 
-    def shut_out_everyone(self) -> None:
-        # Every table a journal write or a lock's holder row writes, in the order
-        # writers take them (a run's write bumps its serial first), so that this waits
-        # for the writes under way and makes the next ones wait for the commit (a session
-        # advisory lock alone would let an apply start on the history being replaced).
-        self.connection.execute(
-            b"LOCK TABLE locks, serials, applies, apply_environments, runs IN EXCLUSIVE MODE"
-        )
-
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, alone: bool = False) -> Iterator[None]:
         with self.connection.transaction():
+            # The writers' lock is every write transaction's first lock: shared by them
+            # all, taken alone by a copy replacing the whole state, which then waits for
+            # the writes under way and makes the next ones wait at their start, holding
+            # nothing (taking the tables instead could deadlock: a transaction writes
+            # runs, then the serials). Taking an environment's lock writes its holder
+            # row on a connection of its own, so that table is locked too (a session
+            # advisory lock alone would let an apply start on the history being replaced).
+            mode = b"" if alone else b"_shared"
+            self.connection.execute(
+                b"SELECT pg_advisory_xact_lock" + mode + b"(hashtextextended(%s, 0))",
+                [f"runner writers {self._location.schema}"],
+            )
+            if alone:
+                self.connection.execute(b"LOCK TABLE locks IN EXCLUSIVE MODE")
             yield
 
     def errors(self, doing: str) -> AbstractContextManager[None]:
@@ -476,12 +479,38 @@ def open_postgres_state(location: PostgresLocation, *, readonly: bool, clock: Cl
         with postgres_errors(location, "open"):
             if readonly:
                 return _open_readonly(location, connection, clock)
+            _refuse_to_migrate_under_older_applies(location, connection, clock)
             pg_schema.migrate(connection, location)
     except BaseException:
         connection.close()
         raise
     session = Session(PostgresDatabase(location, connection), readonly=False, clock=clock)
     return SqlState(session, PostgresLocks(session, location))
+
+
+def _refuse_to_migrate_under_older_applies(
+    location: PostgresLocation, connection: psycopg.Connection[PgRow], clock: Clock
+) -> None:
+    """Refuse to give each environment a serial of its own while a runner that keeps
+    one for the whole state holds a lock: its apply would go on writing runs that no
+    plan made by this runner sees move."""
+    version = pg_schema.schema_version(connection, location)
+    if not 0 < version < pg_schema.SERIALS_PER_ENVIRONMENT:
+        return
+    session = Session(PostgresDatabase(location, connection), readonly=True, clock=clock)
+    live = [lock for lock in PostgresLocks(session, location).list_locks() if not lock.stale]
+    if live:
+        holders = "; ".join(
+            f"{quoted(lock.environment)} by {lock.holder} on {lock.host} (pid {lock.pid})"
+            for lock in live
+        )
+        raise RunnerError(
+            f"the state at {location} is in use by an older runner ({holders}); this "
+            "runner moves it to a new schema (a serial per environment), which that "
+            "apply would not follow",
+            hint="let those applies end (a holder that died holds nothing), then run again; "
+            "every machine sharing the state should then use this runner or a newer one",
+        )
 
 
 def _open_readonly(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from runner.state.locks import EnvironmentLocked, LockLostError, stale_reason
 from runner.state.records import LockInfo, LockToken
 from runner.state.rows import Row, from_text, to_text
 from runner.state.sanitize import scrubbed_text
-from runner.state.store import Clock, Session, SqlState
+from runner.state.store import Clock, Session, SqlState, bump_serials_sql
 
 
 class SqliteDatabase:
@@ -54,17 +54,16 @@ class SqliteDatabase:
         assert row_id is not None  # set by every INSERT
         return row_id
 
-    def bump_serial(self, environment: str) -> int:
-        # Two statements (no RETURNING before SQLite 3.35), in this process: no round trip.
+    def bump_serials(self, counts: Mapping[str, int]) -> dict[str, int]:
+        # No RETURNING (SQLite before 3.35): read them back, in this process (no round trip).
         self.connection.execute(
-            "INSERT INTO serials (environment, value) VALUES (?, 1)"
-            " ON CONFLICT (environment) DO UPDATE SET value = value + 1",
-            (environment,),
+            bump_serials_sql(len(counts)), [value for pair in counts.items() for value in pair]
         )
-        row = self.connection.execute(
-            "SELECT value FROM serials WHERE environment = ?", (environment,)
-        ).fetchone()
-        return int(row[0])
+        marks = ",".join("?" * len(counts))
+        rows = self.connection.execute(
+            f"SELECT environment, value FROM serials WHERE environment IN ({marks})", list(counts)
+        ).fetchall()
+        return {str(row[0]): int(row[1]) for row in rows}
 
     def insert_keeping_ids(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -85,12 +84,10 @@ class SqliteDatabase:
             if self.connection.in_transaction:
                 self.connection.execute("COMMIT")
 
-    def shut_out_everyone(self) -> None:
-        """Nothing to do: a write transaction holds SQLite's one write lock, which taking
-        an environment's lock needs too."""
-
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, alone: bool = False) -> Iterator[None]:
+        # Every write transaction is alone: it holds SQLite's one write lock, which
+        # taking an environment's lock needs too.
         # IMMEDIATE: take the write lock now, not at the first write, so that two
         # processes never both read and then find they cannot write.
         self.connection.execute("BEGIN IMMEDIATE")

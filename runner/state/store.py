@@ -15,12 +15,18 @@ The journal rule, on every backend:
   polling, is its own transaction. Both are the same write path: the only difference
   is how many writes a commit carries, and a batch's writes are all committed, or
   (if one raises) none.
-- Every write of a run bumps its environment's serial (a counter in ``serials``) in
-  the same transaction. Bumping it locks that environment's row until the commit, so
-  the writes of one environment are serialized across every process sharing the state
-  and its serial only grows, while applies of different environments never wait for
-  each other. A plan keeps the serial of each environment it read: one that moved
-  since means another apply ran there.
+- Every write of a run moves its environment's serial (a counter in ``serials``) on
+  by one, in the same transaction: a plan keeps the serial of each environment it
+  read, and one that moved since means another apply ran there. A transaction moves
+  the serials of the environments it wrote last, just before it commits, in one
+  statement taking their rows in name order (so two transactions never wait for each
+  other in a circle), and holds them only until the commit: the commits of one
+  environment are serialized across every process sharing the state, and its serial
+  only grows, while applies of different environments never wait for each other.
+  Each run keeps the serial of its last write (``changed_serial``), unique within its
+  environment: the write gives it its place among the transaction's writes there, as
+  a negative number no committed row has, and the same statement turns it into the
+  serial once that is known.
 
 Within a process, one connection is shared by all threads behind a mutex.
 """
@@ -87,6 +93,22 @@ _FIRED_STATUSES = frozenset(
 )
 
 
+# Variables in one statement: 2 per environment and one per run, together well under
+# the 999 of SQLite before 3.32.
+_ENVIRONMENTS_PER_STATEMENT = 200
+_IDS_PER_STATEMENT = 500
+
+
+def bump_serials_sql(count: int) -> str:
+    """Move ``count`` serials on, each by its own amount (``?`` pairs: environment,
+    amount), taking their rows in the order given."""
+    values = ", ".join("(?, ?)" for _ in range(count))
+    return (
+        f"INSERT INTO serials (environment, value) VALUES {values} ON CONFLICT (environment)"
+        " DO UPDATE SET value = serials.value + excluded.value"
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -113,9 +135,9 @@ class Database(Protocol):
         """Run an INSERT of one row into a table with an ``id`` key; the new id."""
         ...
 
-    def bump_serial(self, environment: str) -> int:
-        """Add one to ``environment``'s serial (locking its row until the commit, and
-        making it at 1 the first time); the new value."""
+    def bump_serials(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """Add ``counts[environment]`` to each environment's serial (a new one starts at
+        0), locking their rows in the order given, until the commit; the new values."""
         ...
 
     def insert_keeping_ids(
@@ -129,14 +151,11 @@ class Database(Protocol):
         """A read transaction: every read inside it sees the same committed state."""
         ...
 
-    def shut_out_everyone(self) -> None:
-        """Inside a write transaction: no other process may take a lock or write until
-        it ends (a copy replacing the whole state)."""
-        ...
-
-    def transaction(self) -> AbstractContextManager[None]:
+    def transaction(self, *, alone: bool = False) -> AbstractContextManager[None]:
         """A write transaction, holding the write lock from its start where the
-        database has one; committed at the end, rolled back on an exception."""
+        database has one; committed at the end, rolled back on an exception. ``alone``:
+        no other process may take a lock or write until it ends (a copy replacing the
+        whole state)."""
         ...
 
     def errors(self, doing: str) -> AbstractContextManager[None]:
@@ -160,11 +179,9 @@ class Session:
         self._clock = clock
         self._mutex = threading.RLock()
         self._batching = 0  # > 0 while the mutex holder writes inside batch()
-        # Inside batch(): each environment's serial as this transaction has bumped it
-        # (its row is locked until the commit), and those the database has yet to be
-        # told the last bumps of.
-        self._batch_serials: dict[str, int] = {}
-        self._serials_unsaved: set[str] = set()
+        # The runs the transaction under way wrote, by environment, one entry per write
+        # (a run written twice is there twice): how far each serial moves at the commit.
+        self._written: dict[str, list[int]] = {}
         self._committed: list[Callable[[], None]] = []  # see once_committed()
 
     @property
@@ -178,7 +195,7 @@ class Session:
         return self.database.moment(aware(at))
 
     @contextmanager
-    def transaction(self, doing: str) -> Iterator[Database]:
+    def transaction(self, doing: str, *, alone: bool = False) -> Iterator[Database]:
         """One committed write transaction (or a part of the batch() under way)."""
         if self.readonly:
             raise RuntimeError(f"cannot {doing}: the state at {self.location} is open read-only")
@@ -187,10 +204,12 @@ class Session:
                 yield self.database
                 return
             try:
-                with self.database.transaction():
+                with self.database.transaction(alone=alone):
                     yield self.database
+                    self._move_serials(self.database)
             finally:
                 committed, self._committed = self._committed, []
+                self._written.clear()
             for remember in committed:
                 remember()
 
@@ -202,34 +221,47 @@ class Session:
 
     @contextmanager
     def batch(self, doing: str) -> Iterator[None]:
-        with self.transaction(doing) as db:
+        with self.transaction(doing):
             self._batching += 1
             try:
                 yield
-                if self._batching == 1 and self._serials_unsaved:
-                    db.execute_many(
-                        "UPDATE serials SET value = ? WHERE environment = ?",
-                        [(self._batch_serials[e], e) for e in sorted(self._serials_unsaved)],
-                    )
             finally:
                 self._batching -= 1
-                if not self._batching:
-                    self._batch_serials.clear()
-                    self._serials_unsaved.clear()
 
-    def bump_serial(self, db: Database, environment: str) -> int:
-        """The next serial of ``environment``, for a journal write in the transaction
-        under way. In a batch, the first write to an environment bumps it in the
-        database, which locks its row until the commit, so the batch's later writes
-        there count on from it and it is saved once, at the end."""
-        if environment in self._batch_serials:
-            self._batch_serials[environment] += 1
-            self._serials_unsaved.add(environment)
-            return self._batch_serials[environment]
-        serial = db.bump_serial(environment)
-        if self._batching:
-            self._batch_serials[environment] = serial
-        return serial
+    def serial_of_write(self, environment: str) -> int:
+        """What a write of a run of ``environment`` in the transaction under way puts in
+        its ``changed_serial`` until the commit: minus its place among the transaction's
+        writes there (see :meth:`_move_serials`)."""
+        return -(len(self._written.get(environment, ())) + 1)
+
+    def wrote(self, environment: str, run_id: int) -> None:
+        """Count a write that changed a run (after :meth:`serial_of_write`)."""
+        self._written.setdefault(environment, []).append(run_id)
+
+    def _move_serials(self, db: Database) -> None:
+        """Move the serial of each environment the transaction wrote on by its writes,
+        and give each run written its serial for good."""
+        if not self._written:
+            return
+        envs = sorted(self._written)
+        for first in range(0, len(envs), _ENVIRONMENTS_PER_STATEMENT):
+            group = envs[first : first + _ENVIRONMENTS_PER_STATEMENT]
+            counts = {env: len(self._written[env]) for env in group}
+            moved = db.bump_serials(counts)
+            # A write's place k (stored as -k) becomes the serial before the transaction
+            # plus k: unique within the environment, in the order of the writes.
+            bases = {env: moved[env] - count for env, count in counts.items()}
+            cases = " ".join("WHEN ? THEN ?" for _ in group)
+            values = [value for env in group for value in (env, bases[env])]
+            runs = sorted({run for env in group for run in self._written[env]})
+            for start in range(0, len(runs), _IDS_PER_STATEMENT):
+                chunk = runs[start : start + _IDS_PER_STATEMENT]
+                db.execute(
+                    f"UPDATE runs SET changed_serial = (CASE environment {cases} END)"
+                    f" - changed_serial WHERE id IN ({','.join('?' * len(chunk))})"
+                    " AND changed_serial < 0",
+                    [*values, *chunk],
+                )
 
     @contextmanager
     def snapshot(self, doing: str) -> Iterator[Database]:
@@ -322,25 +354,12 @@ class SqlState:
         whole state)."""
         return self._session.snapshot(doing)
 
-    def writing(self, doing: str) -> AbstractContextManager[Database]:
-        """The database, in one write transaction: committed at the end, or (on an
-        exception) rolled back with nothing changed. It bumps no serial: the caller
-        writes what it means to (a copy of a whole state writes the serials too)."""
-        return self._session.transaction(doing)
-
-    @contextmanager
-    def _run_write(self, doing: str, environment: str) -> Iterator[tuple[Database, int]]:
-        """A write transaction that changes a run of ``environment``, with the serial of
-        that environment it bumped to."""
-        with self._session.transaction(doing) as db:
-            yield db, self._session.bump_serial(db, environment)
-
-    @contextmanager
-    def _recorded_run_write(self, doing: str, run_id: int) -> Iterator[tuple[Database, int]]:
-        """:meth:`_run_write` for a run already in the journal."""
-        with self._session.transaction(doing) as db:
-            environment = self._environment_of_run(db, run_id)
-            yield db, self._session.bump_serial(db, environment)
+    def replacing(self, doing: str) -> AbstractContextManager[Database]:
+        """The database, in one write transaction that no other process may take a lock
+        or write during: committed at the end, or (on an exception) rolled back with
+        nothing changed. It moves no serial: the caller writes what it means to (a copy
+        of a whole state writes the serials too)."""
+        return self._session.transaction(doing, alone=True)
 
     def _environment_of_run(self, db: Database, run_id: int) -> str:
         environment = self._run_environments.get(run_id)
@@ -574,7 +593,7 @@ class SqlState:
         message: str | None,
     ) -> int:
         body = to_json(request, f"request of {environment}/{name}")
-        with self._run_write("record a run", environment) as (db, serial):
+        with self._session.transaction("record a run") as db:
             environments = self._environments_of(db, apply_id)
             if environment not in environments:
                 raise ValueError(
@@ -594,9 +613,10 @@ class SqlState:
                     status.value,
                     self._moment(),
                     scrubbed_text(message, "message"),
-                    serial,
+                    self._session.serial_of_write(environment),
                 ),
             )
+            self._session.wrote(environment, run_id)
             self._remember_environment(run_id, environment)
             return run_id
 
@@ -606,7 +626,8 @@ class SqlState:
         Recording the same runCounter again is harmless; a different one raises, since
         it would mean the run was fired twice.
         """
-        with self._recorded_run_write("record a fired run", run_id) as (db, serial):
+        with self._session.transaction("record a fired run") as db:
+            environment = self._environment_of_run(db, run_id)
             # One statement when all is well (this runs once per fired run): the checks
             # are in its WHERE, and looked at one by one only when it changed nothing.
             uncertain = sorted(s.value for s in UNCERTAIN_STATUSES)
@@ -622,7 +643,7 @@ class SqlState:
                     *uncertain,
                     RunStatus.WAITING_TO_RUN.value,
                     self._moment(),
-                    serial,
+                    self._session.serial_of_write(environment),
                     run_id,
                     run_counter,
                     run_counter,
@@ -630,6 +651,7 @@ class SqlState:
                 ),
             )
             if changed == 1:
+                self._session.wrote(environment, run_id)
                 return
             row = self._run_row(db, run_id, "environment, name, run_counter, status")
             identity = identity_of(row["environment"], row["name"])
@@ -643,14 +665,20 @@ class SqlState:
 
     def record_ambiguous(self, run_id: int, reason: str) -> None:
         """startRun was sent but its answer was lost: the run may exist on the server."""
-        with self._recorded_run_write("record an ambiguous run", run_id) as (db, serial):
+        with self._session.transaction("record an ambiguous run") as db:
             run = self._require_run(db, run_id)
             if run.status not in UNCERTAIN_STATUSES:
                 raise ValueError(f"run {run.identity} is {run.status}, not awaiting startRun")
             db.execute(
                 "UPDATE runs SET status = ?, message = ?, changed_serial = ? WHERE id = ?",
-                (RunStatus.AMBIGUOUS.value, scrubbed_text(reason, "reason"), serial, run_id),
+                (
+                    RunStatus.AMBIGUOUS.value,
+                    scrubbed_text(reason, "reason"),
+                    self._session.serial_of_write(run.environment),
+                    run_id,
+                ),
             )
+            self._session.wrote(run.environment, run_id)
 
     def record_status(
         self,
@@ -672,7 +700,7 @@ class SqlState:
         new = RunStatus(status)
         if new in UNCERTAIN_STATUSES:
             raise ValueError(f"use record_intent / record_ambiguous for {new}")
-        with self._recorded_run_write("record a run status", run_id) as (db, serial):
+        with self._session.transaction("record a run status") as db:
             run = self._require_run(db, run_id)
             if new in _FIRED_STATUSES and run.run_counter is None:
                 raise ValueError(f"run {run.identity} has no runCounter; cannot be {new}")
@@ -693,10 +721,11 @@ class SqlState:
                     if failed_nodes is not None
                     else None,
                     scrubbed_text(message, "message"),
-                    serial,
+                    self._session.serial_of_write(run.environment),
                     run_id,
                 ),
             )
+            self._session.wrote(run.environment, run_id)
 
     def _require_run(self, db: Database, run_id: int) -> RunRecord:
         return run_record(self._run_row(db, run_id))

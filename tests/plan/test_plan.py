@@ -282,6 +282,34 @@ def test_a_plan_file_of_the_one_serial_runner_is_stale(write, tmp_path: Path) ->
         check_fresh(loaded, {"e": 0}, "plan.json")
 
 
+def test_an_apply_committed_while_the_plan_reads_its_baseline_leaves_the_plan_stale(
+    write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan's serials are read before its baseline: an apply that commits in between
+    makes the plan stale, instead of current with the baseline from before it (applying
+    that plan would fire as new a run the other apply had just fired)."""
+    from runner.plan import service
+    from runner.spec import RenderOptions, load_specs
+
+    write({"specs/e.yaml": HEAD + "runs: [{name: a, jobID: 1}]\n"})
+    open_state(tmp_path / "state.db").close()
+    reader = open_state_reader(tmp_path / "state.db")
+    applied = list(load_specs(["specs"], options=RenderOptions(environ={}), environ={}).runs())
+    read_baseline = service._baseline
+
+    def baseline_then_an_apply_commits(*args, **kwargs):
+        baseline = read_baseline(*args, **kwargs)
+        record_apply(tmp_path / "state.db", applied)
+        return baseline
+
+    monkeypatch.setattr(service, "_baseline", baseline_then_an_apply_commits)
+    plan = plan_of(state=reader)
+
+    assert [run.action for run in plan.runs()] == [Action.NEW]
+    with open_state(tmp_path / "state.db") as store, pytest.raises(StalePlanError):
+        check_fresh(plan, store.serials(["e"]), "plan.json")
+
+
 def test_plan_file_is_refused_when_not_a_plan(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(RunnerError, match="is not a runner plan"):

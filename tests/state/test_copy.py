@@ -9,6 +9,7 @@ import itertools
 import os
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from runner.errors import RunnerError
 from runner.state import RunStatus, SqlState, open_state
 from runner.state.copy import copy_state
+from tests.apply._support import wait_until
 from tests.conftest import CliResult
 from tests.pg_server import PASSWORD, PgServer
 
@@ -467,9 +469,61 @@ def test_while_a_copy_writes_no_apply_can_take_a_lock_on_the_target(
         _history(store, clock)
     with _open(target, clock):
         pass
-    with _open(target, clock) as writer, writer.writing("test") as db:
-        db.shut_out_everyone()
-        with pg_server.admin(target.rsplit("/", 1)[1]) as admin:
-            admin.execute("SET lock_timeout = '200ms'")
-            with pytest.raises(Exception, match="lock timeout"):
-                admin.execute("INSERT INTO runner.locks (environment) VALUES ('prod')")
+    with (
+        _open(target, clock) as writer,
+        writer.replacing("test"),
+        pg_server.admin(target.rsplit("/", 1)[1]) as admin,
+    ):
+        admin.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(Exception, match="lock timeout"):
+            admin.execute("INSERT INTO runner.locks (environment) VALUES ('prod')")
+
+
+def test_a_copy_waits_for_an_apply_writing_the_target_and_neither_is_lost(
+    locate: Locate, clock: FakeClock, pg_server: PgServer
+) -> None:
+    """A copy started while an apply's batch is writing the target (its run fired, the
+    runCounter not yet committed) waits for that commit, holding nothing the apply
+    needs: the runCounter is kept, and the copy is refused for the live lock. (Taking
+    the tables one by one, the copy and the batch each held what the other waited for,
+    and PostgreSQL killed the batch: a fired run lost its runCounter.)"""
+    source, target = locate("sqlite"), locate("postgres")
+    with _open(source, clock) as store:
+        _history(store, clock)
+    database = target.rsplit("/", 1)[1]
+    outcome: dict[str, BaseException | None] = {}
+    with _open(target, clock) as applying:
+        applying.acquire_lock("prod", holder="apply 1", host=THIS_HOST, pid=os.getpid(),
+                              ttl_seconds=60)  # fmt: skip
+        apply_id = applying.begin_apply(
+            who="alice", host="ci", git_commit=None, environments=["prod"], argv=[]
+        )
+        run_id = applying.record_intent(apply_id, "prod", "b1", "load", _request("x"), "h")
+
+        def copy() -> None:
+            try:
+                copy_state(source, target)
+                outcome["copy"] = None
+            except BaseException as error:
+                outcome["copy"] = error
+
+        with applying.batch():
+            applying.record_fired(run_id, 4242)
+            copying = threading.Thread(target=copy)
+            copying.start()
+            wait_until(lambda: _waiting_for_a_lock(pg_server, database), what="the copy to wait")
+        copying.join()
+        run = applying.get_run(run_id)
+
+    assert run is not None and (run.status, run.run_counter) == (RunStatus.WAITING_TO_RUN, 4242)
+    assert isinstance(outcome["copy"], RunnerError)
+    assert "has locks held by applies running against it" in str(outcome["copy"])
+
+
+def _waiting_for_a_lock(pg_server: PgServer, database: str) -> bool:
+    with pg_server.admin(database) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+            [database],
+        ).fetchone()
+    return row is not None and row[0] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from runner.errors import RunnerError
 from runner.state import Outcome, RunRecord, RunStatus, SqlState
+from runner.state.sqlite import SqliteDatabase
 
 from .conftest import BOTH_BACKENDS, FakeClock
 
@@ -507,7 +509,32 @@ def test_a_batch_moves_each_environment_once_per_write_and_saves_it(store: SqlSt
     with store.batch():
         for counter, run in enumerate(runs, start=1):
             store.record_fired(run.run_id, counter)
-    assert store.serials(["prod", "dev"]) == {"prod": 6, "dev": 2}
+        store.record_status(runs[0].run_id, "running")  # the second write of a run
+    assert store.serials(["prod", "dev"]) == {"prod": 7, "dev": 2}
+    with store.reading() as db:
+        last_writes = db.rows("SELECT environment, name, changed_serial FROM runs ORDER BY id")
+    # each run keeps the serial of its last write, in the order of the writes
+    assert [(row[0], row[1], row[2]) for row in last_writes] == [
+        ("prod", "a", 7),
+        ("prod", "b", 5),
+        ("prod", "c", 6),
+        ("dev", "a", 2),
+    ]
+
+
+def test_a_batch_over_hundreds_of_environments_fits_sqlites_oldest_variable_limit(
+    store: SqlState,
+) -> None:
+    """SQLite before 3.32 takes at most 999 variables in a statement."""
+    if isinstance(store.database, SqliteDatabase):
+        store.database.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    environments = [f"env{n:03d}" for n in range(450)]
+    apply_id = _begin(store, *environments)
+    with store.batch():
+        for environment in environments:
+            for name in ("a", "b"):
+                store.record_intent(apply_id, environment, "b", name, _request(), "h")
+    assert set(store.serials(environments).values()) == {2}
 
 
 def test_a_batch_rolled_back_leaves_the_serials_and_no_memory_of_its_runs(

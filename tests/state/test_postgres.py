@@ -78,13 +78,14 @@ def test_the_rest_of_the_query_reaches_libpq_as_written_and_a_query_password_is_
     become a +, and ``password=a+b`` is the password ``a+b`` to hide."""
     given = (
         "postgresql://ci@db/runs?options=-c%20lock_timeout%3D2000&schema=team_a"
-        "&password=Pa55+word%2Bxyz&sslmode=require"
+        "&password=Pa55+word%2Bxyz&sslmode=require&application_name=50%zz&keepalives"
     )
     location = state_path(given)
 
     assert isinstance(location, PostgresLocation)
     assert location.conninfo.endswith(
-        "?options=-c%20lock_timeout%3D2000&password=Pa55+word%2Bxyz&sslmode=require"
+        "?options=-c%20lock_timeout%3D2000&password=Pa55%2Bword%2Bxyz&sslmode=require"
+        "&application_name=50%25zz&keepalives="  # a stray % as libpq can read it
     )
     assert holds_secret("libpq said: Pa55+word+xyz")  # as libpq reads it
 
@@ -296,17 +297,41 @@ def test_a_write_in_one_environment_never_waits_for_another_environments_commit(
     assert second.serials(["prod", "dev"]) == {"prod": 1, "dev": 2}
 
 
-def test_writes_of_one_environment_wait_for_each_other(
-    open_store: Callable[..., SqlState], pg_url: str
+def test_a_serial_follows_the_order_of_the_commits_not_of_the_writes(
+    open_store: Callable[..., SqlState], pg_server: PgServer, pg_url: str
 ) -> None:
-    """...while two writers of one environment are serialized, so its serial only grows
-    in the order of the commits (a plan compares with it)."""
+    """...and within one environment, its serial moves in the order the writes are
+    committed: a transaction that wrote first and committed last moves it last."""
     first, second = open_store(), open_store(_impatient(pg_url))
     prod = _begin(first, "prod")
-    with first.batch(), pytest.raises(RunnerError, match="lock"):
+    with first.batch():
         first.record_intent(prod, "prod", "b", "orders", {}, "h")
         second.record_intent(prod, "prod", "b", "customers", {}, "h")
-    assert second.serials(["prod"]) == {"prod": 1}
+        assert second.serials(["prod"]) == {"prod": 1}
+    assert second.serials(["prod"]) == {"prod": 2}
+    with pg_server.admin(pg_url.rsplit("/", 1)[1]) as admin:
+        rows = admin.execute("SELECT name, changed_serial FROM runner.runs ORDER BY id").fetchall()
+    assert rows == [("orders", 2), ("customers", 1)]
+
+
+def test_a_state_is_not_moved_to_a_serial_per_environment_under_an_older_apply(
+    open_store: Callable[..., SqlState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apply of a runner that keeps one serial (schema version 1) holds a lock on a
+    shared state: a newer runner starting on another machine refuses to migrate it, and
+    does so once that apply has let go."""
+    with monkeypatch.context() as first_schema:
+        first_schema.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:1])
+        first_schema.setattr(pg_schema, "LATEST_VERSION", 1)
+        older = open_store()
+        token = older.acquire_lock("prod", holder="apply 7", host="ci-3", pid=99, ttl_seconds=60)
+
+    with pytest.raises(RunnerError) as caught:
+        open_store()
+    assert "in use by an older runner ('prod' by apply 7 on ci-3 (pid 99))" in str(caught.value)
+
+    older.release_lock(token)
+    assert open_store().serials(["prod"]) == {"prod": 0}
 
 
 # -- locks --------------------------------------------------------------------------------
