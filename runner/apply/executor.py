@@ -56,9 +56,11 @@ from runner.errors import LockHeldError, RunnerError, quoted, quoted_list
 from runner.shell import cancel_command
 from runner.state import (
     UNCERTAIN_STATUSES,
+    Fired,
     LockInfo,
     LockLostError,
     LockToken,
+    NewRun,
     RunRecord,
     RunStatus,
     StateStore,
@@ -552,9 +554,8 @@ class Executor:
             if report.journal_id is None:
                 # Committed with the intents of the runs fired alongside (one fsync); the
                 # request below waits for the commit.
-                report.journal_id = await self._journal.write(
-                    partial(
-                        self._store.record_intent,
+                report.journal_id = await self._journal.intent(
+                    NewRun(
                         self._apply_id,
                         run.environment,
                         run.batch,
@@ -739,7 +740,7 @@ class Executor:
     async def _fired(self, env: _Environment, run: RunJob, counter: int) -> None:
         report = self.reports[run.identity]
         assert report.journal_id is not None
-        await self._journal.write(partial(self._store.record_fired, report.journal_id, counter))
+        await self._journal.fired(Fired(report.journal_id, counter))
         if run.firing.journal_note:
             self._store.record_status(
                 report.journal_id, RunStatus.WAITING_TO_RUN, message=run.firing.journal_note

@@ -22,12 +22,11 @@ by that much per batch: keep the state near the machines that apply.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
-from runner.state import StateStore
-
-Write = Callable[[], Any]
+from runner.state import Fired, NewRun, StateStore
 
 # How long a batch stays open for more writes. Every commit costs an fsync on the event
 # loop's thread; waiting 2 ms (against the 20 ms or more a startRun takes) halves the
@@ -36,36 +35,60 @@ GATHER_SECONDS = 0.002
 
 
 class GroupCommit:
+    """The journal's writes of the runs being fired: intents (before their startRun) and
+    runCounters (after it), gathered and committed together."""
+
     def __init__(self, store: StateStore) -> None:
         self._store = store
-        self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
+        self._intents: list[tuple[NewRun, asyncio.Future[int]]] = []
+        self._fired: list[tuple[Fired, asyncio.Future[None]]] = []
         self._scheduled = False
 
-    async def write(self, write: Write) -> Any:
-        """Run ``write`` (a call on the store) in the next committed batch."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((write, future))
+    async def intent(self, run: NewRun) -> int:
+        """Record that ``run`` is about to be fired; its journal id, once committed."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._intents.append((run, future))
+        self._schedule()
+        return await future
+
+    async def fired(self, fired: Fired) -> None:
+        """Record a runCounter; returns once committed, or raises why it was refused
+        (the runs committed with it are recorded all the same)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._fired.append((fired, future))
+        self._schedule()
+        await future
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             # A moment later, so that the writes of the runs answered meanwhile join.
             self._scheduled = True
-            loop.call_later(GATHER_SECONDS, self._flush)
-        return await future
+            asyncio.get_running_loop().call_later(GATHER_SECONDS, self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
-        batch, self._pending = self._pending, []
+        intents, self._intents = self._intents, []
+        fired, self._fired = self._fired, []
         try:
-            results = self._commit([w for w, _ in batch])
+            with self._store.batch("record runs"):
+                run_ids = self._store.record_intents([run for run, _ in intents])
+                refusals = self._store.record_fired_each([one for one, _ in fired])
         except Exception as error:  # the whole batch was rolled back
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            _fail(chain((f for _, f in intents), (f for _, f in fired)), error)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        for (_, intent), run_id in zip(intents, run_ids, strict=True):
+            if not intent.done():
+                intent.set_result(run_id)
+        for (_, done), refusal in zip(fired, refusals, strict=True):
+            if done.done():
+                continue
+            if refusal is None:
+                done.set_result(None)
+            else:
+                done.set_exception(refusal)
 
-    def _commit(self, writes: list[Write]) -> list[Any]:
-        with self._store.batch("record runs"):
-            return [write() for write in writes]
+
+def _fail(futures: Iterable[asyncio.Future[Any]], error: Exception) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)

@@ -17,9 +17,12 @@ from runner.state.location import StateLocation
 from runner.state.locks import LockAcquirer
 from runner.state.records import (
     ApplyRecord,
+    Fired,
     LockInfo,
     LockToken,
+    NewRun,
     Outcome,
+    Refusal,
     RunRecord,
     RunStatus,
 )
@@ -94,6 +97,8 @@ class StateStore(StateReader, LockAcquirer, Protocol):
         request_hash: str,
     ) -> int: ...
 
+    def record_intents(self, runs: Sequence[NewRun]) -> list[int]: ...
+
     def record_unfired(
         self,
         apply_id: int,
@@ -108,6 +113,8 @@ class StateStore(StateReader, LockAcquirer, Protocol):
     ) -> int: ...
 
     def record_fired(self, run_id: int, run_counter: int, run_link: str | None = None) -> None: ...
+
+    def record_fired_each(self, fired: Sequence[Fired]) -> list[Refusal | None]: ...
 
     def record_ambiguous(self, run_id: int, reason: str) -> None: ...
 

@@ -167,6 +167,26 @@ class PostgresDatabase:
         assert row is not None  # RETURNING of a one-row INSERT
         return int(row[0])
 
+    def insert_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        return [int(row[0]) for row in self._each(sql + " RETURNING id", rows)]
+
+    def update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        return [row is not None for row in self._each(sql + " RETURNING id", rows)]
+
+    def _each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The first row each statement returned (``None`` for none): the statements go
+        in one pipeline, so all of them cost one wait for the server, not one each."""
+        if not rows:
+            return []
+        found = []
+        with self.connection.cursor() as cursor:
+            cursor.executemany(self._query(sql), rows, returning=True)
+            while True:
+                found.append(cursor.fetchone())
+                if not cursor.nextset():
+                    break
+        return found
+
     def bump_serials(self, counts: Mapping[str, int]) -> dict[str, int]:
         rows = self.connection.execute(
             self._query(bump_serials_sql(len(counts)) + " RETURNING environment, value"),

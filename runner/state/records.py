@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from runner.identity import RunKey
 
@@ -106,6 +107,31 @@ class RunRecord:
 
 # The plan baseline: the latest fired run of an identity.
 AppliedRun = RunRecord
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run apply is about to fire (or decided not to), as the journal first records it:
+    ``request`` is the secret-free startRun body."""
+
+    apply_id: int
+    environment: str
+    batch: str
+    name: str
+    request: Mapping[str, Any]
+    request_hash: str
+
+
+class Fired(NamedTuple):
+    """The runCounter Coalesce gave a run of the journal (and the link to it, if any)."""
+
+    run_id: int
+    run_counter: int
+    run_link: str | None = None
+
+
+# Why a journal write was refused: it changed nothing (a run fired twice, unknown, ...).
+Refusal = ValueError | LookupError
 
 
 @dataclass(frozen=True)

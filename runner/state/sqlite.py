@@ -54,6 +54,12 @@ class SqliteDatabase:
         assert row_id is not None  # set by every INSERT
         return row_id
 
+    def insert_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        return [self.insert(sql, row) for row in rows]
+
+    def update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        return [self.execute(sql, row) == 1 for row in rows]
+
     def bump_serials(self, counts: Mapping[str, int]) -> dict[str, int]:
         # No RETURNING (SQLite before 3.35): read them back, in this process (no round trip).
         self.connection.execute(

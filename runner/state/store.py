@@ -50,9 +50,12 @@ from runner.state.records import (
     UNCERTAIN_STATUSES,
     UNFIRED_STATUSES,
     ApplyRecord,
+    Fired,
     LockInfo,
     LockToken,
+    NewRun,
     Outcome,
+    Refusal,
     RunRecord,
     RunStatus,
     identity_of,
@@ -135,6 +138,16 @@ class Database(Protocol):
         """Run an INSERT of one row into a table with an ``id`` key; the new id."""
         ...
 
+    def insert_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """:meth:`insert` for each of ``rows``, their ids in order (on PostgreSQL all
+        sent at once, with one wait for the answers)."""
+        ...
+
+    def update_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """Run an UPDATE of at most one row for each of ``rows``; whether each changed
+        one (on PostgreSQL all sent at once, with one wait for the answers)."""
+        ...
+
     def bump_serials(self, counts: Mapping[str, int]) -> dict[str, int]:
         """Add ``counts[environment]`` to each environment's serial (a new one starts at
         0), locking their rows in the order given, until the commit; the new values."""
@@ -179,9 +192,10 @@ class Session:
         self._clock = clock
         self._mutex = threading.RLock()
         self._batching = 0  # > 0 while the mutex holder writes inside batch()
-        # The runs the transaction under way wrote, by environment, one entry per write
-        # (a run written twice is there twice): how far each serial moves at the commit.
-        self._written: dict[str, list[int]] = {}
+        # Of the transaction under way, by environment: how many places its writes were
+        # given (how far the serial moves at the commit), and the runs they changed.
+        self._places: dict[str, int] = {}
+        self._written: dict[str, set[int]] = {}
         self._committed: list[Callable[[], None]] = []  # see once_committed()
 
     @property
@@ -209,6 +223,7 @@ class Session:
                     self._move_serials(self.database)
             finally:
                 committed, self._committed = self._committed, []
+                self._places.clear()
                 self._written.clear()
             for remember in committed:
                 remember()
@@ -231,12 +246,14 @@ class Session:
     def serial_of_write(self, environment: str) -> int:
         """What a write of a run of ``environment`` in the transaction under way puts in
         its ``changed_serial`` until the commit: minus its place among the transaction's
-        writes there (see :meth:`_move_serials`)."""
-        return -(len(self._written.get(environment, ())) + 1)
+        writes there (see :meth:`_move_serials`). A place given to a write that then
+        changed nothing is a gap in the serials, never a serial given twice."""
+        place = self._places[environment] = self._places.get(environment, 0) + 1
+        return -place
 
     def wrote(self, environment: str, run_id: int) -> None:
         """Count a write that changed a run (after :meth:`serial_of_write`)."""
-        self._written.setdefault(environment, []).append(run_id)
+        self._written.setdefault(environment, set()).add(run_id)
 
     def _move_serials(self, db: Database) -> None:
         """Move the serial of each environment the transaction wrote on by its writes,
@@ -246,7 +263,7 @@ class Session:
         envs = sorted(self._written)
         for first in range(0, len(envs), _ENVIRONMENTS_PER_STATEMENT):
             group = envs[first : first + _ENVIRONMENTS_PER_STATEMENT]
-            counts = {env: len(self._written[env]) for env in group}
+            counts = {env: self._places[env] for env in group}
             moved = db.bump_serials(counts)
             # A write's place k (stored as -k) becomes the serial before the transaction
             # plus k: unique within the environment, in the order of the writes.
@@ -557,9 +574,13 @@ class SqlState:
         ``request`` is the secret-free startRun body (``redact_all``); a
         :class:`~runner.secrets.Secret` inside raises ``SecretInStateError``.
         """
-        return self._insert_run(
-            apply_id, environment, batch, name, request, request_hash, RunStatus.INTENT, None
-        )
+        return self.record_intents(
+            [NewRun(apply_id, environment, batch, name, request, request_hash)]
+        )[0]
+
+    def record_intents(self, runs: Sequence[NewRun]) -> list[int]:
+        """:meth:`record_intent` for several runs in one transaction; their ids."""
+        return self._insert_runs(runs, RunStatus.INTENT, None)
 
     def record_unfired(
         self,
@@ -577,48 +598,46 @@ class SqlState:
         unfired = RunStatus(status)
         if unfired not in UNFIRED_STATUSES:
             raise ValueError(f"{unfired} is not a status of a run that was not fired")
-        return self._insert_run(
-            apply_id, environment, batch, name, request, request_hash, unfired, message
-        )
+        new = NewRun(apply_id, environment, batch, name, request, request_hash)
+        return self._insert_runs([new], unfired, message)[0]
 
-    def _insert_run(
-        self,
-        apply_id: int,
-        environment: str,
-        batch: str,
-        name: str,
-        request: Mapping[str, Any],
-        request_hash: str,
-        status: RunStatus,
-        message: str | None,
-    ) -> int:
-        body = to_json(request, f"request of {environment}/{name}")
+    def _insert_runs(
+        self, runs: Sequence[NewRun], status: RunStatus, message: str | None
+    ) -> list[int]:
+        bodies = [to_json(run.request, f"request of {run.environment}/{run.name}") for run in runs]
         with self._session.transaction("record a run") as db:
-            environments = self._environments_of(db, apply_id)
-            if environment not in environments:
-                raise ValueError(
-                    f"apply {apply_id} is over {', '.join(environments)}, not {environment!r}"
-                )
-            run_id = db.insert(
+            for run in runs:
+                environments = self._environments_of(db, run.apply_id)
+                if run.environment not in environments:
+                    raise ValueError(
+                        f"apply {run.apply_id} is over {', '.join(environments)}, "
+                        f"not {run.environment!r}"
+                    )
+            at = self._moment()
+            run_ids = db.insert_each(
                 "INSERT INTO runs (apply_id, environment, batch, name, request, request_hash,"
                 " status, intent_at, message, changed_serial)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    apply_id,
-                    environment,
-                    batch,
-                    scrubbed_text(name, "name"),
-                    body,
-                    request_hash,
-                    status.value,
-                    self._moment(),
-                    scrubbed_text(message, "message"),
-                    self._session.serial_of_write(environment),
-                ),
+                [
+                    (
+                        run.apply_id,
+                        run.environment,
+                        run.batch,
+                        scrubbed_text(run.name, "name"),
+                        body,
+                        run.request_hash,
+                        status.value,
+                        at,
+                        scrubbed_text(message, "message"),
+                        self._session.serial_of_write(run.environment),
+                    )
+                    for run, body in zip(runs, bodies, strict=True)
+                ],
             )
-            self._session.wrote(environment, run_id)
-            self._remember_environment(run_id, environment)
-            return run_id
+            for run, run_id in zip(runs, run_ids, strict=True):
+                self._session.wrote(run.environment, run_id)
+                self._remember_environment(run_id, run.environment)
+            return run_ids
 
     def record_fired(self, run_id: int, run_counter: int, run_link: str | None = None) -> None:
         """Write the runCounter the server gave (status becomes ``waitingToRun``).
@@ -626,42 +645,70 @@ class SqlState:
         Recording the same runCounter again is harmless; a different one raises, since
         it would mean the run was fired twice.
         """
+        refused = self.record_fired_each([Fired(run_id, run_counter, run_link)])[0]
+        if refused is not None:
+            raise refused
+
+    def record_fired_each(self, fired: Sequence[Fired]) -> list[Refusal | None]:
+        """:meth:`record_fired` for several runs in one transaction: for each, ``None``
+        once recorded, or why it was refused (the others are recorded all the same: a
+        refused write changes nothing)."""
+        # One statement per run when all is well (this runs once per fired run): the
+        # checks are in its WHERE, and looked at one by one only when it changed nothing.
+        uncertain = sorted(s.value for s in UNCERTAIN_STATUSES)
+        unfired = sorted(s.value for s in UNFIRED_STATUSES)
         with self._session.transaction("record a fired run") as db:
-            environment = self._environment_of_run(db, run_id)
-            # One statement when all is well (this runs once per fired run): the checks
-            # are in its WHERE, and looked at one by one only when it changed nothing.
-            uncertain = sorted(s.value for s in UNCERTAIN_STATUSES)
-            unfired = sorted(s.value for s in UNFIRED_STATUSES)
-            changed = db.execute(
+            refusals: list[Refusal | None] = []
+            known: list[tuple[Fired, str]] = []
+            for one in fired:
+                try:
+                    known.append((one, self._environment_of_run(db, one.run_id)))
+                    refusals.append(None)
+                except LookupError as error:
+                    refusals.append(error)
+            at = self._moment()
+            changed = db.update_each(
                 "UPDATE runs SET run_counter = ?, run_link = coalesce(?, run_link),"
                 " status = CASE WHEN status IN (?, ?) THEN ? ELSE status END,"
                 " fired_at = coalesce(fired_at, ?), changed_serial = ?"
                 " WHERE id = ? AND coalesce(run_counter, ?) = ? AND status NOT IN (?, ?)",
-                (
-                    run_counter,
-                    scrubbed_text(run_link, "run_link"),
-                    *uncertain,
-                    RunStatus.WAITING_TO_RUN.value,
-                    self._moment(),
-                    self._session.serial_of_write(environment),
-                    run_id,
-                    run_counter,
-                    run_counter,
-                    *unfired,
-                ),
+                [
+                    (
+                        one.run_counter,
+                        scrubbed_text(one.run_link, "run_link"),
+                        *uncertain,
+                        RunStatus.WAITING_TO_RUN.value,
+                        at,
+                        self._session.serial_of_write(environment),
+                        one.run_id,
+                        one.run_counter,
+                        one.run_counter,
+                        *unfired,
+                    )
+                    for one, environment in known
+                ],
             )
-            if changed == 1:
-                self._session.wrote(environment, run_id)
-                return
-            row = self._run_row(db, run_id, "environment, name, run_counter, status")
-            identity = identity_of(row["environment"], row["name"])
-            recorded = RunStatus(row["status"])
-            if row["run_counter"] is not None and row["run_counter"] != run_counter:
-                raise ValueError(
-                    f"run {identity} (journal id {run_id}) was already fired as "
-                    f"runCounter {row['run_counter']}; refusing to record runCounter {run_counter}"
-                )
-            raise ValueError(f"run {identity} was recorded as {recorded}")
+            outcome = iter(zip(known, changed, strict=True))
+            for index, refusal in enumerate(refusals):
+                if refusal is not None:
+                    continue
+                (one, environment), done = next(outcome)
+                if done:
+                    self._session.wrote(environment, one.run_id)
+                else:
+                    refusals[index] = self._why_not_fired(db, one)
+            return refusals
+
+    def _why_not_fired(self, db: Database, fired: Fired) -> ValueError:
+        row = self._run_row(db, fired.run_id, "environment, name, run_counter, status")
+        identity = identity_of(row["environment"], row["name"])
+        if row["run_counter"] is not None and row["run_counter"] != fired.run_counter:
+            return ValueError(
+                f"run {identity} (journal id {fired.run_id}) was already fired as "
+                f"runCounter {row['run_counter']}; refusing to record runCounter "
+                f"{fired.run_counter}"
+            )
+        return ValueError(f"run {identity} was recorded as {RunStatus(row['status'])}")
 
     def record_ambiguous(self, run_id: int, reason: str) -> None:
         """startRun was sent but its answer was lost: the run may exist on the server."""

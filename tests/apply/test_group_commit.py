@@ -1,30 +1,33 @@
-"""Journal writes made together are committed together, and each caller learns its fate."""
+"""Journal writes made together are committed together, and each caller learns its fate:
+on SQLite, and on PostgreSQL where a batch's statements go in one pipeline."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from runner.apply.group_commit import GroupCommit
-from runner.state import SqlState, open_state
+from runner.state import Fired, NewRun, RunStatus, SqlState, open_state
 
 
-def intent(store, apply_id: int, name: str):
-    return lambda: store.record_intent(apply_id, "e", "b", name, {"n": name}, f"h-{name}")
+@pytest.fixture
+def store(any_state: str) -> Iterator[SqlState]:
+    with open_state(any_state) as opened:
+        yield opened
+
+
+def new_run(apply_id: int, name: str, environment: str = "e") -> NewRun:
+    return NewRun(apply_id, environment, "b", name, {"n": name}, f"h-{name}")
 
 
 def begin(store: SqlState) -> int:
     return store.begin_apply(who="w", host="h", git_commit=None, environments=["e"], argv=[])
 
 
-async def test_writes_made_together_share_commits_and_each_gets_its_result(
-    tmp_path: Path,
-) -> None:
-    store = open_state(tmp_path / "s.db")
-    apply_id = begin(store)
-    serial_before = store.serial()
+def counting_commits(store: SqlState) -> list[str]:
     commits: list[str] = []
     real_batch = store.batch
 
@@ -33,44 +36,80 @@ async def test_writes_made_together_share_commits_and_each_gets_its_result(
         return real_batch(doing)
 
     store.batch = counted_batch  # type: ignore[method-assign]
+    return commits
+
+
+async def test_writes_made_together_share_commits_and_each_gets_its_result(
+    store: SqlState,
+) -> None:
+    apply_id = begin(store)
+    commits = counting_commits(store)
     journal = GroupCommit(store)
-    ids = await asyncio.gather(
-        *(journal.write(intent(store, apply_id, f"r{i}")) for i in range(20))
+
+    ids = await asyncio.gather(*(journal.intent(new_run(apply_id, f"r{i}")) for i in range(20)))
+    await asyncio.gather(*(journal.fired(Fired(run_id, 100 + i)) for i, run_id in enumerate(ids)))
+
+    runs = {run.run_id: run for run in store.runs_of_apply(apply_id)}
+    assert sorted(runs) == sorted(ids) and len(set(ids)) == 20
+    assert [(runs[run_id].name, runs[run_id].run_counter) for run_id in ids] == [
+        (f"r{i}", 100 + i) for i in range(20)
+    ]
+    assert {run.status for run in runs.values()} == {RunStatus.WAITING_TO_RUN}
+    assert store.serials(["e"]) == {"e": 40}  # every write is recorded as its own step
+    assert 2 <= len(commits) < 40  # in fewer commits than writes
+
+
+async def test_a_refused_runcounter_fails_its_own_writer_only(store: SqlState) -> None:
+    """A runCounter the journal refuses (the run was already fired as another; no such
+    run) changes nothing: the runs committed with it are recorded all the same."""
+    apply_id = begin(store)
+    journal = GroupCommit(store)
+    first, second = await asyncio.gather(
+        journal.intent(new_run(apply_id, "a")), journal.intent(new_run(apply_id, "b"))
     )
-    assert len(set(ids)) == 20
-    names = [r.name for r in store.runs_of_apply(apply_id)]
-    assert sorted(names) == sorted(f"r{i}" for i in range(20))
-    assert store.serial() == serial_before + 20  # every write is recorded as its own step
-    assert 1 <= len(commits) < 20  # in fewer commits than writes
-    store.close()
+
+    results = await asyncio.gather(
+        journal.fired(Fired(first, 1)),
+        journal.fired(Fired(first, 99)),
+        journal.fired(Fired(404, 3)),
+        journal.fired(Fired(second, 2)),
+        return_exceptions=True,
+    )
+
+    assert results[0] is None and results[3] is None
+    assert isinstance(results[1], ValueError)
+    assert "already fired as runCounter 1; refusing to record runCounter 99" in str(results[1])
+    assert isinstance(results[2], LookupError)
+    counters = {run.name: run.run_counter for run in store.runs_of_apply(apply_id)}
+    assert counters == {"a": 1, "b": 2}
+    # the refused write's place among the batch's is a gap in the serials, never reused
+    assert store.serials(["e"]) == {"e": 5}
 
 
-async def test_a_batch_that_fails_commits_nothing_and_tells_every_writer(tmp_path: Path) -> None:
-    store = open_state(tmp_path / "s.db")
+async def test_a_batch_that_fails_commits_nothing_and_tells_every_writer(
+    store: SqlState,
+) -> None:
     apply_id = begin(store)
     journal = GroupCommit(store)
 
-    def broken() -> None:
-        raise ValueError("refused")
-
     results = await asyncio.gather(
-        journal.write(intent(store, apply_id, "a")),
-        journal.write(broken),
+        journal.intent(new_run(apply_id, "a")),
+        journal.intent(new_run(apply_id, "x", environment="not-in-this-apply")),
         return_exceptions=True,
     )
+
     assert all(isinstance(r, ValueError) for r in results)
     assert store.runs_of_apply(apply_id) == []
     # The next write goes through on its own.
-    assert await journal.write(intent(store, apply_id, "b"))
+    assert await journal.intent(new_run(apply_id, "b"))
     assert [r.name for r in store.runs_of_apply(apply_id)] == ["b"]
-    store.close()
 
 
 def test_batch_rolls_back_every_write_when_one_fails(tmp_path: Path) -> None:
     store = open_state(tmp_path / "s.db")
     apply_id = begin(store)
     with pytest.raises(ValueError), store.batch():
-        intent(store, apply_id, "a")()
+        store.record_intents([new_run(apply_id, "a")])
         raise ValueError("later write refused")
     assert store.runs_of_apply(apply_id) == []
     store.close()
