@@ -740,7 +740,24 @@ class Executor:
     async def _fired(self, env: _Environment, run: RunJob, counter: int) -> None:
         report = self.reports[run.identity]
         assert report.journal_id is not None
-        await self._journal.fired(Fired(report.journal_id, counter))
+        try:
+            await self._journal.fired(Fired(report.journal_id, counter))
+        except (ValueError, LookupError) as refused:
+            # Another process recorded this run otherwise meanwhile: the run exists in
+            # Coalesce, the journal does not say so. Never fired again on its own; this
+            # run's trouble, not its siblings'.
+            self._not_recorded(report, counter, f"the journal refused to record that ({refused})")
+            raise RunnerError(
+                f"Coalesce started it as runCounter {counter}, but the journal refused to "
+                f"record that: {refused}",
+                hint=f"look at runCounter {counter} in Coalesce; `runner status` shows what "
+                "the journal holds (another apply or a `status --refresh` wrote it)",
+            ) from None
+        except RunnerError as error:
+            # The state failed: the journal still says "intent", and `--resume` will find
+            # the run in Coalesce. It was fired all the same: never report it as not.
+            self._not_recorded(report, counter, f"the journal could not record that ({error})")
+            raise
         if run.firing.journal_note:
             self._store.record_status(
                 report.journal_id, RunStatus.WAITING_TO_RUN, message=run.firing.journal_note
@@ -750,6 +767,12 @@ class Executor:
         report.run_counter = counter
         report.fired_at = self._now()
         self._set(report, RunState.WAITING_TO_RUN)
+
+    def _not_recorded(self, report: RunReport, counter: int, why: str) -> None:
+        """A run Coalesce started whose runCounter the journal does not hold."""
+        report.run_counter = counter
+        report.message = f"uncertain: Coalesce started it as runCounter {counter}, but {why}"
+        self._set(report, RunState.UNCERTAIN)
 
     def _adopt(self, env: _Environment, report: RunReport, previous: RunRecord) -> bool:
         """Take over what an interrupted apply recorded; False if the run is still to fire."""

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from runner.apply.executor import Executor
 from runner.apply.group_commit import GroupCommit
+from runner.errors import RunnerError
+from runner.sim import SimApp
 from runner.state import Fired, NewRun, RunStatus, SqlState, open_state
+from tests.apply._support import batch, run, write_spec
 
 
 @pytest.fixture
@@ -113,3 +118,66 @@ def test_batch_rolls_back_every_write_when_one_fails(tmp_path: Path) -> None:
         raise ValueError("later write refused")
     assert store.runs_of_apply(apply_id) == []
     store.close()
+
+
+def test_an_apply_whose_runcounter_is_refused_reports_that_run_and_finishes_the_others(
+    run_cli: Any, embedded: SimApp, specs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a `status --refresh`, say) recorded another runCounter for a run
+    between its startRun and apply's record of it. That run is reported uncertain with
+    both numbers, nothing is fired again, and its siblings are waited for to their end."""
+    write_spec(specs, "alpha", "1", "sim://", [batch("b", [run("r1"), run("r2"), run("r3")])])
+    record_fired = Executor._fired
+    recorded_first: list[int] = []
+
+    async def another_process_first(self: Executor, env: Any, job: Any, counter: int) -> None:
+        if not recorded_first:
+            journal_id = self.reports[job.identity].journal_id
+            assert journal_id is not None
+            with open_state(Path(".runner/state.db")) as other:
+                other.record_fired(journal_id, 999999)
+            recorded_first.append(counter)
+        await record_fired(self, env, job, counter)
+
+    monkeypatch.setattr(Executor, "_fired", another_process_first)
+    result = run_cli("apply", "--auto-approve", "--poll-interval", "0.02")
+
+    assert result.code == 5, result.text  # a run is uncertain: a person looks
+    assert "but the journal refused to record that" in result.text
+    assert "internal error" not in result.text
+    with open_state(Path(".runner/state.db")) as store:
+        last = store.last_apply()
+        assert last is not None
+        journal = {r.run_counter: r.status for r in store.runs_of_apply(last.apply_id)}
+    assert journal[999999] == RunStatus.WAITING_TO_RUN  # as the other process wrote it
+    assert sorted(status for counter, status in journal.items() if counter != 999999) == [
+        RunStatus.COMPLETED,
+        RunStatus.COMPLETED,
+    ]
+    assert len(embedded.simulator.all_runs()) == 3  # nothing fired again
+
+
+def test_runs_fired_when_the_state_fails_are_reported_fired_and_resume_records_them(
+    run_cli: Any, embedded: SimApp, specs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state fails as apply records the runCounters of runs Coalesce started: they
+    are reported uncertain with their runCounters (never "not fired", with a command
+    to fire them), and `--resume` finds them in Coalesce without firing anything again."""
+    write_spec(specs, "alpha", "1", "sim://", [batch("b", [run("r1"), run("r2")])])
+    record_fired_each = SqlState.record_fired_each
+
+    def failing(self: SqlState, fired: Any) -> Any:
+        if fired:
+            raise RunnerError("cannot record a fired run: the state said: disk I/O error")
+        return record_fired_each(self, fired)
+
+    monkeypatch.setattr(SqlState, "record_fired_each", failing)
+    result = run_cli("apply", "--auto-approve", "--poll-interval", "0.02")
+
+    assert result.code != 0
+    assert "not fired" not in result.text
+    assert "but the journal could not record that" in result.text
+    monkeypatch.setattr(SqlState, "record_fired_each", record_fired_each)
+    resumed = run_cli("apply", "--resume", "--auto-approve", "--poll-interval", "0.02")
+    assert resumed.code == 0, resumed.text
+    assert len(embedded.simulator.all_runs()) == 2  # found, not fired again
