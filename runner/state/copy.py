@@ -36,7 +36,7 @@ from runner.state.location import (
     postgres_location,
 )
 from runner.state.records import LockInfo
-from runner.state.rows import from_text, to_text
+from runner.state.rows import APPLY_ROW_COLUMNS, RUN_ROW_COLUMNS, from_text, to_text
 from runner.state.store import Database, SqlState
 
 
@@ -53,47 +53,11 @@ class Table:
 #: The journal's tables, parents first. Every column is copied (the two schemas have the
 #: same columns; only the types of times differ).
 TABLES: tuple[Table, ...] = (
-    Table(
-        "applies",
-        (
-            "id",
-            "who",
-            "host",
-            "git_commit",
-            "environments",
-            "argv",
-            "plan_hash",
-            "plan",
-            "started_at",
-            "finished_at",
-            "outcome",
-            "resumed",
-        ),
-        ("id",),
-        frozenset({"started_at", "finished_at"}),
-    ),
+    Table("applies", APPLY_ROW_COLUMNS, ("id",), frozenset({"started_at", "finished_at"})),
     Table("apply_environments", ("apply_id", "environment"), ("apply_id", "environment")),
     Table(
         "runs",
-        (
-            "id",
-            "apply_id",
-            "environment",
-            "batch",
-            "name",
-            "request",
-            "request_hash",
-            "status",
-            "run_counter",
-            "run_link",
-            "intent_at",
-            "fired_at",
-            "started_at",
-            "ended_at",
-            "failed_nodes",
-            "message",
-            "changed_serial",
-        ),
+        RUN_ROW_COLUMNS,
         ("id",),
         frozenset({"intent_at", "fired_at", "started_at", "ended_at"}),
     ),

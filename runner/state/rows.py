@@ -14,6 +14,41 @@ from typing import Any, Protocol
 
 from runner.state.records import ApplyRecord, Outcome, RunRecord, RunStatus
 
+# The columns of the journal's tables, in the order of their schema (both backends).
+APPLY_ROW_COLUMNS = (
+    "id",
+    "who",
+    "host",
+    "git_commit",
+    "environments",
+    "argv",
+    "plan_hash",
+    "plan",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "resumed",
+)
+RUN_ROW_COLUMNS = (
+    "id",
+    "apply_id",
+    "environment",
+    "batch",
+    "name",
+    "request",
+    "request_hash",
+    "status",
+    "run_counter",
+    "run_link",
+    "intent_at",
+    "fired_at",
+    "started_at",
+    "ended_at",
+    "failed_nodes",
+    "message",
+    "changed_serial",
+)
+
 
 class Row(Protocol):
     def __getitem__(self, key: str | int, /) -> Any: ...

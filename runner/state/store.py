@@ -60,24 +60,12 @@ from runner.state.records import (
     RunStatus,
     identity_of,
 )
-from runner.state.rows import Row, apply_record, aware, run_record
+from runner.state.rows import APPLY_ROW_COLUMNS, Row, apply_record, aware, run_record
 from runner.state.sanitize import scrubbed_text, to_json
 
 # Every column of an apply but its plan document, which only apply_plan() needs: the
 # journal reads the apply on every write, and the plan of a big apply is large.
-_APPLY_FIELDS = (
-    "id",
-    "who",
-    "host",
-    "git_commit",
-    "environments",
-    "argv",
-    "plan_hash",
-    "started_at",
-    "finished_at",
-    "outcome",
-    "resumed",
-)
+_APPLY_FIELDS = tuple(column for column in APPLY_ROW_COLUMNS if column != "plan")
 APPLY_COLUMNS = ", ".join(_APPLY_FIELDS)
 APPLY_COLUMNS_QUALIFIED = ", ".join(f"applies.{name}" for name in _APPLY_FIELDS)
 

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from runner.state import SqlState, pg_schema, schema
+from runner.state.rows import APPLY_ROW_COLUMNS, RUN_ROW_COLUMNS
 
 from .conftest import BOTH_BACKENDS
 
@@ -69,3 +70,15 @@ def test_each_environment_goes_on_from_the_highest_serial_its_runs_had(
     with store.reading() as db:  # kept for a runner of version 1 still writing it
         kept = db.rows("SELECT value FROM meta WHERE key = 'serial'")
     assert [row[0] for row in kept] == [9]
+
+
+def test_the_journal_tables_have_the_columns_the_code_names(
+    open_store: Callable[..., SqlState],
+) -> None:
+    """The column lists that the store reads and `state copy` copies are the schema's,
+    in its order, on both backends."""
+    store = open_store()
+    connection = store.database.connection  # type: ignore[attr-defined]
+    for table, columns in (("applies", APPLY_ROW_COLUMNS), ("runs", RUN_ROW_COLUMNS)):
+        described = connection.execute(f"SELECT * FROM {table} WHERE 1 = 0").description
+        assert tuple(column[0] for column in described) == columns
