@@ -71,8 +71,8 @@ class GroupCommit:
         fired, self._fired = self._fired, []
         try:
             with self._store.batch("record runs"):
-                run_ids = self._store.record_intents([run for run, _ in intents])
-                refusals = self._store.record_fired_each([one for one, _ in fired])
+                run_ids = self._store.record_intents([run for run, _ in intents]) if intents else []
+                refusals = self._store.record_fired_each([one for one, _ in fired]) if fired else []
         except Exception as error:  # the whole batch was rolled back
             _fail(chain((f for _, f in intents), (f for _, f in fired)), error)
             return

@@ -499,8 +499,11 @@ def open_postgres_state(location: PostgresLocation, *, readonly: bool, clock: Cl
         with postgres_errors(location, "open"):
             if readonly:
                 return _open_readonly(location, connection, clock)
-            _refuse_to_migrate_under_older_applies(location, connection, clock)
-            pg_schema.migrate(connection, location)
+            version = pg_schema.schema_version(connection, location)
+            if version != pg_schema.LATEST_VERSION:  # most opens: nothing to migrate
+                if 0 < version < pg_schema.SERIALS_PER_ENVIRONMENT:
+                    _refuse_to_migrate_under_older_applies(location, connection, clock)
+                pg_schema.migrate(connection, location)
     except BaseException:
         connection.close()
         raise
@@ -514,9 +517,6 @@ def _refuse_to_migrate_under_older_applies(
     """Refuse to give each environment a serial of its own while a runner that keeps
     one for the whole state holds a lock: its apply would go on writing runs that no
     plan made by this runner sees move."""
-    version = pg_schema.schema_version(connection, location)
-    if not 0 < version < pg_schema.SERIALS_PER_ENVIRONMENT:
-        return
     session = Session(PostgresDatabase(location, connection), readonly=True, clock=clock)
     live = [lock for lock in PostgresLocks(session, location).list_locks() if not lock.stale]
     if live:

@@ -646,14 +646,13 @@ class SqlState:
         uncertain = sorted(s.value for s in UNCERTAIN_STATUSES)
         unfired = sorted(s.value for s in UNFIRED_STATUSES)
         with self._session.transaction("record a fired run") as db:
-            refusals: list[Refusal | None] = []
-            known: list[tuple[Fired, str]] = []
-            for one in fired:
+            refusals: list[Refusal | None] = [None] * len(fired)
+            known: list[tuple[int, Fired, str]] = []  # (place in fired, run, its environment)
+            for index, one in enumerate(fired):
                 try:
-                    known.append((one, self._environment_of_run(db, one.run_id)))
-                    refusals.append(None)
+                    known.append((index, one, self._environment_of_run(db, one.run_id)))
                 except LookupError as error:
-                    refusals.append(error)
+                    refusals[index] = error
             at = self._moment()
             changed = db.update_each(
                 "UPDATE runs SET run_counter = ?, run_link = coalesce(?, run_link),"
@@ -673,14 +672,10 @@ class SqlState:
                         one.run_counter,
                         *unfired,
                     )
-                    for one, environment in known
+                    for _, one, environment in known
                 ],
             )
-            outcome = iter(zip(known, changed, strict=True))
-            for index, refusal in enumerate(refusals):
-                if refusal is not None:
-                    continue
-                (one, environment), done = next(outcome)
+            for (index, one, environment), done in zip(known, changed, strict=True):
                 if done:
                     self._session.wrote(environment, one.run_id)
                 else:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner.state import SqlState, open_state
+from runner.state import SqlState, open_state, pg_schema, schema
 
 THIS_HOST = "build-7"
 
@@ -25,6 +26,17 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+@contextmanager
+def first_schema_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Inside: a runner that knows only schema version 1 (one serial for the whole
+    state), on both backends."""
+    with monkeypatch.context() as first_schema:
+        for module in (schema, pg_schema):
+            first_schema.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
+            first_schema.setattr(module, "LATEST_VERSION", 1)
+        yield
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from runner.state import SqlState, pg_schema, schema
+from runner.state import SqlState
 from runner.state.rows import APPLY_ROW_COLUMNS, RUN_ROW_COLUMNS
 
-from .conftest import BOTH_BACKENDS
+from .conftest import BOTH_BACKENDS, first_schema_only
 
 pytestmark = BOTH_BACKENDS
 
@@ -35,10 +35,7 @@ _FIRST_SCHEMA_ROWS = (
 def _write_first_schema_state(
     open_store: Callable[..., SqlState], location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as first_schema:
-        for module in (schema, pg_schema):
-            first_schema.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
-            first_schema.setattr(module, "LATEST_VERSION", 1)
+    with first_schema_only(monkeypatch):
         open_store().close()
     if location.startswith("postgresql://"):
         with psycopg.connect(location, autocommit=True) as server:

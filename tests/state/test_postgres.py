@@ -26,7 +26,7 @@ from runner.state import (
 from runner.state.postgres import _refuse_pooled_session, connect
 from tests.pg_server import PASSWORD, PgServer
 
-from .conftest import THIS_HOST, FakeClock
+from .conftest import THIS_HOST, FakeClock, first_schema_only
 from .processes import finish, read_line, spawn, tell
 
 
@@ -214,9 +214,7 @@ def test_a_read_only_role_is_enough_for_plan_and_status(
 ) -> None:
     """...also after an upgrade of runner added a table (the grants were given when the
     state had only its first schema)."""
-    with monkeypatch.context() as first_schema:
-        first_schema.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:1])
-        first_schema.setattr(pg_schema, "LATEST_VERSION", 1)
+    with first_schema_only(monkeypatch):
         open_store().close()
     database = pg_url.rsplit("/", 1)[1]
     with pg_server.admin(database) as admin:
@@ -320,9 +318,7 @@ def test_a_state_is_not_moved_to_a_serial_per_environment_under_an_older_apply(
     """An apply of a runner that keeps one serial (schema version 1) holds a lock on a
     shared state: a newer runner starting on another machine refuses to migrate it, and
     does so once that apply has let go."""
-    with monkeypatch.context() as first_schema:
-        first_schema.setattr(pg_schema, "MIGRATIONS", pg_schema.MIGRATIONS[:1])
-        first_schema.setattr(pg_schema, "LATEST_VERSION", 1)
+    with first_schema_only(monkeypatch):
         older = open_store()
         token = older.acquire_lock("prod", holder="apply 7", host="ci-3", pid=99, ttl_seconds=60)
 
