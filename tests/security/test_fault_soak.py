@@ -197,8 +197,14 @@ def settle(soak: Soak, run_cli: RunCli, result: CliResult) -> Settled:
         if not unsettled:
             return Settled(reports, result, steps)
         told = [(_identity(r), r["status"], r["message"]) for r in unsettled]
-        # Only runs apply could not tell about, or that Coalesce refused, are left over.
-        assert all(_uncertain(r) or _refused(r) for r in unsettled), told
+        # Only runs apply could not tell about, or that Coalesce refused, are left over
+        # (named in full when not: the first of a long list may be a good one).
+        unexplained = [
+            (_identity(r), r["status"], r["message"])
+            for r in unsettled
+            if not (_uncertain(r) or _refused(r))
+        ]
+        assert not unexplained, unexplained
         uncertain = any(_uncertain(r) for r in unsettled)
         assert result.code == (5 if uncertain else 1), result.err[-3000:]
         created = {soak.planned[str(tag_of(r))] for r in soak.sim.runs()}
